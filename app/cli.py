@@ -1,0 +1,76 @@
+"""The command line: ``controlroom`` (console), ``--headless``, ``agent KIND``."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+from pathlib import Path
+
+from backend import __version__
+from backend.agents import AGENT_COMMAND_KINDS
+from backend.host import DEFAULT_PORT
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0..65535 (0 picks a free one), got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="controlroom",
+        description="Operator console for a networked audio studio and its render farm. "
+        "With no arguments it opens the console with an embedded hub and node service.",
+    )
+    parser.add_argument("--version", action="version", version=f"controlroom {__version__}")
+    parser.add_argument("--headless", action="store_true",
+                        help="run hub + node service without a window (no Qt import)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="where the hub keeps its database, token and logs "
+                        "(default: the user data dir)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: loopback only)")
+    parser.add_argument("--port", type=_port, default=DEFAULT_PORT,
+                        help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)")
+    parser.add_argument("--role", choices=("studio", "cloud"), default="studio",
+                        help="studio: hub + node service (default); cloud: a hub that "
+                        "studio hubs register with")
+    parser.add_argument("--upstream", metavar="URL",
+                        help="register this hub with a cloud-role hub at URL")
+    parser.add_argument("--name", default=f"hub-{socket.gethostname()}",
+                        help="this hub's component id at the upstream (default hub-HOSTNAME)")
+    parser.add_argument("--token", help="enrollment token for the upstream (first start only)")
+    parser.add_argument("--health-interval", type=_positive, default=1.0, metavar="S",
+                        help="seconds between health checks (default 1)")
+    parser.add_argument("--health-timeout", type=_positive, default=0.5, metavar="S",
+                        help="seconds before a check counts as missed (default 0.5)")
+    parser.add_argument("--health-misses", type=int, default=3, metavar="N",
+                        help="missed checks in a row before down (default 3)")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    agent = sub.add_parser("agent", help="run one headless agent that joins a hub")
+    agent.add_argument("kind", choices=AGENT_COMMAND_KINDS)
+    agent.add_argument("--hub", required=True, metavar="URL",
+                       help="the hub's base URL, http(s):// or ws(s)://")
+    agent.add_argument("--name", required=True,
+                       help="the component's id at the hub (letters, digits, . _ -)")
+    agent.add_argument("--token", help="one-time enrollment token (first start only)")
+    agent.add_argument("--data-dir", type=Path, default=None,
+                       help="where credentials and logs are kept "
+                       "(default: the user data dir, per kind and name)")
+    agent.add_argument("--config", type=Path, default=None, metavar="FILE",
+                       help="static config, JSON or TOML, laid over the kind's defaults")
+    agent.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    return parser

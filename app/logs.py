@@ -1,0 +1,59 @@
+"""Structured logs: one JSON object per line, to stderr and a rotating file.
+
+JSON lines because operators grep them and tools ingest them alike; the file rotates at
+5 MiB keeping 5 old files, so a long-running hub never fills a disk with logs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import sys
+import time
+from pathlib import Path
+
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, component: str) -> None:
+        super().__init__()
+        self.component = component
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "component": self.component,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def setup(level: str, log_file: Path | None, component: str) -> None:
+    formatter = JsonFormatter(component)
+    root = logging.getLogger()
+    root.handlers.clear()
+    root.setLevel(level.upper())
+    if sys.stderr is not None:  # None in a windowed PyInstaller build
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(formatter)
+        root.addHandler(stream)
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        rotating = logging.handlers.RotatingFileHandler(
+            log_file, maxBytes=5 * 1024 * 1024, backupCount=5, encoding="utf-8"
+        )
+        rotating.setFormatter(formatter)
+        root.addHandler(rotating)
+    # uvicorn and websockets are chatty at INFO about every connection.
+    for noisy in ("uvicorn.error", "websockets", "httpx"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

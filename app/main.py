@@ -1,0 +1,75 @@
+"""Entry point of the ``controlroom`` console script: pick the mode and run it."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Sequence
+
+from app import cli, logs, paths
+from app.display import has_display
+from backend.agents import Backoff, SessionSettings, agent_channel_url, static_config
+from backend.protocol import NAME_PATTERN
+from backend.host import HostSettings, Upstream
+from backend.hub import HealthSettings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = cli.build_parser().parse_args(argv)
+    if args.command == "agent":
+        return _agent(args)
+    data_dir = args.data_dir or paths.default_hub_dir()
+    logs.setup(args.log_level, data_dir / "logs" / "controlroom.log", "hub")
+    try:
+        health = HealthSettings(args.health_interval, args.health_timeout, args.health_misses)
+    except ValueError as exc:
+        print(f"controlroom: {exc}", file=sys.stderr)
+        return 2
+    upstream = None
+    if args.upstream:
+        upstream = Upstream(url=args.upstream, name=args.name, token=args.token)
+    settings = HostSettings(
+        data_dir=data_dir, host=args.host, port=args.port, role=args.role,
+        health=health, upstream=upstream,
+    )
+    if not args.headless and not has_display():
+        print("controlroom: no display found (DISPLAY and WAYLAND_DISPLAY are unset); "
+              "running headless. Open the console on a machine with a screen, or pass "
+              "--headless to silence this message.", file=sys.stderr)
+        args.headless = True
+    if args.headless:
+        from app import headless
+
+        return headless.run(settings)
+    from app import desktop
+
+    return desktop.run(settings)
+
+
+def _agent(args: object) -> int:
+    kind: str = getattr(args, "kind")
+    name: str = getattr(args, "name")
+    data_dir = getattr(args, "data_dir") or paths.default_agent_dir(kind, name)
+    logs.setup(getattr(args, "log_level"), data_dir / "logs" / "agent.log", f"{kind}:{name}")
+    try:
+        if not re.match(NAME_PATTERN, name):
+            raise ValueError(
+                f"--name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
+        agent_channel_url(getattr(args, "hub"))
+        config = static_config(kind, getattr(args, "config"))
+        settings = SessionSettings(
+            hub_url=getattr(args, "hub"), name=name, kind=kind, data_dir=data_dir,
+            token=getattr(args, "token"), static_config=config, backoff=Backoff(),
+        )
+    except ValueError as exc:
+        print(f"controlroom agent: {exc}", file=sys.stderr)
+        return 2
+    from app import agent
+
+    return agent.run(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+"""Agents: the session every agent kind runs, its backoff, credentials and roles."""
+
+from backend.agents.backoff import Backoff
+from backend.agents.roles import AGENT_COMMAND_KINDS, static_config
+from backend.agents.session import AgentSession, SessionSettings
+from backend.agents.urls import agent_channel_url
+
+__all__ = [
+    "AGENT_COMMAND_KINDS",
+    "AgentSession",
+    "Backoff",
+    "SessionSettings",
+    "agent_channel_url",
+    "static_config",
+]

@@ -1,0 +1,213 @@
+"""The agent's end of the channel: register, answer health checks, apply configs, reconnect.
+
+Every agent kind (engine, driver, runner, node, and a hub joining a cloud) runs one
+:class:`AgentSession`. Health checks are answered right in the receive loop, on the event
+loop, so an agent busy in worker threads or processes still answers on time.
+
+On a lost connection it waits a :class:`~backend.agents.backoff.Backoff` delay and
+registers again; the hub replaces any older connection of the same name, so the component
+appears once. When the hub refuses the credentials (close codes in
+:data:`backend.protocol.closecodes.FATAL`) retrying cannot help: :meth:`AgentSession.run`
+raises :class:`~backend.errors.AgentFatal` with the hub's reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from backend import __version__
+from backend.agents import credentials
+from backend.agents.backoff import Backoff
+from backend.agents.urls import agent_channel_url
+from backend.errors import AgentFatal, ProtocolViolation
+from backend.protocol import (
+    MAX_FRAME_BYTES,
+    ConfigApplied,
+    ConfigPush,
+    Hello,
+    Ping,
+    Pong,
+    Welcome,
+    closecodes,
+    decode_hub_message,
+    encode,
+)
+from backend.protocol.messages import _Message
+
+log = logging.getLogger(__name__)
+
+WELCOME_TIMEOUT_S = 10.0
+
+ConfigHandler = Callable[[dict[str, Any]], Awaitable[None] | None]
+ConnectedHandler = Callable[["AgentSession"], Awaitable[None] | None]
+
+
+@dataclass
+class SessionSettings:
+    hub_url: str
+    name: str
+    kind: str
+    data_dir: Path
+    token: str | None = None
+    static_config: dict[str, Any] = field(default_factory=dict)
+    backoff: Backoff = field(default_factory=Backoff)
+
+
+class AgentSession:
+    def __init__(
+        self,
+        settings: SessionSettings,
+        on_config: ConfigHandler | None = None,
+        on_connected: ConnectedHandler | None = None,
+    ) -> None:
+        self.settings = settings
+        self.url = agent_channel_url(settings.hub_url)
+        self.config: dict[str, Any] = {}
+        self.agent_id: str | None = None
+        self.registrations = 0
+        self.connected = asyncio.Event()
+        self._on_config = on_config
+        self._on_connected = on_connected
+        self._ws: ClientConnection | None = None
+        self._stopping = asyncio.Event()
+        self._token = settings.token
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Stay registered until :meth:`stop`; raise AgentFatal if the hub refuses us."""
+        backoff = self.settings.backoff
+        while not self._stopping.is_set():
+            try:
+                await self._session()
+            except ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd else 1006
+                reason = exc.rcvd.reason if exc.rcvd else "connection lost"
+                if code in closecodes.FATAL and not self._stopping.is_set():
+                    if self._retry_with_token(reason):
+                        continue
+                    raise AgentFatal(f"the hub refused {self.settings.name}: {reason}") from None
+                if not self._stopping.is_set():
+                    log.warning("connection to the hub closed (%s %s)", code, reason or "")
+            except (OSError, TimeoutError, InvalidHandshake) as exc:
+                log.warning("hub %s unreachable: %s", self.settings.hub_url, exc or type(exc))
+            except InvalidURI as exc:
+                raise AgentFatal(f"bad hub URL: {exc}") from None
+            except ProtocolViolation as exc:
+                log.error("the hub sent something unexpected: %s", exc.reason)
+            finally:
+                self._ws = None
+                self.connected.clear()
+            if self._stopping.is_set():
+                break
+            delay = backoff.next_delay()
+            log.info("reconnecting in %.2f s (attempt %d)", delay, backoff.attempt)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            except TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        """Say goodbye to the hub (close code 1000) and end :meth:`run`."""
+        self._stopping.set()
+        ws = self._ws
+        if ws is not None:
+            await ws.close(closecodes.NORMAL, "agent shutting down")
+
+    async def send(self, message: _Message) -> bool:
+        """Send a message if connected; returns whether it went out."""
+        ws = self._ws
+        if ws is None or not self.connected.is_set():
+            return False
+        try:
+            await ws.send(encode(message))
+        except ConnectionClosed:
+            return False
+        return True
+
+    # -- one connection ---------------------------------------------------------------
+
+    def _hello(self) -> Hello:
+        saved = credentials.load(self.settings.data_dir)
+        common: dict[str, Any] = {
+            "kind": self.settings.kind, "name": self.settings.name,
+            "config": self.settings.static_config, "version": __version__,
+        }
+        if saved is not None and saved.name == self.settings.name:
+            return Hello(**common, agent_id=saved.agent_id, secret=saved.secret)
+        if self._token:
+            return Hello(**common, enroll_token=self._token)
+        raise AgentFatal(
+            f"no credentials in {self.settings.data_dir} and no enrollment token: create one "
+            "with POST /api/v1/enrollments and pass it with --token"
+        )
+
+    def _retry_with_token(self, reason: str) -> bool:
+        """Saved credentials refused but a token was given: enroll afresh, once."""
+        path = self.settings.data_dir / credentials.FILENAME
+        if self._token and path.exists():
+            log.warning("saved credentials refused (%s); enrolling with the token", reason)
+            path.rename(path.with_suffix(".refused"))
+            return True
+        return False
+
+    async def _session(self) -> None:
+        hello = self._hello()
+        async with connect(
+            self.url, max_size=4 * MAX_FRAME_BYTES, open_timeout=10, close_timeout=2,
+            ping_interval=20, ping_timeout=20,
+        ) as ws:
+            self._ws = ws
+            await ws.send(encode(hello))
+            welcome = decode_hub_message(await asyncio.wait_for(ws.recv(), WELCOME_TIMEOUT_S))
+            if not isinstance(welcome, Welcome):
+                raise ProtocolViolation(closecodes.INVALID_MESSAGE, "expected welcome")
+            await self._welcomed(welcome)
+            async for frame in ws:
+                message = decode_hub_message(frame)
+                if isinstance(message, Ping):
+                    await ws.send(encode(Pong(seq=message.seq)))
+                elif isinstance(message, ConfigPush):
+                    await self._apply(message.config)
+                    await ws.send(encode(ConfigApplied()))
+
+    async def _welcomed(self, welcome: Welcome) -> None:
+        self.agent_id = welcome.agent_id
+        if welcome.secret is not None:
+            path = credentials.save(
+                self.settings.data_dir,
+                credentials.Credentials(
+                    welcome.agent_id, welcome.secret, self.settings.name,
+                    self.settings.kind, self.settings.hub_url,
+                ),
+            )
+            self._token = None  # used up
+            log.info("enrolled as %s; credentials saved to %s", welcome.agent_id, path)
+        self.registrations += 1
+        self.settings.backoff.reset()
+        log.info("registered with %s as %s %s", self.settings.hub_url, self.settings.kind,
+                 self.settings.name)
+        await self._apply(welcome.config)
+        self.connected.set()
+        if self._on_connected is not None:
+            await _maybe_await(self._on_connected(self))
+
+    async def _apply(self, config: dict[str, Any]) -> None:
+        self.config = config
+        log.info("config applied: %s", config)
+        if self._on_config is not None:
+            await _maybe_await(self._on_config(config))
+
+
+async def _maybe_await(result: Awaitable[None] | None) -> None:
+    if inspect.isawaitable(result):
+        await result

@@ -1,0 +1,100 @@
+"""One process's services: hub, node service and the HTTP server they share.
+
+The desktop app and ``--headless`` both run a :class:`Host`: ``start`` opens the hub and
+node, binds the socket, serves, writes ``<data-dir>/hub.url`` and, with an upstream, joins
+a cloud-role hub; ``stop`` undoes it in reverse order. A cloud-role host runs the hub only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from backend import __version__
+from backend.agents.upstream import UpstreamLink
+from backend.hub import HealthSettings, Hub, HubSettings
+from backend.hub import router as hub_router
+from backend.hub.service import Role
+from backend.node import Node
+from backend.node import router as node_router
+from backend.server import EmbeddedServer, bind
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 8750
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where a hub registers itself in an orchestrated boot."""
+
+    url: str
+    name: str
+    token: str | None = None
+
+
+@dataclass(frozen=True)
+class HostSettings:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    role: Role = "studio"
+    health: HealthSettings = field(default_factory=HealthSettings)
+    upstream: Upstream | None = None
+
+
+def create_app(hub: Hub, node: Node | None) -> FastAPI:
+    app = FastAPI(
+        title="Control Room",
+        version=__version__,
+        description="Hub (components, configs, enrollments, events) and node service.",
+    )
+    app.state.operator_token = hub.operator_token
+    app.include_router(hub_router(hub))
+    if node is not None:
+        app.include_router(node_router(node))
+    return app
+
+
+class Host:
+    def __init__(self, settings: HostSettings) -> None:
+        self.settings = settings
+        self.hub = Hub(HubSettings(settings.data_dir, settings.role, settings.health))
+        self.node = Node() if settings.role == "studio" else None
+        self.server: EmbeddedServer | None = None
+        self.upstream: UpstreamLink | None = None
+        self.base_url = ""
+
+    async def start(self) -> None:
+        sock = bind(self.settings.host, self.settings.port)
+        await self.hub.startup()
+        if self.node is not None:
+            await self.node.startup()
+        self.server = EmbeddedServer(create_app(self.hub, self.node), sock)
+        await self.server.start()
+        host = self.settings.host
+        shown = f"[{host}]" if ":" in host else host
+        self.base_url = f"http://{shown}:{self.server.port}"
+        (self.settings.data_dir / "hub.url").write_text(self.base_url + "\n")
+        log.info("hub listening on %s (role %s, data in %s)", self.base_url,
+                 self.settings.role, self.settings.data_dir)
+        if self.settings.upstream is not None:
+            self.upstream = UpstreamLink(
+                self.hub, self.settings.upstream, self.settings.data_dir / "upstream",
+                self.base_url,
+            )
+            await self.upstream.start()
+
+    async def stop(self) -> None:
+        if self.upstream is not None:
+            await self.upstream.stop()
+        await self.hub.registry.close_all("hub shutting down")
+        if self.server is not None:
+            await self.server.stop()
+        if self.node is not None:
+            await self.node.shutdown()
+        await self.hub.shutdown()
+        log.info("hub stopped")

@@ -1,0 +1,119 @@
+"""The hub's HTTP and WebSocket surface under ``/api/v1`` (DESIGN.md's contract)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, WebSocket
+from pydantic import BaseModel, ConfigDict, Field
+
+from backend import __version__, sse
+from backend.hub.auth import require_operator
+from backend.hub.channel import serve_agent
+from backend.hub.events import SubscriberDropped
+from backend.hub.service import Hub
+from backend.protocol import NAME_PATTERN
+
+ComponentId = Annotated[str, Path(pattern=NAME_PATTERN, description="the component's name")]
+
+
+class EnrollmentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["engine", "driver", "runner", "node", "hub"]
+    ttl_s: float | None = Field(
+        default=None, gt=0, le=30 * 24 * 3600,
+        description="seconds until the token expires (default 1 h)",
+    )
+
+
+class EnrollmentResponse(BaseModel):
+    token: str
+    kind: str
+    expires_at: float
+
+
+def _not_found(component_id: str) -> HTTPException:
+    return HTTPException(
+        404, f"no component {component_id!r}; GET /api/v1/components lists the registered ones"
+    )
+
+
+def router(hub: Hub) -> APIRouter:
+    api = APIRouter(prefix="/api/v1")
+    operator = [Depends(require_operator)]
+
+    @api.get("/health", tags=["hub"])
+    async def health() -> dict[str, Any]:
+        """Liveness of the hub itself, with a count of components per health state."""
+        return {
+            "status": "ok",
+            "version": __version__,
+            "role": hub.settings.role,
+            "uptime_s": round(time.time() - hub.started_at, 3),
+            "components": hub.counts(),
+        }
+
+    @api.get("/components", tags=["components"])
+    async def list_components() -> list[dict[str, Any]]:
+        return [c.view() for c in sorted(hub.registry.components.values(), key=lambda c: c.id)]
+
+    @api.get("/components/{component_id}", tags=["components"])
+    async def get_component(component_id: ComponentId) -> dict[str, Any]:
+        component = hub.registry.components.get(component_id)
+        if component is None:
+            raise _not_found(component_id)
+        return component.view()
+
+    @api.get("/configs/{component_id}", tags=["components"])
+    async def get_config(component_id: ComponentId) -> dict[str, Any]:
+        """The stored config (not merged); ``{}`` when none was stored."""
+        return await hub.registry.stored_config(component_id)
+
+    @api.put("/configs/{component_id}", tags=["components"], dependencies=operator)
+    async def put_config(
+        component_id: ComponentId,
+        config: Annotated[dict[str, Any], Body(description="the config to store, an object")],
+    ) -> dict[str, Any]:
+        """Store a component's config; the merged result is pushed live if it is connected."""
+        merged = await hub.registry.put_config(component_id, config)
+        component = hub.registry.components.get(component_id)
+        return {
+            "id": component_id,
+            "stored": config,
+            "merged": merged if component else None,
+            "pushed": bool(component and component.link is not None),
+        }
+
+    @api.post("/enrollments", tags=["enrollment"], dependencies=operator, status_code=201)
+    async def create_enrollment(request: EnrollmentRequest) -> EnrollmentResponse:
+        """A one-time token an agent exchanges for an id and secret at first registration."""
+        ttl = request.ttl_s or hub.settings.enrollment_ttl_s
+        enrollment = await hub.registry.create_enrollment(request.kind, ttl)
+        return EnrollmentResponse(
+            token=enrollment.token, kind=enrollment.kind, expires_at=enrollment.expires_at
+        )
+
+    @api.get("/events", tags=["events"])
+    async def events(
+        request: Request,
+        after: Annotated[int | None, Query(ge=0, description="resume after this id")] = None,
+    ) -> Any:
+        """Server-sent events; reconnect with ``Last-Event-ID`` to miss none and see none twice."""
+        start = sse.resume_point(request, after)
+
+        async def records() -> AsyncIterator[bytes]:
+            try:
+                async for event in hub.events.follow(start):
+                    yield sse.frame(event.id, event.type, event.as_json())
+            except SubscriberDropped:
+                return  # the client reconnects with Last-Event-ID and catches up
+
+        return sse.stream(records())
+
+    @api.websocket("/agents")
+    async def agents(ws: WebSocket) -> None:
+        await serve_agent(ws, hub.registry)
+
+    return api

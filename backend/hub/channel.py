@@ -1,0 +1,169 @@
+"""The hub's end of the WebSocket agent channel: one coroutine per connected agent.
+
+A thin asyncio loop around the sans-I/O parts: the codec (:mod:`backend.protocol`), the
+health state machine (:mod:`backend.hub.health`) and the registry's rules. It reads the
+hello, authenticates, registers, then runs two things side by side until the socket closes:
+the receive loop (answers, config acks, reports) and the health loop (checks on time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from starlette.websockets import WebSocket, WebSocketState
+
+from backend.errors import AuthError, ProtocolViolation
+from backend.hub.health import Answered, HealthCheck, SendPing, StateChanged
+from backend.hub.health import Action as HealthAction
+from backend.hub.registry import Component, Registry
+from backend.protocol import (
+    ConfigApplied,
+    Hello,
+    Ping,
+    Pong,
+    Report,
+    Welcome,
+    closecodes,
+    decode_agent_message,
+    encode,
+)
+from backend.protocol.messages import _Message
+
+log = logging.getLogger(__name__)
+
+HELLO_TIMEOUT_S = 10.0
+
+
+class _Closed(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.reason = reason
+
+    def describe(self) -> str:
+        if self.code in (1005, 1006):
+            return "connection lost without a close frame (the agent died or the network broke)"
+        if self.code == closecodes.NORMAL:
+            return f"agent closed the connection ({self.reason or 'no reason given'})"
+        return f"connection closed with code {self.code} ({self.reason or 'no reason given'})"
+
+
+class StarletteLink:
+    """:class:`~backend.hub.registry.AgentLink` over a Starlette WebSocket."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self._ws = ws
+        self._send_lock = asyncio.Lock()
+        self.closed = False
+
+    async def send(self, message: _Message) -> None:
+        if self.closed:
+            return
+        async with self._send_lock:
+            try:
+                await self._ws.send_text(encode(message))
+            except Exception:  # the receive loop sees the close and reports it
+                self.closed = True
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._ws.application_state is WebSocketState.CONNECTED:
+            try:
+                await self._ws.close(code, reason[:120])
+            except Exception:
+                log.debug("close of an already broken socket", exc_info=True)
+
+    async def receive(self) -> str | bytes:
+        message = await self._ws.receive()
+        if message["type"] == "websocket.disconnect":
+            self.closed = True
+            raise _Closed(int(message.get("code") or 1005), str(message.get("reason") or ""))
+        text = message.get("text")
+        if text is not None:
+            return str(text)
+        return bytes(message.get("bytes") or b"")
+
+
+async def serve_agent(
+    ws: WebSocket, registry: Registry, clock: Callable[[], float] = time.monotonic
+) -> None:
+    """Serve one agent connection from accept to close."""
+    await ws.accept()
+    link = StarletteLink(ws)
+    peer = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
+    try:
+        frame = await asyncio.wait_for(link.receive(), HELLO_TIMEOUT_S)
+        hello = decode_agent_message(frame)
+        if not isinstance(hello, Hello):
+            raise ProtocolViolation(closecodes.INVALID_MESSAGE, "the first message must be hello")
+        agent_id, secret = await registry.authenticate(hello)
+    except TimeoutError:
+        await link.close(closecodes.HELLO_TIMEOUT, f"no hello within {HELLO_TIMEOUT_S:g} s")
+        return
+    except (ProtocolViolation, AuthError) as exc:
+        log.warning("refused agent from %s: %s", peer, exc.reason)
+        await link.close(exc.code, exc.reason)
+        return
+    except _Closed:
+        return
+
+    component = await registry.register(hello, agent_id, link)
+    settings = registry.health
+    await link.send(
+        Welcome(
+            agent_id=agent_id,
+            secret=secret,
+            config=component.config,
+            health={"interval_s": settings.interval_s, "timeout_s": settings.timeout_s,
+                    "misses": settings.misses},
+        )
+    )
+    check = HealthCheck(settings, clock())
+
+    async def act(actions: list[HealthAction]) -> None:
+        for action in actions:
+            if isinstance(action, SendPing):
+                await link.send(Ping(seq=action.seq))
+            elif isinstance(action, Answered):
+                registry.seen(component, action.rtt_s)
+            elif isinstance(action, StateChanged):
+                await registry.set_state(component, action.new, action.reason)
+
+    async def health_loop() -> None:
+        while True:
+            await act(check.poll(clock()))
+            deadline = check.next_deadline()
+            if deadline is None:
+                return
+            await asyncio.sleep(max(0.0, deadline - clock()))
+
+    health_task = asyncio.create_task(health_loop(), name=f"health:{component.id}")
+    reason = "connection closed"
+    try:
+        while True:
+            message = decode_agent_message(await link.receive())
+            if isinstance(message, Pong):
+                await act(check.answered(message.seq, clock()))
+            elif isinstance(message, ConfigApplied):
+                log.info("%s applied its config", component.id)
+            elif isinstance(message, Report):
+                await registry.set_report(component, message.components)
+            else:
+                raise ProtocolViolation(closecodes.INVALID_MESSAGE, "hello sent twice")
+    except _Closed as closed:
+        reason = closed.describe()
+    except ProtocolViolation as exc:
+        log.warning("disconnecting %s: %s", component.id, exc.reason)
+        reason = f"disconnected: {exc.reason}"
+        await link.close(exc.code, exc.reason)
+    finally:
+        health_task.cancel()
+        check.closed(reason)
+        if not link.closed:
+            await link.close(closecodes.GOING_AWAY, "hub shutting down")
+        await asyncio.shield(registry.disconnected(component, link, reason))

@@ -1,0 +1,48 @@
+"""The hub's SQLite schema, one migration per version (applied by :class:`Store`)."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE components (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            agent_id TEXT,
+            state TEXT NOT NULL,
+            static_config TEXT NOT NULL DEFAULT '{}',
+            config TEXT NOT NULL DEFAULT '{}',
+            last_seen REAL,
+            rtt_ms REAL,
+            report TEXT,
+            registered_at REAL
+        )""",
+        """CREATE TABLE configs (
+            id TEXT PRIMARY KEY,
+            config TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+        """CREATE TABLE enrollments (
+            token_digest TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            used_at REAL,
+            used_by TEXT
+        )""",
+        """CREATE TABLE agents (
+            agent_id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            secret_digest TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            revoked_at REAL
+        )""",
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            type TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            data TEXT NOT NULL
+        )""",
+    ],
+]

@@ -1,0 +1,64 @@
+"""The hub: registry, config store, enrollments and event log over one SQLite store.
+
+Its life reads top to bottom: :meth:`Hub.startup` opens the store and brings back the
+stored components; :meth:`Hub.shutdown` tells every agent the hub is going away and closes
+the store. The HTTP and WebSocket surface is in :mod:`backend.hub.api`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from backend.hub import tokens
+from backend.hub.events import EventLog
+from backend.hub.health import Health, HealthSettings
+from backend.hub.registry import Registry
+from backend.hub.schema import MIGRATIONS
+from backend.store import Store
+
+log = logging.getLogger(__name__)
+
+Role = Literal["studio", "cloud"]
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    data_dir: Path
+    role: Role = "studio"
+    health: HealthSettings = field(default_factory=HealthSettings)
+    enrollment_ttl_s: float = tokens.DEFAULT_ENROLLMENT_TTL_S
+
+
+class Hub:
+    def __init__(self, settings: HubSettings) -> None:
+        self.settings = settings
+        self.store = Store(settings.data_dir / "hub.sqlite3", MIGRATIONS)
+        self.events = EventLog(self.store)
+        self.registry = Registry(self.store, self.events, settings.health)
+        self.operator_token = ""
+        self.started_at = 0.0
+
+    async def startup(self) -> None:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.operator_token = tokens.load_or_create_operator_token(
+            self.settings.data_dir / "admin.token"
+        )
+        await self.store.open()
+        await self.registry.load()
+        self.started_at = time.time()
+        await self.events.append("hub.started", "hub", {"role": self.settings.role})
+
+    async def shutdown(self) -> None:
+        await self.registry.close_all("hub shutting down")
+        await self.events.append("hub.stopped", "hub", {})
+        await self.store.close()
+
+    def counts(self) -> dict[str, int]:
+        counts = {state.value: 0 for state in Health}
+        for component in self.registry.components.values():
+            counts[component.state.value] += 1
+        return counts

@@ -1,0 +1,37 @@
+"""The agent channel protocol: message types, codec and close codes (sans I/O)."""
+
+from backend.protocol import closecodes
+from backend.protocol.messages import (
+    AGENT_KINDS,
+    MAX_FRAME_BYTES,
+    NAME_PATTERN,
+    AgentKind,
+    ConfigApplied,
+    ConfigPush,
+    Hello,
+    Ping,
+    Pong,
+    Report,
+    Welcome,
+    decode_agent_message,
+    decode_hub_message,
+    encode,
+)
+
+__all__ = [
+    "AGENT_KINDS",
+    "MAX_FRAME_BYTES",
+    "NAME_PATTERN",
+    "AgentKind",
+    "ConfigApplied",
+    "ConfigPush",
+    "Hello",
+    "Ping",
+    "Pong",
+    "Report",
+    "Welcome",
+    "closecodes",
+    "decode_agent_message",
+    "decode_hub_message",
+    "encode",
+]

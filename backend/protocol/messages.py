@@ -1,0 +1,155 @@
+"""Messages of the agent channel and their codec, free of I/O.
+
+Every frame is one JSON text object with a ``type``. The codec turns raw frames into typed
+messages or raises :class:`~backend.errors.ProtocolViolation` with the close code and a
+reason an operator can act on, so the hub's connection handler and the agent's session stay
+thin loops around it. Binary frames are reserved for audio blocks (a later issue).
+
+Who sends what (``docs/protocol.md`` has the full table):
+
+- agent -> hub: ``hello`` (first frame), ``pong``, ``config_applied``, ``report`` (hubs only)
+- hub -> agent: ``welcome`` (answer to hello), ``ping``, ``config``
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from backend.errors import ProtocolViolation
+from backend.protocol import closecodes
+
+#: Largest frame either side accepts. Control messages are tiny; a config is a few KiB.
+MAX_FRAME_BYTES = 1024 * 1024
+
+#: A component id: what ``--name`` gives. Safe in URLs, file names and log lines.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+AgentKind = Literal["engine", "driver", "runner", "node", "hub"]
+AGENT_KINDS: tuple[str, ...] = ("engine", "driver", "runner", "node", "hub")
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Hello(_Message):
+    """First frame from an agent: who it is, its static config and how it proves it."""
+
+    type: Literal["hello"] = "hello"
+    kind: AgentKind
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    config: dict[str, Any] = Field(default_factory=dict)
+    version: str = ""
+    #: First start: the one-time enrollment token.
+    enroll_token: str | None = None
+    #: Later starts: the id and secret the hub handed out at enrollment.
+    agent_id: str | None = None
+    secret: str | None = None
+
+
+class Pong(_Message):
+    """Answer to a health check, echoing its sequence number."""
+
+    type: Literal["pong"] = "pong"
+    seq: int
+
+
+class ConfigApplied(_Message):
+    """The agent has applied the config it was sent."""
+
+    type: Literal["config_applied"] = "config_applied"
+
+
+class Report(_Message):
+    """A hub's summary of its own components, sent upward to a cloud-role hub."""
+
+    type: Literal["report"] = "report"
+    components: list[dict[str, Any]]
+
+
+class Welcome(_Message):
+    """The hub accepted a hello: identity, merged config and health-check timing."""
+
+    type: Literal["welcome"] = "welcome"
+    agent_id: str
+    #: Only on enrollment; the agent stores it and never receives it again.
+    secret: str | None = None
+    config: dict[str, Any]
+    health: dict[str, float]
+
+
+class Ping(_Message):
+    """Health check: "are you alive?"."""
+
+    type: Literal["ping"] = "ping"
+    seq: int
+
+
+class ConfigPush(_Message):
+    """The component's merged config changed on the hub; apply it now."""
+
+    type: Literal["config"] = "config"
+    config: dict[str, Any]
+
+
+AgentMessage = Annotated[Hello | Pong | ConfigApplied | Report, Field(discriminator="type")]
+HubMessage = Annotated[Welcome | Ping | ConfigPush, Field(discriminator="type")]
+
+_agent_adapter: TypeAdapter[AgentMessage] = TypeAdapter(AgentMessage)
+_hub_adapter: TypeAdapter[HubMessage] = TypeAdapter(HubMessage)
+_AGENT_TYPES = frozenset({"hello", "pong", "config_applied", "report"})
+_HUB_TYPES = frozenset({"welcome", "ping", "config"})
+
+
+def _decode(
+    frame: str | bytes, adapter: TypeAdapter[Any], known: frozenset[str]
+) -> Any:
+    if isinstance(frame, bytes):
+        raise ProtocolViolation(
+            closecodes.INVALID_MESSAGE, "binary frame where a JSON text message was expected"
+        )
+    if len(frame.encode()) > MAX_FRAME_BYTES:
+        raise ProtocolViolation(
+            closecodes.MESSAGE_TOO_BIG, f"frame over the {MAX_FRAME_BYTES} byte limit"
+        )
+    try:
+        raw = json.loads(frame)
+    except ValueError as exc:
+        raise ProtocolViolation(closecodes.INVALID_MESSAGE, f"malformed JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ProtocolViolation(
+            closecodes.INVALID_MESSAGE, "a message must be a JSON object with a 'type'"
+        )
+    kind = raw.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolViolation(closecodes.INVALID_MESSAGE, "message has no string 'type'")
+    if kind not in known:
+        raise ProtocolViolation(closecodes.UNKNOWN_TYPE, f"unknown message type {kind[:40]!r}")
+    try:
+        return adapter.validate_python(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"][1:]) or "message"
+        raise ProtocolViolation(
+            closecodes.INVALID_MESSAGE, f"invalid {kind}: {where}: {first['msg']}"[:120]
+        ) from None
+
+
+def decode_agent_message(frame: str | bytes) -> Hello | Pong | ConfigApplied | Report:
+    """Parse a frame an agent sent to the hub."""
+    result: Hello | Pong | ConfigApplied | Report = _decode(frame, _agent_adapter, _AGENT_TYPES)
+    return result
+
+
+def decode_hub_message(frame: str | bytes) -> Welcome | Ping | ConfigPush:
+    """Parse a frame the hub sent to an agent."""
+    result: Welcome | Ping | ConfigPush = _decode(frame, _hub_adapter, _HUB_TYPES)
+    return result
+
+
+def encode(message: _Message) -> str:
+    """Serialise a message as one compact JSON text frame."""
+    return message.model_dump_json(exclude_none=True)

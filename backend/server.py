@@ -1,0 +1,75 @@
+"""Serving an ASGI app on a socket we bound ourselves, inside a loop we own.
+
+uvicorn's ``Server`` is made for owning the process: it captures SIGINT/SIGTERM and calls
+``sys.exit(1)`` when it cannot bind. Embedded in the desktop app or a test, neither is
+wanted (PITFALLS.md), so :class:`EmbeddedServer` captures no signals, the socket is bound
+here first (a bind error is an ordinary ``OSError`` with the address in it), and
+:meth:`EmbeddedServer.stop` asks it to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Generator
+
+import uvicorn
+from starlette.types import ASGIApp
+
+#: Transport-level cap on one WebSocket frame; the protocol's own 1 MiB limit sits below it
+#: so an oversized frame gets a close reason that names the limit.
+WS_TRANSPORT_MAX_BYTES = 4 * 1024 * 1024
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+class EmbeddedServer(uvicorn.Server):
+    def __init__(self, app: ASGIApp, sock: socket.socket) -> None:
+        config = uvicorn.Config(
+            app,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            ws="auto",
+            ws_max_size=WS_TRANSPORT_MAX_BYTES,
+            ws_ping_interval=20.0,
+            ws_ping_timeout=20.0,
+            timeout_graceful_shutdown=2,
+        )
+        super().__init__(config)
+        self.sock = sock
+        self._task: asyncio.Task[None] | None = None
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield  # the owner of the loop handles signals
+
+    @property
+    def port(self) -> int:
+        return int(self.sock.getsockname()[1])
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.serve(sockets=[self.sock]), name="http-server")
+        while not self.started:
+            if self._task.done():
+                self._task.result()  # re-raise why it could not start
+                raise RuntimeError("HTTP server stopped during start-up")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        self.should_exit = True
+        if self._task is not None:
+            await self._task
