@@ -1,0 +1,47 @@
+"""Shared fixtures: real hub and agent processes (helpers in ``tests/processes.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from processes import AgentProcess, HubProcess
+
+
+@pytest.fixture
+def start_hub(tmp_path: Path) -> Iterator[Callable[..., HubProcess]]:
+    hubs: list[HubProcess] = []
+
+    def start(*extra: str, name: str = "hub", port: int = 0) -> HubProcess:
+        hub = HubProcess(tmp_path / name, *extra, port=port).start()
+        hubs.append(hub)
+        return hub
+
+    yield start
+    for hub in hubs:
+        hub.close()
+
+
+@pytest.fixture
+def hub(start_hub: Callable[..., HubProcess]) -> HubProcess:
+    return start_hub()
+
+
+@pytest.fixture
+def spawn_agent(tmp_path: Path) -> Iterator[Callable[..., AgentProcess]]:
+    agents: list[AgentProcess] = []
+
+    def spawn(hub: HubProcess | str, name: str, kind: str = "engine", token: str | None = "",
+              *extra: str) -> AgentProcess:
+        url = hub if isinstance(hub, str) else hub.url
+        if token == "" and isinstance(hub, HubProcess):
+            token = hub.enroll(kind)
+        agent = AgentProcess(url, kind, name, tmp_path / "agents" / name, token or None, *extra)
+        agents.append(agent)
+        return agent
+
+    yield spawn
+    for agent in agents:
+        agent.stop()
