@@ -50,7 +50,12 @@ def progress(message: str) -> None:
 
 
 def sigterm_as_interrupt() -> None:
-    """Make SIGTERM unwind like Ctrl-C, so the cleanup in ``finally`` blocks runs."""
+    """Make SIGTERM (and SIGINT, even where a shell ignored it) unwind like Ctrl-C.
+
+    The cleanup then runs in ``finally`` blocks. SIGINT needs it too: a shell without job
+    control starts background commands with SIGINT ignored, and Python keeps that.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
@@ -287,11 +292,11 @@ class EventStream:
         return self.events[mark:]
 
     async def wait_for(
-        self, match: Callable[[Observed], bool], after: int, timeout: float
+        self, match: Callable[[Observed], bool], after: int, within_s: float
     ) -> Observed:
-        """The first event after ``after`` that matches; TimeoutError after ``timeout``."""
+        """The first event after ``after`` that matches; TimeoutError after ``within_s``."""
         checked = after
-        async with asyncio.timeout(timeout), self._changed:
+        async with asyncio.timeout(within_s), self._changed:
             while True:
                 for event in self.events[checked:]:
                     if match(event):
@@ -302,7 +307,7 @@ class EventStream:
                     raise RuntimeError("the event stream ended")
                 await self._changed.wait()
 
-    async def wait_state(self, subject: str, new: str, after: int, timeout: float) -> Observed:
+    async def wait_state(self, subject: str, new: str, after: int, within_s: float) -> Observed:
         """The next ``component.state`` event moving ``subject`` to ``new``."""
 
         def match(event: Observed) -> bool:
@@ -310,9 +315,9 @@ class EventStream:
                     and event.data.get("new") == new)
 
         try:
-            return await self.wait_for(match, after, timeout)
+            return await self.wait_for(match, after, within_s)
         except TimeoutError:
-            raise TimeoutError(f"{subject} did not become {new} within {timeout:g} s") from None
+            raise TimeoutError(f"{subject} did not become {new} within {within_s:g} s") from None
 
 
 def summary(values: Sequence[float]) -> dict[str, float]:
