@@ -15,10 +15,13 @@ log = logging.getLogger(__name__)
 async def serve(settings: SessionSettings) -> int:
     session = AgentSession(settings)
     loop = asyncio.get_running_loop()
+    stopping: set[asyncio.Task[None]] = set()
 
     def on_signal() -> None:
         log.info("stopping %s %s", settings.kind, settings.name)
-        asyncio.ensure_future(session.stop())
+        task = asyncio.ensure_future(session.stop())
+        stopping.add(task)
+        task.add_done_callback(stopping.discard)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)

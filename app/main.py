@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from app import cli, logs, paths
 from app.display import has_display
 from backend.agents import Backoff, SessionSettings, agent_channel_url, static_config
-from backend.protocol import NAME_PATTERN
 from backend.host import HostSettings, Upstream
 from backend.hub import HealthSettings
+from backend.protocol import NAME_PATTERN
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,21 +47,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _agent(args: object) -> int:
-    kind: str = getattr(args, "kind")
-    name: str = getattr(args, "name")
-    data_dir = getattr(args, "data_dir") or paths.default_agent_dir(kind, name)
-    logs.setup(getattr(args, "log_level"), data_dir / "logs" / "agent.log", f"{kind}:{name}")
+    kind: str = args.kind
+    name: str = args.name
+    data_dir = args.data_dir or paths.default_agent_dir(kind, name)
+    logs.setup(args.log_level, data_dir / "logs" / "agent.log", f"{kind}:{name}")
     try:
         if not re.match(NAME_PATTERN, name):
             raise ValueError(
                 f"--name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
                 "starting with a letter or digit"
             )
-        agent_channel_url(getattr(args, "hub"))
-        config = static_config(kind, getattr(args, "config"))
+        agent_channel_url(args.hub)
+        config = static_config(kind, args.config)
         settings = SessionSettings(
-            hub_url=getattr(args, "hub"), name=name, kind=kind, data_dir=data_dir,
-            token=getattr(args, "token"), static_config=config, backoff=Backoff(),
+            hub_url=args.hub, name=name, kind=kind, data_dir=data_dir,
+            token=args.token, static_config=config, backoff=Backoff(),
         )
     except ValueError as exc:
         print(f"controlroom agent: {exc}", file=sys.stderr)

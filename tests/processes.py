@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ class HubProcess:
         url_file.unlink(missing_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.starts += 1
-        log = open(self.data_dir / f"stderr-{self.starts}.log", "wb")  # noqa: SIM115
+        log = open(self.data_dir / f"stderr-{self.starts}.log", "wb")
         self.proc = subprocess.Popen(
             [sys.executable, QTBLOCK, "-m", "app.main", "--headless",
              "--data-dir", str(self.data_dir), "--port", str(self.port), *self.extra],

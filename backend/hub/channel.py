@@ -16,9 +16,9 @@ from collections.abc import Callable
 from starlette.websockets import WebSocket, WebSocketState
 
 from backend.errors import AuthError, ProtocolViolation
-from backend.hub.health import Answered, HealthCheck, SendPing, StateChanged
 from backend.hub.health import Action as HealthAction
-from backend.hub.registry import Component, Registry
+from backend.hub.health import Answered, HealthCheck, SendPing, StateChanged
+from backend.hub.registry import Registry
 from backend.protocol import (
     ConfigApplied,
     Hello,

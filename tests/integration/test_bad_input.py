@@ -8,11 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from processes import AgentProcess, HubProcess
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from backend.agents.urls import agent_channel_url
-from processes import AgentProcess, HubProcess
 
 
 async def _close_of(url: str, *frames: str | bytes) -> tuple[int, str]:
