@@ -24,7 +24,7 @@ import sys
 
 import qasync
 from PySide6.QtCore import QCoreApplication
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from backend import __version__
 from backend.host import Host, HostSettings
@@ -52,37 +52,45 @@ def run(settings: HostSettings) -> int:
 
 async def main(settings: HostSettings) -> int:
     loop = asyncio.get_running_loop()
+    quit_requested = _QuitRequest(loop)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, quit_requested.on_signal, sig)
+    try:
+        return await _serve(settings, quit_requested)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _serve(settings: HostSettings, quit_requested: _QuitRequest) -> int:
     host = Host(settings)
     try:
         await host.start()
     except OSError as exc:
         log.error("the hub could not start: %s", exc)
-        await _show_error(
+        box = _error_box(
             "The hub could not start",
             f"{exc}\n\nIs another Control Room already running? Choose another port with "
-            "--port (0 picks a free one) or another --data-dir.",
+            "--port (0 picks a free one), or another --data-dir.",
         )
+        box.finished.connect(quit_requested.set)
+        quit_requested.closes(box)
+        box.open()  # not exec(): a modal loop would nest inside the asyncio loop
+        await quit_requested.wait()
+        box.deleteLater()
         return 1
 
     bridge = HubBridge(host.hub, host.base_url)
     window = MainWindow(bridge)
-    closed: asyncio.Future[None] = loop.create_future()
-
-    def on_closed() -> None:
-        if not closed.done():
-            closed.set_result(None)
-
-    window.closed.connect(on_closed)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, _close_on_signal, window, sig)
+    window.closed.connect(quit_requested.set)
+    quit_requested.closes(window)
     try:
-        bridge.start()
-        window.show()
-        await closed
+        if not quit_requested.is_set():  # a signal may have come during start-up
+            bridge.start()
+            window.show()
+            await quit_requested.wait()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        log.info("window closed; shutting down")
+        log.info("shutting down")
         bridge.stop()
         await bridge.wait_stopped()
         await host.stop()
@@ -90,28 +98,38 @@ async def main(settings: HostSettings) -> int:
     return 0
 
 
-def _close_on_signal(window: MainWindow, sig: signal.Signals) -> None:
-    """SIGINT/SIGTERM close the window, so they shut down exactly as the window does."""
-    log.info("%s received; closing the window", sig.name)
-    window.close()
+class _QuitRequest:
+    """One way out for the window, Ctrl+Q, the error box, SIGINT and SIGTERM alike.
 
-
-async def _show_error(title: str, text: str) -> None:
-    """A critical message the loop keeps running under (a modal exec() would nest loops).
-
-    SIGINT/SIGTERM dismiss it, so a supervisor can still stop a process stuck on it.
+    A signal closes whatever window is open, so it shuts down exactly as closing by hand
+    does; one that arrives before the window exists is remembered.
     """
-    loop = asyncio.get_running_loop()
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._future: asyncio.Future[None] = loop.create_future()
+        self._widget: QWidget | None = None
+
+    def closes(self, widget: QWidget) -> None:
+        self._widget = widget
+
+    def on_signal(self, sig: signal.Signals) -> None:
+        log.info("%s received; closing", sig.name)
+        if self._widget is not None and self._widget.isVisible():
+            self._widget.close()  # emits closed/finished, which calls set()
+        self.set()
+
+    def set(self, *_args: object) -> None:
+        if not self._future.done():
+            self._future.set_result(None)
+
+    def is_set(self) -> bool:
+        return self._future.done()
+
+    async def wait(self) -> None:
+        await asyncio.shield(self._future)
+
+
+def _error_box(title: str, text: str) -> QMessageBox:
     box = QMessageBox(QMessageBox.Icon.Critical, APP_NAME, title, QMessageBox.StandardButton.Ok)
     box.setInformativeText(text)
-    done: asyncio.Future[None] = loop.create_future()
-    box.finished.connect(lambda _result: done.done() or done.set_result(None))
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, box.reject)
-    try:
-        box.open()
-        await done
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        box.deleteLater()
+    return box
