@@ -241,9 +241,18 @@ class ComponentDetails(QWidget):
         layout.addWidget(self.config, 1)
         self._stack.addWidget(page)
 
+        frame = QFrame()
+        frame.setFrameShape(QFrame.Shape.StyledPanel)
+        frame_layout = QVBoxLayout(frame)
+        frame_layout.setContentsMargins(4, 4, 4, 4)
+        frame_layout.addWidget(self._stack)
+        heading = QLabel("Selected component")
+        heading.setFont(_title_font(heading, 1.05))
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(self._stack)
+        outer.setSpacing(4)
+        outer.addWidget(heading)
+        outer.addWidget(frame, 1)
         self.setMinimumWidth(300)
 
     def show_component(self, component: Mapping[str, Any] | None, now: float) -> None:
@@ -306,10 +315,14 @@ class MainWindow(QMainWindow):
         self._stack = QStackedWidget()
         self._stack.addWidget(self.table)
         self._stack.addWidget(self.empty_state)
+        self.components_title = QLabel("Components")
+        self.components_title.setFont(_title_font(self.components_title, 1.05))
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self._stack)
+        left_layout.setSpacing(4)
+        left_layout.addWidget(self.components_title)
+        left_layout.addWidget(self._stack, 1)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("componentsSplitter")
@@ -390,6 +403,7 @@ class MainWindow(QMainWindow):
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.setIconSize(QSize(12, 12))
         table.verticalHeader().hide()
+        table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 10)
         table.setMinimumSize(440, 180)
         table.setToolTip("Registered components; click a column to sort, select one for details")
         header = table.horizontalHeader()
@@ -471,6 +485,9 @@ class MainWindow(QMainWindow):
 
     def _on_model_updated(self) -> None:
         empty = self.model.rowCount() == 0
+        self.components_title.setText(
+            "Components" if empty else f"Components ({self.model.rowCount()})"
+        )
         self._stack.setCurrentWidget(self.empty_state if empty else self.table)
         counts = self.model.counts()
         self.counts_label.setText(" &nbsp;·&nbsp; ".join(

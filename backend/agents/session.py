@@ -93,7 +93,7 @@ class AgentSession:
                 code = exc.rcvd.code if exc.rcvd else 1006
                 reason = exc.rcvd.reason if exc.rcvd else "connection lost"
                 if code in closecodes.FATAL and not self._stopping.is_set():
-                    if self._retry_with_token(reason):
+                    if code != closecodes.REPLACED and self._retry_with_token(reason):
                         continue
                     raise AgentFatal(f"the hub refused {self.settings.name}: {reason}") from None
                 if not self._stopping.is_set():

@@ -17,5 +17,7 @@ UNKNOWN_TYPE = 4404  # a message type the protocol does not define
 HELLO_TIMEOUT = 4408  # no hello within the registration timeout
 REPLACED = 4409  # the same component connected again; this older connection is dropped
 
-#: Codes after which an agent stops instead of reconnecting.
-FATAL = frozenset({AUTH_FAILED, FORBIDDEN})
+#: Codes after which an agent stops instead of reconnecting. REPLACED is among them: an
+#: agent that *receives* it is alive, so another live process took its name, and two
+#: processes fighting over one component would replace each other forever.
+FATAL = frozenset({AUTH_FAILED, FORBIDDEN, REPLACED})

@@ -106,3 +106,16 @@ def _last_event_id(hub: HubProcess) -> int:
     ids = [e["id"] for e in hub.events()]
     assert ids == sorted(ids) and len(ids) == len(set(ids))
     return ids[-1]
+
+
+def test_a_second_process_with_the_same_name_replaces_the_first_which_stops(
+    hub: HubProcess, spawn_agent: Callable[..., AgentProcess]
+) -> None:
+    first = spawn_agent(hub, "engine-1", "engine")
+    hub.wait_state("engine-1", "up")
+    second = spawn_agent(hub, "engine-1", "engine")  # a fresh enrollment, same name
+    assert first.wait() == 2
+    assert "replaced by a newer connection" in first.output()
+    hub.wait_state("engine-1", "up")
+    assert second.proc.poll() is None
+    assert list(hub.components()) == ["engine-1"]
