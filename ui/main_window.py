@@ -32,15 +32,16 @@ from PySide6.QtCore import (
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
+    QColor,
     QDesktopServices,
     QFont,
     QFontDatabase,
     QGuiApplication,
     QKeySequence,
+    QPalette,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QDockWidget,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -85,6 +86,24 @@ def _title_font(widget: QWidget, scale: float = 1.25, bold: bool = True) -> QFon
     font.setPointSizeF(font.pointSizeF() * scale)
     font.setBold(bold)
     return font
+
+
+def _mute(label: QLabel) -> None:
+    """Secondary text: the palette's text colour blended toward the background.
+
+    Blended rather than a fixed grey, so it stays readable in dark themes too; not
+    ``setEnabled(False)``, whose colour is too faint to read comfortably.
+    """
+    palette = label.palette()
+    text = palette.color(QPalette.ColorRole.WindowText)
+    back = palette.color(QPalette.ColorRole.Window)
+    mixed = QColor(
+        (text.red() * 3 + back.red() * 2) // 5,
+        (text.green() * 3 + back.green() * 2) // 5,
+        (text.blue() * 3 + back.blue() * 2) // 5,
+    )
+    palette.setColor(QPalette.ColorRole.WindowText, mixed)
+    label.setPalette(palette)
 
 
 def _fixed_font() -> QFont:
@@ -193,7 +212,7 @@ class ComponentDetails(QWidget):
         placeholder = QLabel("Select a component to see its health and merged config.")
         placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         placeholder.setWordWrap(True)
-        placeholder.setEnabled(False)  # drawn in the palette's muted text colour
+        _mute(placeholder)
         self._stack.addWidget(placeholder)
 
         page = QWidget()
@@ -224,7 +243,7 @@ class ComponentDetails(QWidget):
             "Read-only here; change it with <code>PUT /api/v1/configs/&lt;id&gt;</code>."
         )
         config_hint.setWordWrap(True)
-        config_hint.setEnabled(False)
+        _mute(config_hint)
         self.config = QPlainTextEdit()
         self.config.setReadOnly(True)
         self.config.setFont(_fixed_font())
@@ -332,19 +351,33 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
 
+        # The event log is a panel under the components rather than a dock: it lines up
+        # with them, and View > Events hides it all the same.
+        self.events_panel = QWidget()
+        events_layout = QVBoxLayout(self.events_panel)
+        events_layout.setContentsMargins(0, 4, 0, 0)
+        events_layout.setSpacing(4)
+        events_title = QLabel("Events")
+        events_title.setFont(_title_font(events_title, 1.05))
+        events_title.setToolTip("What the hub did, newest last")
+        events_layout.addWidget(events_title)
+        events_layout.addWidget(self.event_log, 1)
+
+        self.main_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.main_splitter.setObjectName("mainSplitter")
+        self.main_splitter.addWidget(self.splitter)
+        self.main_splitter.addWidget(self.events_panel)
+        self.main_splitter.setStretchFactor(0, 3)
+        self.main_splitter.setStretchFactor(1, 1)
+        self.main_splitter.setChildrenCollapsible(False)
+
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(8, 6, 8, 4)
         layout.setSpacing(6)
         layout.addWidget(self.header)
-        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.main_splitter, 1)
         self.setCentralWidget(central)
-
-        self.events_dock = QDockWidget("Events", self)
-        self.events_dock.setObjectName("eventsDock")
-        self.events_dock.setWidget(self.event_log)
-        self.events_dock.setToolTip("What the hub did, newest last")
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.events_dock)
 
         self.counts_label = QLabel()
         self.counts_label.setToolTip("Components per health state")
@@ -427,10 +460,13 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.quit_action)
 
         view_menu = self.menuBar().addMenu("&View")
-        toggle_events = self.events_dock.toggleViewAction()
-        toggle_events.setText("&Events")
-        toggle_events.setStatusTip("Show or hide the recent events")
-        view_menu.addAction(toggle_events)
+        self.events_action = QAction("&Events", self)
+        self.events_action.setCheckable(True)
+        self.events_action.setChecked(True)
+        self.events_action.setShortcut(QKeySequence("Ctrl+E"))
+        self.events_action.setStatusTip("Show or hide the recent events")
+        self.events_action.toggled.connect(self.events_panel.setVisible)
+        view_menu.addAction(self.events_action)
 
         help_menu = self.menuBar().addMenu("&Help")
         api_action = QAction("&API Reference", self)
@@ -527,23 +563,24 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(DEFAULT_SIZE)
-            self.resizeDocks([self.events_dock], [200], Qt.Orientation.Vertical)
             self.splitter.setSizes([700, 480])
-        state = s.value(f"{_SETTINGS_GROUP}/state")
-        if isinstance(state, QByteArray) and not state.isEmpty():
-            self.restoreState(state)
-        splitter = s.value(f"{_SETTINGS_GROUP}/splitter")
-        if isinstance(splitter, QByteArray) and not splitter.isEmpty():
-            self.splitter.restoreState(splitter)
-        columns = s.value(f"{_SETTINGS_GROUP}/columns")
-        if isinstance(columns, QByteArray) and not columns.isEmpty():
-            self.table.horizontalHeader().restoreState(columns)
+            self.main_splitter.setSizes([540, 200])
+        for key, restore in (
+            ("splitter", self.splitter.restoreState),
+            ("main_splitter", self.main_splitter.restoreState),
+            ("columns", self.table.horizontalHeader().restoreState),
+        ):
+            state = s.value(f"{_SETTINGS_GROUP}/{key}")
+            if isinstance(state, QByteArray) and not state.isEmpty():
+                restore(state)
+        events = s.value(f"{_SETTINGS_GROUP}/events_visible", True)
+        self.events_action.setChecked(events not in (False, "false"))
 
     def _save_layout(self) -> None:
         s = self._settings
         s.setValue(f"{_SETTINGS_GROUP}/geometry", self.saveGeometry())
-        s.setValue(f"{_SETTINGS_GROUP}/state", self.saveState())
         s.setValue(f"{_SETTINGS_GROUP}/splitter", self.splitter.saveState())
+        s.setValue(f"{_SETTINGS_GROUP}/main_splitter", self.main_splitter.saveState())
         s.setValue(f"{_SETTINGS_GROUP}/columns", self.table.horizontalHeader().saveState())
+        s.setValue(f"{_SETTINGS_GROUP}/events_visible", self.events_action.isChecked())
         s.sync()
-
