@@ -21,9 +21,11 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 
 import qasync
 from PySide6.QtCore import QCoreApplication
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from backend import __version__
@@ -45,12 +47,16 @@ def run(settings: HostSettings) -> int:
     QCoreApplication.setOrganizationName(ORGANISATION)
     QCoreApplication.setApplicationVersion(__version__)
     QApplication.setApplicationDisplayName(APP_NAME)
+    icon = _resource("icons/controlroom.svg")
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
     app.setQuitOnLastWindowClosed(False)
     with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
         return runner.run(main(settings))
 
 
 async def main(settings: HostSettings) -> int:
+    """The whole life of the desktop app; signals are handled from the first moment."""
     loop = asyncio.get_running_loop()
     quit_requested = _QuitRequest(loop)
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -63,6 +69,7 @@ async def main(settings: HostSettings) -> int:
 
 
 async def _serve(settings: HostSettings, quit_requested: _QuitRequest) -> int:
+    """Start the host, show the window until a quit is requested, then stop in reverse."""
     host = Host(settings)
     try:
         await host.start()
@@ -88,6 +95,7 @@ async def _serve(settings: HostSettings, quit_requested: _QuitRequest) -> int:
         if not quit_requested.is_set():  # a signal may have come during start-up
             bridge.start()
             window.show()
+            log.info("console window open on %s", host.base_url)
             await quit_requested.wait()
     finally:
         log.info("shutting down")
@@ -127,6 +135,13 @@ class _QuitRequest:
 
     async def wait(self) -> None:
         await asyncio.shield(self._future)
+
+
+def _resource(relative: str) -> Path:
+    """A file under ``resources/``: beside the sources, or unpacked by PyInstaller."""
+    base = getattr(sys, "_MEIPASS", None)
+    root = Path(base) if base else Path(__file__).resolve().parent.parent
+    return root / "resources" / relative
 
 
 def _error_box(title: str, text: str) -> QMessageBox:

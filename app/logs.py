@@ -55,5 +55,5 @@ def setup(level: str, log_file: Path | None, component: str) -> None:
         rotating.setFormatter(formatter)
         root.addHandler(rotating)
     # uvicorn and websockets are chatty at INFO about every connection.
-    for noisy in ("uvicorn.error", "websockets", "httpx"):
+    for noisy in ("uvicorn.error", "websockets", "httpx", "qasync"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 from collections.abc import Sequence
@@ -46,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return desktop.run(settings)
 
 
-def _agent(args: object) -> int:
+def _agent(args: argparse.Namespace) -> int:
     kind: str = args.kind
     name: str = args.name
     data_dir = args.data_dir or paths.default_agent_dir(kind, name)

@@ -70,11 +70,16 @@ class Host:
 
     async def start(self) -> None:
         sock = bind(self.settings.host, self.settings.port)
-        await self.hub.startup()
-        if self.node is not None:
-            await self.node.startup()
-        self.server = EmbeddedServer(create_app(self.hub, self.node), sock)
-        await self.server.start()
+        try:
+            await self.hub.startup()
+            if self.node is not None:
+                await self.node.startup()
+            self.server = EmbeddedServer(create_app(self.hub, self.node), sock)
+            await self.server.start()
+        except BaseException:
+            sock.close()  # a half-started host must not keep the port or the store
+            await self.hub.store.close()
+            raise
         host = self.settings.host
         shown = f"[{host}]" if ":" in host else host
         self.base_url = f"http://{shown}:{self.server.port}"

@@ -44,6 +44,7 @@ from harness import (
     controlroom,
     enroll,
     fmt_duration,
+    get_json,
     machine,
     progress,
     sigterm_as_interrupt,
@@ -88,6 +89,11 @@ class HangTrial:
     trial: int
     stop_to_down: Detection
     cont_to_up: Detection
+    #: How late the hub's down event was against the ideal instant: the last check the
+    #: agent answered was sent at ``last_seen - rtt``; the third missed check after it
+    #: expires ``interval x misses + timeout`` later. Separates the hub's own delay (timer
+    #: wake-up, persisting, logging) from where in the cycle the stop happened to land.
+    hub_late_s: float | None
 
 
 def agent_command(hub: HubProcess, name: str, data_dir: str, token: str | None) -> list[str]:
@@ -162,6 +168,9 @@ async def hang_trials(
         os.kill(proc.pid, signal.SIGSTOP)
         down = await timed(stream, name, "down", mark, stopped, stopped_wall,
                            HANG_GIVE_UP_S, trial)
+        late = None
+        if down.at_hub_s is not None:
+            late = await lateness(client, hub, name, stopped_wall + down.at_hub_s)
         # Continue at a random phase too: right after down is always 0.5 s before a check.
         await asyncio.sleep(rng.uniform(0.0, INTERVAL_S))
         mark = stream.mark()
@@ -171,7 +180,7 @@ async def hang_trials(
                          AGENT_UP_TIMEOUT_S, trial)
         if up.observed_s is None:
             raise RuntimeError(f"{name} did not come back up after SIGCONT; see the logs")
-        results.append(HangTrial(trial, down, up))
+        results.append(HangTrial(trial, down, up, late))
         if down.observed_s is not None:
             progress(f"  hang {trial}/{trials}: down after {fmt_duration(down.observed_s)}, "
                      f"up again {fmt_duration(up.observed_s)} after SIGCONT")
@@ -183,6 +192,17 @@ async def hang_trials(
     reaper.stop(proc)
     reaper.forget(proc)
     return results, graceful
+
+
+async def lateness(
+    client: httpx.AsyncClient, hub: HubProcess, name: str, down_ts: float
+) -> float | None:
+    """Seconds between the ideal down instant (see :class:`HangTrial`) and the hub's event."""
+    component = await get_json(client, f"{hub.url}/api/v1/components/{name}")
+    if component.get("last_seen") is None or component.get("rtt_ms") is None:
+        return None
+    last_check_sent = component["last_seen"] - component["rtt_ms"] / 1000.0
+    return float(down_ts - (last_check_sent + HANG_TARGET_S))
 
 
 def figures(detections: list[Detection], target_s: float | None) -> dict[str, Any]:
@@ -225,6 +245,7 @@ async def run(args: argparse.Namespace, reaper: Reaper) -> dict[str, Any]:
         "kill_to_down": figures(kills, KILL_TARGET_S),
         "stop_to_down": figures([h.stop_to_down for h in hangs], HANG_TARGET_S),
         "cont_to_up": figures([h.cont_to_up for h in hangs], None),
+        "hang_hub_late_s": summary([h.hub_late_s for h in hangs if h.hub_late_s is not None]),
         "sigterm_to_down": figures([graceful], None),
         "agent_start_to_up_s": summary(start_to_up),
     }
@@ -260,11 +281,15 @@ def report(result: dict[str, Any]) -> str:
     undetected = {k: result[k]["undetected"] for k in ("kill_to_down", "stop_to_down")}
     if any(undetected.values()):
         lines.append(f"NOT DETECTED within the give-up time: {undetected}")
-    start = result["agent_start_to_up_s"]
+    start, late = result["agent_start_to_up_s"], result["hang_hub_late_s"]
     lines += [
         "",
         "observed = signal sent here -> SSE event arrived here; at hub = the hub's own "
         "timestamp of the event.",
+        f"SIGSTOP -> down spans {HANG_TARGET_S - INTERVAL_S:g}-{HANG_TARGET_S:g} s by design "
+        f"(where in the {INTERVAL_S:g} s cycle the stop lands); the hub's down event came",
+        f"  {fmt_duration(late['median'])} (median), {fmt_duration(late['max'])} (max) after "
+        f"the ideal instant (last answered check + {HANG_TARGET_S:g} s)" if late["n"] else "  -",
         f"agent process start -> up (interpreter start-up included): median "
         f"{fmt_duration(start['median'])}, max {fmt_duration(start['max'])}",
         "",
@@ -288,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=10,
                         help="trials per set (kill, hang); default 10")
     parser.add_argument("--json", action="store_true",
-                        help="print the result as JSON (with every sample) instead of a table")
+                        help="print the result as JSON (every sample) on stdout; the table "
+                        "goes to stderr")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the random phase of each signal (default: random)")
     parser.add_argument("--budget", type=float, default=600.0, metavar="S",
@@ -313,7 +339,11 @@ def main(argv: list[str] | None = None) -> int:
     except TimeoutError as exc:
         progress(f"gave up: {exc or f'the {args.budget:g} s budget ran out'}")
         return 1
-    print(json.dumps(result, indent=2) if args.json else report(result))
+    if args.json:
+        progress(report(result))
+        print(json.dumps(result, indent=2))
+    else:
+        print(report(result))
     met = result["kill_to_down"]["met"] and result["stop_to_down"]["met"]
     return 0 if met else 1
 

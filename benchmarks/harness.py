@@ -25,6 +25,7 @@ import ctypes
 import json
 import os
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -90,8 +91,7 @@ class Reaper:
     """
 
     def __init__(self, keep: bool = False) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="controlroom-bench-")
-        self.root = Path(self._tmp.name)
+        self.root = Path(tempfile.mkdtemp(prefix="controlroom-bench-"))
         self.keep = keep
         self._children: list[tuple[subprocess.Popen[bytes], TextIO]] = []
         self._preexec = _die_with_parent()
@@ -149,7 +149,7 @@ class Reaper:
         if self.keep:
             progress(f"kept the hub's data dir and the logs in {self.root}")
         else:
-            self._tmp.cleanup()
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def forget(self, proc: subprocess.Popen[bytes]) -> None:
         """Drop an already-ended child from the cleanup list (closing its log)."""
@@ -217,6 +217,20 @@ async def enroll(client: httpx.AsyncClient, hub: HubProcess, kind: str = "engine
     response.raise_for_status()
     token: str = response.json()["token"]
     return token
+
+
+async def get_json(client: httpx.AsyncClient, url: str) -> Any:
+    """GET with a retry: the hub closes keep-alive connections idle for 5 s, and a request
+    sent on one just as it closes fails without a response (the usual keep-alive race)."""
+    for attempt in range(3):
+        try:
+            response = await client.get(url)
+            response.raise_for_status()
+            return response.json()
+        except httpx.TransportError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
@@ -334,7 +348,7 @@ def summary(values: Sequence[float]) -> dict[str, float]:
 
 def fmt_duration(seconds: float) -> str:
     """Milliseconds below one second, seconds above: '4.2 ms', '3.012 s'."""
-    if seconds < 1.0:
+    if seconds < 0.9995:
         return f"{seconds * 1000:.1f} ms"
     return f"{seconds:.3f} s"
 

@@ -43,8 +43,10 @@ import psutil
 from harness import (
     EventStream,
     HubProcess,
+    Observed,
     Reaper,
     fmt_duration,
+    get_json,
     machine,
     progress,
     raise_fd_limit,
@@ -182,13 +184,27 @@ async def wait_all_up(
     """Seconds from ``since`` until GET /api/v1/components shows every name up."""
     async with asyncio.timeout(ALL_UP_TIMEOUT_S):
         while True:
-            response = await client.get(f"{hub.url}/api/v1/components")
-            response.raise_for_status()
+            listing = await get_json(client, f"{hub.url}/api/v1/components")
             now = time.monotonic()
-            up = {c["id"] for c in response.json() if c["state"] == "up"}
+            up = {c["id"] for c in listing if c["state"] == "up"}
             if names <= up:
                 return now - since
             await asyncio.sleep(POLL_S)
+
+
+async def up_events(stream: EventStream, mark: int, names: set[str]) -> list[Observed]:
+    """The first ``component.state`` up event of each name after ``mark`` (waits for all)."""
+    first: dict[str, Observed] = {}
+
+    def collect(event: Observed) -> bool:
+        if (event.type == "component.state" and event.data.get("new") == "up"
+                and event.subject in names):
+            first.setdefault(event.subject, event)
+        return len(first) == len(names)
+
+    with contextlib.suppress(TimeoutError):
+        await stream.wait_for(collect, mark, ALL_UP_TIMEOUT_S)
+    return list(first.values())
 
 
 def ping_health(agents: list[SimAgent], start: float, end: float) -> dict[str, Any]:
@@ -251,14 +267,12 @@ async def run(args: argparse.Namespace, reaper: Reaper) -> dict[str, Any]:
             span = last_welcome - first_hello
             result["registration"] = {
                 "first_hello_to_last_welcome_s": span,
-                "per_second": args.agents / span if span > 0 else float("inf"),
+                "per_second": args.agents / span if span > 0 else None,
                 "hello_to_welcome_s": summary([a.welcomed - a.hello_sent for a in agents]),
             }
             names = {a.name for a in agents}
             listed_up = await wait_all_up(client, hub, names, first_hello)
-            ups = [e for e in stream.since(mark)
-                   if e.type == "component.state" and e.data.get("new") == "up"
-                   and e.subject in names]
+            ups = await up_events(stream, mark, names)
             result["all_up"] = {
                 "listed_up_after_first_hello_s": listed_up,
                 "last_up_event_after_first_hello_s":
@@ -274,7 +288,7 @@ async def run(args: argparse.Namespace, reaper: Reaper) -> dict[str, Any]:
             downs = [e for e in stream.since(mark)
                      if e.type == "component.state" and e.data.get("new") == "down"
                      and e.arrived <= window["ended"] + 0.2]
-            listing = (await client.get(f"{hub.url}/api/v1/components")).json()
+            listing = await get_json(client, f"{hub.url}/api/v1/components")
             sims = [c for c in listing if c["id"] in names]
             rtts = [c["rtt_ms"] for c in sims if c["rtt_ms"] is not None]
             steady: dict[str, Any] = dict(window)
@@ -327,13 +341,14 @@ def report(r: dict[str, Any]) -> str:
         [f"open {n} WebSocket connections", fmt_duration(r["connect_all_s"])],
         ["registration: first hello -> last welcome",
          f"{fmt_duration(reg['first_hello_to_last_welcome_s'])} "
-         f"= {reg['per_second']:.0f} registrations/s"],
+         f"= {reg['per_second'] or float('inf'):.0f} registrations/s"],
         ["  one agent's hello -> welcome (median / max)",
          f"{fmt_duration(hw['median'])} / {fmt_duration(hw['max'])}"],
         ["first hello -> all listed up (GET components)",
          fmt_duration(r["all_up"]["listed_up_after_first_hello_s"])],
         ["first hello -> last up event (SSE)",
-         fmt_duration(r["all_up"]["last_up_event_after_first_hello_s"] or 0.0)],
+         "-" if r["all_up"]["last_up_event_after_first_hello_s"] is None
+         else fmt_duration(r["all_up"]["last_up_event_after_first_hello_s"])],
     ]
     lines += table(rows)
     cpu = s["hub_cpu_per_second"]
@@ -382,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="pause between all-up and the window, seconds (3)")
     parser.add_argument("--baseline", type=float, default=5.0,
                         help="idle-hub measuring window before any agent, seconds (5)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--json", action="store_true",
+                        help="print the result as JSON on stdout; the table goes to stderr")
     parser.add_argument("--budget", type=float, default=600.0, metavar="S",
                         help="abort the whole run after S seconds (default 600)")
     parser.add_argument("--keep", action="store_true",
@@ -406,7 +422,11 @@ def main(argv: list[str] | None = None) -> int:
     except TimeoutError as exc:
         progress(f"gave up: {exc or f'the {args.budget:g} s budget ran out'}")
         return 1
-    print(json.dumps(result, indent=2) if args.json else report(result))
+    if args.json:
+        progress(report(result))
+        print(json.dumps(result, indent=2))
+    else:
+        print(report(result))
     return 0 if result["met"] else 1
 
 

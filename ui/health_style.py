@@ -56,4 +56,6 @@ def dot_icon(state: str, size: int = 12) -> QIcon:
     painter.setBrush(fill)
     painter.drawEllipse(QRectF(1.5, 1.5, size - 3.0, size - 3.0))
     painter.end()
-    return QIcon(pixmap)
+    icon = QIcon(pixmap)
+    icon.addPixmap(pixmap, QIcon.Mode.Selected)  # not tinted by the selection colour
+    return icon

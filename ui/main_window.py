@@ -113,9 +113,10 @@ def _fixed_font() -> QFont:
 def enrollment_command(base_url: str, token_path: str, kind: str = "engine") -> str:
     """The shell command that asks the hub for a one-time enrollment token."""
     return (
-        f"curl -s -X POST -H \"Authorization: Bearer $(cat {shlex.quote(token_path)})\" "
-        f"-H 'content-type: application/json' -d '{{\"kind\": \"{kind}\"}}' "
-        f"{base_url}/api/v1/enrollments"
+        "curl -s -X POST \\\n"
+        f"  -H \"Authorization: Bearer $(cat {shlex.quote(token_path)})\" \\\n"
+        f"  -H 'content-type: application/json' -d '{{\"kind\": \"{kind}\"}}' \\\n"
+        f"  {base_url}/api/v1/enrollments"
     )
 
 
@@ -163,14 +164,23 @@ class EmptyState(QFrame):
         )
         outro.setWordWrap(True)
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(32, 28, 32, 28)
+        content = QWidget()
+        content.setMaximumWidth(780)  # lines a reader can follow, buttons near their text
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(12)
         layout.addWidget(title)
         layout.addWidget(intro)
         layout.addLayout(steps)
         layout.addWidget(outro)
-        layout.addStretch(1)
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(32, 28, 32, 28)
+        outer.addWidget(content, 1, Qt.AlignmentFlag.AlignTop)
+        outer.addStretch(0)
+        self.setStyleSheet(
+            "QLabel#command { background: palette(base); border: 1px solid palette(mid);"
+            " border-radius: 4px; padding: 6px 8px; }"
+        )
 
     def text(self) -> str:
         """Everything the empty state says, as plain text (the commands included)."""
@@ -330,7 +340,42 @@ class MainWindow(QMainWindow):
         self.empty_state = EmptyState(bridge.base_url, str(bridge.admin_token_path))
         self.details = ComponentDetails()
         self.event_log = EventLogView()
+        self.setCentralWidget(self._build_central())
+        self._build_status_bar()
+        self._build_menus()
 
+        bridge.components_changed.connect(self.model.set_components)
+        bridge.event_received.connect(self.model.note_event)
+        bridge.event_received.connect(self.event_log.append_event)
+        bridge.events_skipped.connect(self._on_events_skipped)
+        bridge.failed.connect(self._on_bridge_failed)
+        self.model.updated.connect(self._on_model_updated)
+        self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
+
+        self._restore_layout()
+        self._on_model_updated()
+
+    # -- building ---------------------------------------------------------------------
+
+    def _build_header(self) -> QLabel:
+        b = self.bridge
+        header = QLabel(
+            f"<b>Hub</b>&nbsp; {b.base_url} &nbsp;&nbsp;·&nbsp;&nbsp; <b>Role</b>&nbsp; {b.role}"
+            f" &nbsp;&nbsp;·&nbsp;&nbsp; <b>Data</b>&nbsp; {b.data_dir}"
+        )
+        header.setObjectName("hubHeader")
+        header.setTextFormat(Qt.TextFormat.RichText)
+        header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Long data dirs are clipped rather than widening the whole window.
+        header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        header.setToolTip(
+            "This console's own hub and node service, running in this process.\n"
+            f"Agents connect to {b.base_url}; the operator token is in {b.admin_token_path}."
+        )
+        return header
+
+    def _build_central(self) -> QWidget:
+        """Header; components | selected component; events below, all in splitters."""
         self._stack = QStackedWidget()
         self._stack.addWidget(self.table)
         self._stack.addWidget(self.empty_state)
@@ -377,50 +422,20 @@ class MainWindow(QMainWindow):
         layout.setSpacing(6)
         layout.addWidget(self.header)
         layout.addWidget(self.main_splitter, 1)
-        self.setCentralWidget(central)
+        return central
 
+    def _build_status_bar(self) -> None:
         self.counts_label = QLabel()
         self.counts_label.setToolTip("Components per health state")
+        self.counts_label.setContentsMargins(4, 0, 0, 0)  # in line with the panels above
         self.stale_label = QLabel()
         self.stale_label.setStyleSheet(f"color: {health_style.colour_name('down')}")
         self.stale_label.hide()
-        self.address_label = QLabel(f"Hub {bridge.base_url}")
+        self.address_label = QLabel(f"Hub {self.bridge.base_url}")
         self.address_label.setToolTip("Where agents and API clients reach this hub")
         self.statusBar().addWidget(self.counts_label)
         self.statusBar().addWidget(self.stale_label)
         self.statusBar().addPermanentWidget(self.address_label)
-
-        self._build_menus()
-
-        bridge.components_changed.connect(self.model.set_components)
-        bridge.event_received.connect(self.model.note_event)
-        bridge.event_received.connect(self.event_log.append_event)
-        bridge.events_skipped.connect(self._on_events_skipped)
-        bridge.failed.connect(self._on_bridge_failed)
-        self.model.updated.connect(self._on_model_updated)
-        self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
-
-        self._restore_layout()
-        self._on_model_updated()
-
-    # -- building ---------------------------------------------------------------------
-
-    def _build_header(self) -> QLabel:
-        b = self.bridge
-        header = QLabel(
-            f"<b>Hub</b>&nbsp; {b.base_url} &nbsp;&nbsp;·&nbsp;&nbsp; <b>Role</b>&nbsp; {b.role}"
-            f" &nbsp;&nbsp;·&nbsp;&nbsp; <b>Data</b>&nbsp; {b.data_dir}"
-        )
-        header.setObjectName("hubHeader")
-        header.setTextFormat(Qt.TextFormat.RichText)
-        header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        # Long data dirs are clipped rather than widening the whole window.
-        header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        header.setToolTip(
-            "This console's own hub and node service, running in this process.\n"
-            f"Agents connect to {b.base_url}; the operator token is in {b.admin_token_path}."
-        )
-        return header
 
     def _build_table(self) -> QTableView:
         table = QTableView()
@@ -525,11 +540,13 @@ class MainWindow(QMainWindow):
             "Components" if empty else f"Components ({self.model.rowCount()})"
         )
         self._stack.setCurrentWidget(self.empty_state if empty else self.table)
+        self.details.setVisible(not empty)  # the help gets the whole width
         counts = self.model.counts()
         self.counts_label.setText(" &nbsp;·&nbsp; ".join(
             f"{health_style.dot_html(s)} {counts.get(s, 0)} {health_style.label(s)}"
             for s in health_style.STATES
         ))
+        self.counts_label.setAccessibleName(summary_text(counts))  # the words, for readers
         if not empty and not self._ever_selected and not self.table.selectionModel().hasSelection():
             self.table.selectRow(0)  # open on something useful rather than a blank panel
         self._show_selected()

@@ -1,0 +1,49 @@
+"""GUI test fixtures; Qt runs offscreen, and one binding serves every Qt-side library.
+
+The environment is set here, before anything imports Qt. The helpers themselves are in
+``tests/ui/harness.py``.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_API", "pyside6")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+
+from tests.ui.harness import Agents, QtLoop
+
+
+@pytest.fixture
+def qt_loop(qapp: QApplication) -> Iterator[QtLoop]:
+    # Closing the test window must not quit the app under the running loop (PITFALLS.md).
+    qapp.setQuitOnLastWindowClosed(False)
+    loop = QtLoop(qapp)
+    try:
+        yield loop
+    finally:
+        loop.close()
+
+
+@pytest.fixture
+def ui_settings(tmp_path: Path) -> QSettings:
+    """Window geometry goes to a file under the test's tmp dir, never ~/.config."""
+    return QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def agents(tmp_path: Path) -> Iterator[Agents]:
+    running = Agents(tmp_path / "agents")
+    running.root.mkdir()
+    try:
+        yield running
+    finally:
+        running.close()

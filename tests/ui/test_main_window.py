@@ -1,0 +1,197 @@
+"""The main window over a real embedded hub, with real agent processes joining it.
+
+Every scenario runs on the qasync loop, as the desktop app does (see ``harness.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import signal
+from pathlib import Path
+
+import httpx
+import PySide6
+import pytest
+from PySide6.QtCore import QSettings, QSize, Qt, qVersion
+from PySide6.QtWidgets import QMessageBox
+
+from backend import __version__
+from tests.ui.harness import Agents, QtLoop, exited, open_console, wait_until
+from ui.components_model import HEALTH, LAST_SEEN, ROUND_TRIP
+from ui.main_window import MainWindow
+
+
+def test_with_no_components_the_window_explains_how_to_add_one(
+    qt_loop: QtLoop, ui_settings: QSettings, tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        async with open_console(tmp_path / "hub", ui_settings) as console:
+            window = console.window
+            await wait_until(lambda: any("hub started" in line
+                                         for line in window.event_log.lines()),
+                             "showing the hub's start in the event log")
+            assert window.windowTitle() == "Control Room"
+            assert window.empty_state.isVisible() and not window.table.isVisible()
+            text = window.empty_state.text()
+            assert "POST /api/v1/enrollments" in text
+            assert str(tmp_path / "hub" / "admin.token") in text
+            assert (f"controlroom agent engine --hub {console.base_url} --name engine-1 "
+                    "--token TOKEN") in text
+            assert f"{console.base_url}/api/v1/enrollments" in window.empty_state.enroll
+            assert window.summary() == "0 up · 0 half-open · 0 down"
+            assert console.base_url in window.address_label.text()
+            assert console.base_url in window.header.text() and "studio" in window.header.text()
+
+    qt_loop.run(scenario())
+
+
+def test_a_real_agent_appears_comes_up_then_goes_down_when_killed(
+    qt_loop: QtLoop, ui_settings: QSettings, agents: Agents, tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        async with open_console(tmp_path / "hub", ui_settings) as console:
+            window, model = console.window, console.window.model
+            engine = await agents.spawn(console, "engine", "engine-1")
+            try:
+                await wait_until(lambda: console.state_of("engine-1") == "up",
+                                 "showing engine-1 up")
+            except AssertionError:
+                raise AssertionError(agents.stderr_of("engine-1")) from None
+            row = model.row_of("engine-1")
+            assert row is not None
+            assert model.data(model.index(row, HEALTH)) == "up"
+            assert not model.data(model.index(row, HEALTH),
+                                  Qt.ItemDataRole.DecorationRole).isNull()
+            await wait_until(lambda: model.data(model.index(row, ROUND_TRIP)).endswith(" ms"),
+                             "showing a round trip")
+            last_seen = model.data(model.index(row, LAST_SEEN))
+            assert last_seen == "just now" or last_seen.endswith(" s ago")
+            assert window.table.isVisible() and not window.empty_state.isVisible()
+            assert window.summary() == "1 up · 0 half-open · 0 down"
+            assert window.counts_label.accessibleName() == window.summary()
+            assert "1 up" in window.counts_label.text()  # with a coloured dot before it
+            log = "\n".join(window.event_log.lines())
+            assert "engine-1 (engine) registered" in log
+            assert "engine-1 half-open → up: answered a health check" in log
+
+            # The selected component's merged config, as the hub holds it, read-only.
+            assert window.select_component("engine-1")
+            assert window.selected_component_id() == "engine-1"
+            shown = json.loads(window.details.config.toPlainText())
+            assert shown == console.host.hub.registry.components["engine-1"].config
+            assert window.details.config.isReadOnly()
+            assert window.details.facts["Health"].text().endswith("up")
+            assert window.details.facts["Connection"].text() == "connected"
+
+            engine.send_signal(signal.SIGKILL)
+            await exited(engine)
+            await wait_until(lambda: console.state_of("engine-1") == "down",
+                             "showing engine-1 down", within=10)
+            assert window.summary() == "0 up · 0 half-open · 1 down"
+            await wait_until(lambda: window.details.facts["Connection"].text()
+                             == "not connected", "showing the connection closed")
+            assert "engine-1 up → down" in "\n".join(window.event_log.lines())
+            tooltip = model.data(model.index(row, HEALTH), Qt.ItemDataRole.ToolTipRole)
+            assert tooltip.startswith("down: 3 missed checks in a row or connection closed")
+            assert "up → down" in tooltip
+
+    qt_loop.run(scenario())
+
+
+def test_components_are_listed_by_kind_then_id_and_selection_survives_updates(
+    qt_loop: QtLoop, ui_settings: QSettings, agents: Agents, tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        async with open_console(tmp_path / "hub", ui_settings) as console:
+            window = console.window
+            await agents.spawn(console, "engine", "engine-1")
+            await agents.spawn(console, "driver", "driver-1")
+            await wait_until(lambda: console.state_of("engine-1") == "up"
+                             and console.state_of("driver-1") == "up", "showing both up")
+            shown = [window.proxy.index(r, 0).data() for r in range(window.proxy.rowCount())]
+            assert shown == ["driver-1", "engine-1"]
+            window.select_component("engine-1")
+            await wait_until(lambda: window.model.row_of("engine-1") is not None, "listed")
+            before = len(console.window.event_log.lines())
+            await _refreshes(console.window, 2)
+            assert window.selected_component_id() == "engine-1"  # kept across refreshes
+            assert len(console.window.event_log.lines()) >= before
+            assert window.summary() == "2 up · 0 half-open · 0 down"
+
+    qt_loop.run(scenario())
+
+
+async def _refreshes(window: MainWindow, count: int) -> None:
+    """Wait for ``count`` snapshots from the bridge (it sends one a second)."""
+    seen = 0
+
+    def bump(_snapshot: object) -> None:
+        nonlocal seen
+        seen += 1
+
+    window.bridge.components_changed.connect(bump)
+    try:
+        await wait_until(lambda: seen >= count, f"{count} refreshes", within=10)
+    finally:
+        window.bridge.components_changed.disconnect(bump)
+
+
+def test_quit_closes_the_window_and_the_servers_stop_cleanly(
+    qt_loop: QtLoop, ui_settings: QSettings, tmp_path: Path,
+) -> None:
+    async def scenario() -> str:
+        async with open_console(tmp_path / "hub", ui_settings) as console:
+            window = console.window
+            window.resize(QSize(780, 520))  # inside offscreen's 800x600 screen
+            assert window.quit_action.shortcut().toString() == "Ctrl+Q"
+            window.quit_action.trigger()
+            assert console.closed.done() and not window.isVisible()
+            base_url = console.base_url
+        # open_console awaited the bridge and host.stop(): nothing listens any more.
+        async with httpx.AsyncClient(timeout=2) as client:
+            with pytest.raises(httpx.ConnectError):
+                await client.get(f"{base_url}/api/v1/health")
+        return base_url
+
+    qt_loop.run(scenario())
+    assert ui_settings.contains("MainWindow/geometry")
+
+    async def reopened() -> QSize:
+        async with open_console(tmp_path / "hub", ui_settings) as console:
+            return console.window.size()
+
+    assert qt_loop.run(reopened()) == QSize(780, 520)
+
+
+def test_about_names_the_versions_and_does_not_block(
+    qt_loop: QtLoop, ui_settings: QSettings, tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        async with open_console(tmp_path / "hub", ui_settings) as console:
+            window = console.window
+            text = window.about_text()
+            for version in (__version__, qVersion(), PySide6.__version__,
+                            platform.python_version()):
+                assert version in text
+            window.about_action.trigger()  # returns at once: the box is not modal
+            boxes = [b for b in window.findChildren(QMessageBox) if b.isVisible()]
+            assert len(boxes) == 1 and "Control Room" in boxes[0].text()
+            boxes[0].close()
+
+    qt_loop.run(scenario())
+
+
+def test_when_live_updates_stop_the_window_says_the_view_is_stale(
+    qt_loop: QtLoop, ui_settings: QSettings, tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        async with open_console(tmp_path / "hub", ui_settings) as console:
+            window = console.window
+            assert not window.stale_label.isVisible()
+            console.bridge.failed.emit("OperationalError: database is locked")
+            assert window.stale_label.isVisible()
+            assert "the view is stale" in window.stale_label.text()
+            assert "Live updates stopped" in window.event_log.lines()[-1]
+
+    qt_loop.run(scenario())
