@@ -41,7 +41,7 @@ from backend.protocol import (
     decode_hub_message,
     encode,
 )
-from backend.protocol.messages import _Message
+from backend.protocol.messages import Message
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class AgentSession:
         if ws is not None:
             await ws.close(closecodes.NORMAL, "agent shutting down")
 
-    async def send(self, message: _Message) -> bool:
+    async def send(self, message: Message) -> bool:
         """Send a message if connected; returns whether it went out."""
         ws = self._ws
         if ws is None or not self.connected.is_set():

@@ -30,7 +30,7 @@ from backend.protocol import (
     decode_agent_message,
     encode,
 )
-from backend.protocol.messages import _Message
+from backend.protocol.messages import Message
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class StarletteLink:
         self._send_lock = asyncio.Lock()
         self.closed = False
 
-    async def send(self, message: _Message) -> None:
+    async def send(self, message: Message) -> None:
         if self.closed:
             return
         async with self._send_lock:

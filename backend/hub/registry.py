@@ -22,7 +22,7 @@ from backend.hub.events import EventLog
 from backend.hub.health import Health, HealthSettings
 from backend.hub.merge import deep_merge
 from backend.protocol import ConfigPush, Hello, closecodes
-from backend.protocol.messages import _Message
+from backend.protocol.messages import Message
 from backend.store import Store
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 class AgentLink(Protocol):
     """The hub's end of one agent connection, whatever the transport."""
 
-    async def send(self, message: _Message) -> None: ...
+    async def send(self, message: Message) -> None: ...
 
     async def close(self, code: int, reason: str) -> None: ...
 

@@ -9,6 +9,7 @@ from backend.protocol.messages import (
     ConfigApplied,
     ConfigPush,
     Hello,
+    Message,
     Ping,
     Pong,
     Report,
@@ -16,6 +17,7 @@ from backend.protocol.messages import (
     decode_agent_message,
     decode_hub_message,
     encode,
+    register,
 )
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "ConfigApplied",
     "ConfigPush",
     "Hello",
+    "Message",
     "Ping",
     "Pong",
     "Report",
@@ -34,4 +37,5 @@ __all__ = [
     "decode_agent_message",
     "decode_hub_message",
     "encode",
+    "register",
 ]

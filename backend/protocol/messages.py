@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backend.errors import ProtocolViolation
 from backend.protocol import closecodes
@@ -31,11 +31,13 @@ AgentKind = Literal["engine", "driver", "runner", "node", "hub"]
 AGENT_KINDS: tuple[str, ...] = ("engine", "driver", "runner", "node", "hub")
 
 
-class _Message(BaseModel):
+class Message(BaseModel):
+    """Base of every message; ``type`` is its discriminator."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Hello(_Message):
+class Hello(Message):
     """First frame from an agent: who it is, its static config and how it proves it."""
 
     type: Literal["hello"] = "hello"
@@ -50,27 +52,27 @@ class Hello(_Message):
     secret: str | None = None
 
 
-class Pong(_Message):
+class Pong(Message):
     """Answer to a health check, echoing its sequence number."""
 
     type: Literal["pong"] = "pong"
     seq: int
 
 
-class ConfigApplied(_Message):
+class ConfigApplied(Message):
     """The agent has applied the config it was sent."""
 
     type: Literal["config_applied"] = "config_applied"
 
 
-class Report(_Message):
+class Report(Message):
     """A hub's summary of its own components, sent upward to a cloud-role hub."""
 
     type: Literal["report"] = "report"
     components: list[dict[str, Any]]
 
 
-class Welcome(_Message):
+class Welcome(Message):
     """The hub accepted a hello: identity, merged config and health-check timing."""
 
     type: Literal["welcome"] = "welcome"
@@ -81,37 +83,46 @@ class Welcome(_Message):
     health: dict[str, float]
 
 
-class Ping(_Message):
+class Ping(Message):
     """Health check: "are you alive?"."""
 
     type: Literal["ping"] = "ping"
     seq: int
 
 
-class ConfigPush(_Message):
+class ConfigPush(Message):
     """The component's merged config changed on the hub; apply it now."""
 
     type: Literal["config"] = "config"
     config: dict[str, Any]
 
 
-AgentMessage = Annotated[Hello | Pong | ConfigApplied | Report, Field(discriminator="type")]
-HubMessage = Annotated[Welcome | Ping | ConfigPush, Field(discriminator="type")]
-
-_agent_adapter: TypeAdapter[AgentMessage] = TypeAdapter(AgentMessage)
-_hub_adapter: TypeAdapter[HubMessage] = TypeAdapter(HubMessage)
-_AGENT_TYPES = frozenset({"hello", "pong", "config_applied", "report"})
-_HUB_TYPES = frozenset({"welcome", "ping", "config"})
+#: Message classes by ``type``, per direction. Modules that extend the protocol (audio
+#: tasks, nodes) add their classes with :func:`register`; the codec looks them up here.
+AGENT_MESSAGES: dict[str, type[Message]] = {}
+HUB_MESSAGES: dict[str, type[Message]] = {}
 
 
-def _decode(
-    frame: str | bytes, adapter: TypeAdapter[Any], known: frozenset[str]
-) -> Any:
+def register(direction: Literal["agent", "hub"], *classes: type[Message]) -> None:
+    """Add message classes to the protocol (``agent``: sent by agents; ``hub``: by the hub)."""
+    table = AGENT_MESSAGES if direction == "agent" else HUB_MESSAGES
+    for cls in classes:
+        name = cls.model_fields["type"].default
+        if name in table and table[name] is not cls:
+            raise ValueError(f"message type {name!r} registered twice")
+        table[name] = cls
+
+
+register("agent", Hello, Pong, ConfigApplied, Report)
+register("hub", Welcome, Ping, ConfigPush)
+
+
+def _decode(frame: str | bytes, table: dict[str, type[Message]]) -> Message:
     if isinstance(frame, bytes):
         raise ProtocolViolation(
             closecodes.INVALID_MESSAGE, "binary frame where a JSON text message was expected"
         )
-    if len(frame.encode()) > MAX_FRAME_BYTES:
+    if len(frame) > MAX_FRAME_BYTES // 4 and len(frame.encode()) > MAX_FRAME_BYTES:
         raise ProtocolViolation(
             closecodes.MESSAGE_TOO_BIG, f"frame over the {MAX_FRAME_BYTES} byte limit"
         )
@@ -126,30 +137,31 @@ def _decode(
     kind = raw.get("type")
     if not isinstance(kind, str):
         raise ProtocolViolation(closecodes.INVALID_MESSAGE, "message has no string 'type'")
-    if kind not in known:
+    cls = table.get(kind)
+    if cls is None:
         raise ProtocolViolation(closecodes.UNKNOWN_TYPE, f"unknown message type {kind[:40]!r}")
     try:
-        return adapter.validate_python(raw)
+        return cls.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"][1:]) or "message"
+        where = ".".join(str(p) for p in first["loc"]) or "message"
         raise ProtocolViolation(
             closecodes.INVALID_MESSAGE, f"invalid {kind}: {where}: {first['msg']}"[:120]
         ) from None
 
 
-def decode_agent_message(frame: str | bytes) -> Hello | Pong | ConfigApplied | Report:
+def decode_agent_message(frame: str | bytes) -> Message:
     """Parse a frame an agent sent to the hub."""
-    result: Hello | Pong | ConfigApplied | Report = _decode(frame, _agent_adapter, _AGENT_TYPES)
-    return result
+    return _decode(frame, AGENT_MESSAGES)
 
 
-def decode_hub_message(frame: str | bytes) -> Welcome | Ping | ConfigPush:
+def decode_hub_message(frame: str | bytes) -> Message:
     """Parse a frame the hub sent to an agent."""
-    result: Welcome | Ping | ConfigPush = _decode(frame, _hub_adapter, _HUB_TYPES)
-    return result
+    return _decode(frame, HUB_MESSAGES)
 
 
-def encode(message: _Message) -> str:
+def encode(message: Message) -> str:
     """Serialise a message as one compact JSON text frame."""
     return message.model_dump_json(exclude_none=True)
+
+

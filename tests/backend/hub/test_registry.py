@@ -12,7 +12,7 @@ from backend.hub.health import Health, HealthSettings
 from backend.hub.registry import Registry
 from backend.hub.schema import MIGRATIONS
 from backend.protocol import Hello, closecodes
-from backend.protocol.messages import _Message
+from backend.protocol.messages import Message
 from backend.store import Store
 
 
@@ -20,10 +20,10 @@ class FakeLink:
     """Records what the registry sends and whether it closed the link."""
 
     def __init__(self) -> None:
-        self.sent: list[_Message] = []
+        self.sent: list[Message] = []
         self.closed: tuple[int, str] | None = None
 
-    async def send(self, message: _Message) -> None:
+    async def send(self, message: Message) -> None:
         self.sent.append(message)
 
     async def close(self, code: int, reason: str) -> None:
