@@ -34,6 +34,7 @@ from backend.protocol import (
     ConfigApplied,
     ConfigPush,
     Hello,
+    Message,
     Ping,
     Pong,
     Welcome,
@@ -41,7 +42,6 @@ from backend.protocol import (
     decode_hub_message,
     encode,
 )
-from backend.protocol.messages import Message
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ WELCOME_TIMEOUT_S = 10.0
 
 ConfigHandler = Callable[[dict[str, Any]], Awaitable[None] | None]
 ConnectedHandler = Callable[["AgentSession"], Awaitable[None] | None]
+MessageHandler = Callable[[Message], Awaitable[None]]
+BinaryHandler = Callable[[bytes], Awaitable[None]]
 
 
 @dataclass
@@ -77,6 +79,11 @@ class AgentSession:
         self.connected = asyncio.Event()
         self._on_config = on_config
         self._on_connected = on_connected
+        #: Handlers for the message types a role adds (audio tasks, ...). They run on the
+        #: receive loop: quick ones answer inline, long work goes to a task or a thread, so
+        #: health checks behind them are still answered on time.
+        self.handlers: dict[str, MessageHandler] = {}
+        self.on_binary: BinaryHandler | None = None
         self._ws: ClientConnection | None = None
         self._stopping = asyncio.Event()
         self._token = settings.token
@@ -125,11 +132,18 @@ class AgentSession:
 
     async def send(self, message: Message) -> bool:
         """Send a message if connected; returns whether it went out."""
+        return await self._send_frame(encode(message))
+
+    async def send_bytes(self, data: bytes) -> bool:
+        """Send a binary frame (audio) if connected; returns whether it went out."""
+        return await self._send_frame(data)
+
+    async def _send_frame(self, frame: str | bytes) -> bool:
         ws = self._ws
         if ws is None or not self.connected.is_set():
             return False
         try:
-            await ws.send(encode(message))
+            await ws.send(frame)
         except ConnectionClosed:
             return False
         return True
@@ -173,12 +187,23 @@ class AgentSession:
                 raise ProtocolViolation(closecodes.INVALID_MESSAGE, "expected welcome")
             await self._welcomed(welcome)
             async for frame in ws:
+                if isinstance(frame, bytes):
+                    if self.on_binary is None:
+                        raise ProtocolViolation(closecodes.INVALID_MESSAGE, "unexpected binary")
+                    await self.on_binary(frame)
+                    continue
                 message = decode_hub_message(frame)
                 if isinstance(message, Ping):
                     await ws.send(encode(Pong(seq=message.seq)))
                 elif isinstance(message, ConfigPush):
                     await self._apply(message.config)
                     await ws.send(encode(ConfigApplied()))
+                else:
+                    handler = self.handlers.get(str(getattr(message, "type", "")))
+                    if handler is None:
+                        log.warning("no handler for %s; ignored", getattr(message, "type", "?"))
+                    else:
+                        await handler(message)
 
     async def _welcomed(self, welcome: Welcome) -> None:
         self.agent_id = welcome.agent_id

@@ -20,6 +20,7 @@ from backend.hub.health import Action as HealthAction
 from backend.hub.health import Answered, HealthCheck, SendPing, StateChanged
 from backend.hub.registry import Registry
 from backend.protocol import (
+    MAX_FRAME_BYTES,
     ConfigApplied,
     Hello,
     Ping,
@@ -66,6 +67,15 @@ class StarletteLink:
             try:
                 await self._ws.send_text(encode(message))
             except Exception:  # the receive loop sees the close and reports it
+                self.closed = True
+
+    async def send_bytes(self, data: bytes) -> None:
+        if self.closed:
+            return
+        async with self._send_lock:
+            try:
+                await self._ws.send_bytes(data)
+            except Exception:
                 self.closed = True
 
     async def close(self, code: int, reason: str) -> None:
@@ -146,15 +156,25 @@ async def serve_agent(
     reason = "connection closed"
     try:
         while True:
-            message = decode_agent_message(await link.receive())
+            frame = await link.receive()
+            if isinstance(frame, bytes):
+                if len(frame) > MAX_FRAME_BYTES:
+                    raise ProtocolViolation(
+                        closecodes.MESSAGE_TOO_BIG, f"frame over the {MAX_FRAME_BYTES} byte limit"
+                    )
+                await registry.dispatch.binary(component, frame)
+                continue
+            message = decode_agent_message(frame)
             if isinstance(message, Pong):
                 await act(check.answered(message.seq, clock()))
             elif isinstance(message, ConfigApplied):
                 log.info("%s applied its config", component.id)
             elif isinstance(message, Report):
                 await registry.set_report(component, message.components)
-            else:
+            elif isinstance(message, Hello):
                 raise ProtocolViolation(closecodes.INVALID_MESSAGE, "hello sent twice")
+            else:
+                await registry.dispatch.message(component, message)
     except _Closed as closed:
         reason = closed.describe()
     except ProtocolViolation as exc:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from backend.errors import AuthError
 from backend.hub import tokens
+from backend.hub.dispatch import Dispatcher
 from backend.hub.events import EventLog
 from backend.hub.health import Health, HealthSettings
 from backend.hub.merge import deep_merge
@@ -32,6 +33,8 @@ class AgentLink(Protocol):
     """The hub's end of one agent connection, whatever the transport."""
 
     async def send(self, message: Message) -> None: ...
+
+    async def send_bytes(self, data: bytes) -> None: ...
 
     async def close(self, code: int, reason: str) -> None: ...
 
@@ -85,6 +88,7 @@ class Registry:
         self.health = health
         self._clock = clock
         self.components: dict[str, Component] = {}
+        self.dispatch = Dispatcher()
         self._stale_timer: asyncio.Task[None] | None = None
 
     # -- start-up and shut-down -------------------------------------------------------
@@ -226,6 +230,7 @@ class Registry:
             {"kind": component.kind, "state": component.state.value,
              "old": old_state.value, "config": merged},
         )
+        await self.dispatch.state_changed(component, component.state, "registered")
         return component
 
     async def set_state(self, component: Component, new: Health, reason: str) -> None:
@@ -238,6 +243,7 @@ class Registry:
             "component.state", component.id,
             {"kind": component.kind, "old": old.value, "new": new.value, "reason": reason},
         )
+        await self.dispatch.state_changed(component, new, reason)
 
     def seen(self, component: Component, rtt_s: float) -> None:
         """A health check was answered; kept in memory (persisted with the next change)."""

@@ -21,10 +21,14 @@ class FakeLink:
 
     def __init__(self) -> None:
         self.sent: list[Message] = []
+        self.sent_bytes: list[bytes] = []
         self.closed: tuple[int, str] | None = None
 
     async def send(self, message: Message) -> None:
         self.sent.append(message)
+
+    async def send_bytes(self, data: bytes) -> None:
+        self.sent_bytes.append(data)
 
     async def close(self, code: int, reason: str) -> None:
         self.closed = (code, reason)
