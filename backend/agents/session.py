@@ -178,7 +178,7 @@ class AgentSession:
         hello = self._hello()
         async with connect(
             self.url, max_size=4 * MAX_FRAME_BYTES, open_timeout=10, close_timeout=2,
-            ping_interval=20, ping_timeout=20,
+            ping_interval=20, ping_timeout=20, compression=None,
         ) as ws:
             self._ws = ws
             await ws.send(encode(hello))

@@ -99,3 +99,17 @@ def test_orchestrated_boot_cloud_hub_and_agent(
     studio.start()
     cloud.wait_state("studio-a", "up", timeout=20)
     assert list(cloud.components()) == ["studio-a"]
+
+
+def test_kept_alive_requests_are_not_delayed_by_nagle(hub: HubProcess) -> None:
+    """Without TCP_NODELAY every kept-alive response waited ~40 ms for a delayed ACK."""
+    import time
+
+    url = f"{hub.url}/api/v1/health"
+    hub.client.get(url)  # open the connection
+    timings = []
+    for _ in range(10):
+        started = time.perf_counter()
+        hub.client.get(url).raise_for_status()
+        timings.append(time.perf_counter() - started)
+    assert sorted(timings)[5] < 0.02, timings  # median well under the 40 ms stall
