@@ -1,0 +1,172 @@
+"""Offline render: the task's graph, as fast as the chain allows, into a WAV file.
+
+The render streams block by block into a temporary file next to the target
+(``.<name>.partial``), and renames it over the target only when complete, so a cancelled
+or failed render never leaves a half-written file behind or clobbers an earlier render.
+On cancel (``threading.Event`` set; checked between blocks) the partial file is deleted and
+a ``RenderResult`` with ``status="cancelled"`` is returned; an error in a source or an
+instance deletes it too and propagates.
+
+Formats: ``wav24`` (PCM 24-bit: each sample rounded to the nearest 24-bit step and clipped
+to full scale, in numpy, with no dither, so the file is a deterministic function of the
+mix) or ``float32`` (IEEE float; overs are kept).
+libsndfile stamps float WAVs with a PEAK chunk holding the wall-clock time; it is turned off
+(``SFC_SET_ADD_PEAK_CHUNK``) so two renders of one spec are the same bytes. Beyond 4 GiB
+the container switches to RF64.
+
+Determinism: the graph's block order is fixed, the generators are seeded, the file reads
+and resampling are exact functions of the input, so two renders of the same spec (same
+block size, same files, same machine and library builds) are bit-identical; the tests hash
+them. Transcendental functions (``tanh``, ``log10``, ``exp``) may differ in the last bit
+between CPUs whose NumPy dispatches different SIMD kernels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import soundfile
+
+from backend.audio.blocks import FloatBlock
+from backend.audio.graph import Graph
+from backend.audio.levels import FLOOR_DB
+
+RenderFormat = Literal["wav24", "float32"]
+
+_SUBTYPES: dict[str, tuple[str, int]] = {"wav24": ("PCM_24", 3), "float32": ("FLOAT", 4)}
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050
+_WAV_LIMIT = 4 * 1024**3 - 1024 * 1024  # leave room for the header chunks
+_PROGRESS_STEP = 0.005
+_PCM24_SCALE = float(2**23)
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What a render did. ``path`` is None when cancelled (the partial file is gone)."""
+
+    status: Literal["completed", "cancelled"]
+    path: Path | None
+    frames: int
+    sample_rate: int
+    elapsed_s: float
+    peak_dbfs: tuple[float, float]
+    clips: tuple[int, int]
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate
+
+    @property
+    def speed(self) -> float:
+        """Rendered audio time over wall time (e.g. 300.0 = 300x real time)."""
+        return self.duration_s / self.elapsed_s if self.elapsed_s > 0 else float("inf")
+
+
+def render(graph: Graph, path: str | os.PathLike[str], fmt: RenderFormat = "wav24",
+           progress: Callable[[float], None] | None = None,
+           cancel: threading.Event | None = None,
+           segment: tuple[float, float] | None = None) -> RenderResult:
+    """Render ``graph`` (or the ``segment`` from ``start_s`` to ``end_s``) to ``path``.
+
+    ``progress`` receives the completed fraction (0..1) at least every 0.5 % and once with
+    1.0 at the end; it runs on the rendering thread, so keep it short (e.g. hand the value
+    to an event loop with ``call_soon_threadsafe``). A segment render starts its instances
+    from silence at ``start_s`` (see ``Graph.seek``).
+    """
+    if fmt not in _SUBTYPES:
+        raise ValueError(f"unknown render format {fmt!r} (use 'wav24' or 'float32')")
+    target = Path(path)
+    start, end = _frames_of(graph, segment)
+    graph.seek(start)
+    total = end - start
+    subtype, width = _SUBTYPES[fmt]
+    container = "RF64" if total * 2 * width > _WAV_LIMIT else "WAV"
+    partial = target.with_name(f".{target.name}.partial")
+    began = time.perf_counter()
+    peaks = [FLOOR_DB, FLOOR_DB]
+    done = 0
+    reported = 0.0
+    try:
+        with soundfile.SoundFile(str(partial), "w", graph.sample_rate, 2, subtype,
+                                 format=container) as out:
+            _no_peak_chunk(out)
+            while done < total:
+                if cancel is not None and cancel.is_set():
+                    break
+                block = graph.next_block(total - done)
+                if block is None:
+                    break
+                reading = graph.meters()
+                peaks = [max(peaks[0], reading.peak_dbfs[0]), max(peaks[1], reading.peak_dbfs[1])]
+                out.write(_to_pcm24(block) if fmt == "wav24" else block)
+                done += block.shape[0]
+                if progress is not None and done / total - reported >= _PROGRESS_STEP:
+                    reported = done / total
+                    progress(reported)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        raise
+    elapsed = time.perf_counter() - began
+    clips = graph.meters().clips
+    if done < total:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        return RenderResult("cancelled", None, done, graph.sample_rate, elapsed,
+                            (_floor(peaks[0]), _floor(peaks[1])), clips)
+    os.replace(partial, target)
+    if progress is not None:
+        progress(1.0)
+    return RenderResult("completed", target, done, graph.sample_rate, elapsed,
+                        (_floor(peaks[0]), _floor(peaks[1])), clips)
+
+
+def _frames_of(graph: Graph, segment: tuple[float, float] | None) -> tuple[int, int]:
+    if segment is None:
+        return 0, graph.total_frames
+    start_s, end_s = segment
+    if not 0.0 <= start_s < end_s:
+        raise ValueError(f"segment must satisfy 0 <= start < end, got {segment}")
+    start = round(start_s * graph.sample_rate)
+    end = min(round(end_s * graph.sample_rate), graph.total_frames)
+    if start >= end:
+        raise ValueError(f"segment {segment} starts after the task ends "
+                         f"({graph.duration_s:.3f} s)")
+    return start, end
+
+
+def _to_pcm24(block: FloatBlock) -> npt.NDArray[np.int32]:
+    """Round to the nearest 24-bit step, clip to full scale, left-aligned in int32.
+
+    libsndfile would take int32 to 24 bits by dropping the low byte, exactly. Doing the
+    float-to-integer step here is faster than libsndfile's double path and rounds to nearest
+    where libsndfile's would truncate; the block is the render's own, so it is reused.
+    """
+    np.multiply(block, _PCM24_SCALE, out=block)
+    np.rint(block, out=block)
+    np.clip(block, -_PCM24_SCALE, _PCM24_SCALE - 1.0, out=block)
+    np.multiply(block, 256.0, out=block)
+    return block.astype(np.int32)
+
+
+def _floor(db: float) -> float:
+    return max(db, FLOOR_DB)
+
+
+def _no_peak_chunk(out: soundfile.SoundFile) -> None:
+    """Stop libsndfile writing a timestamped PEAK chunk (float formats), for determinism."""
+    snd = getattr(soundfile, "_snd", None)
+    ffi = getattr(soundfile, "_ffi", None)
+    handle = getattr(out, "_file", None)
+    if snd is None or ffi is None or handle is None:
+        return
+    snd.sf_command(handle, _SFC_SET_ADD_PEAK_CHUNK, ffi.NULL, 0)
