@@ -1,10 +1,15 @@
-"""``controlroom agent KIND``: one headless agent process joined to a hub."""
+"""``controlroom agent KIND``: one headless agent process joined to a hub.
+
+Composition: an :class:`~backend.agents.AgentSession` (enrollment, registration, health,
+reconnect) plus the kind's role, which handles its own messages on that session.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
+from typing import Any
 
 from backend.agents import AgentSession, SessionSettings
 from backend.errors import AgentFatal
@@ -12,8 +17,31 @@ from backend.errors import AgentFatal
 log = logging.getLogger(__name__)
 
 
+def attach_role(session: AgentSession, kind: str) -> object:
+    """Give the session its kind's behaviour; returns the role object."""
+    if kind == "engine":
+        from backend.engine import Engine
+
+        engine = Engine(session, session.settings.data_dir)
+        session.on_disconnected = engine.connection_lost
+        return engine
+    if kind == "driver":
+        from backend.driver import Driver
+
+        driver = Driver(session)
+
+        async def configured(config: dict[str, Any]) -> None:
+            driver.configure(config)
+            await driver.announce()
+
+        session.on_config_hooks.append(configured)
+        return driver
+    return None
+
+
 async def serve(settings: SessionSettings) -> int:
     session = AgentSession(settings)
+    attach_role(session, settings.kind)
     loop = asyncio.get_running_loop()
     stopping: set[asyncio.Task[None]] = set()
 

@@ -6,6 +6,7 @@ import argparse
 import socket
 from pathlib import Path
 
+from app import task_cli
 from backend import __version__
 from backend.agents import AGENT_COMMAND_KINDS
 from backend.host import DEFAULT_PORT
@@ -73,4 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--config", type=Path, default=None, metavar="FILE",
                        help="static config, JSON or TOML, laid over the kind's defaults")
     agent.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    node = agent.add_argument_group("node only")
+    node.add_argument("--port", dest="node_port", type=_port, default=8751,
+                      help="port the node serves /node/v1 on (default 8751; 0 picks one)")
+    node.add_argument("--listen", dest="node_host", default="127.0.0.1", metavar="HOST",
+                      help="address the node listens on (default 127.0.0.1)")
+    node.add_argument("--flows", dest="node_flows", type=Path, action="append", default=[],
+                      metavar="PATH", help="a .py file or a directory of them with more "
+                      "flows (repeatable)")
+    node.add_argument("--advertise-url", dest="node_url", default=None, metavar="URL",
+                      help="the URL the hub and other nodes reach this node at "
+                      "(default http://LISTEN:PORT)")
+    task_cli.add_parser(sub)
     return parser

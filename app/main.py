@@ -19,6 +19,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = cli.build_parser().parse_args(argv)
     if args.command == "agent":
         return _agent(args)
+    if args.command == "task":
+        from app import task_cli
+
+        return task_cli.run(args, args.data_dir or paths.default_hub_dir())
     data_dir = args.data_dir or paths.default_hub_dir()
     logs.setup(args.log_level, data_dir / "logs" / "controlroom.log", "hub")
     try:
@@ -59,7 +63,7 @@ def _agent(args: argparse.Namespace) -> int:
                 "starting with a letter or digit"
             )
         agent_channel_url(args.hub)
-        config = static_config(kind, args.config)
+        config = static_config(kind, args.config, name)
         settings = SessionSettings(
             hub_url=args.hub, name=name, kind=kind, data_dir=data_dir,
             token=args.token, static_config=config, backoff=Backoff(),
@@ -67,6 +71,10 @@ def _agent(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"controlroom agent: {exc}", file=sys.stderr)
         return 2
+    if kind == "node":
+        from app import node_agent
+
+        return node_agent.run(settings, args)
     from app import agent
 
     return agent.run(settings)

@@ -17,8 +17,11 @@ from backend import __version__
 from backend.agents.upstream import UpstreamLink
 from backend.hub import HealthSettings, Hub, HubSettings
 from backend.hub import router as hub_router
+from backend.hub.nodes import NodeDirectory
+from backend.hub.nodes import router as nodes_router
 from backend.hub.service import Role
-from backend.node import Node
+from backend.hub.tasks.api import router as tasks_router
+from backend.node import Node, NodeSettings
 from backend.node import router as node_router
 from backend.server import EmbeddedServer, bind
 
@@ -46,7 +49,7 @@ class HostSettings:
     upstream: Upstream | None = None
 
 
-def create_app(hub: Hub, node: Node | None) -> FastAPI:
+def create_app(hub: Hub, node: Node | None, nodes: NodeDirectory | None = None) -> FastAPI:
     app = FastAPI(
         title="Control Room",
         version=__version__,
@@ -54,8 +57,12 @@ def create_app(hub: Hub, node: Node | None) -> FastAPI:
     )
     app.state.operator_token = hub.operator_token
     app.include_router(hub_router(hub))
+    app.include_router(tasks_router(hub.tasks))
     if node is not None:
         app.include_router(node_router(node))
+    if nodes is not None:
+        app.state.node_tokens = nodes.accepts
+        app.include_router(nodes_router(nodes))
     return app
 
 
@@ -63,7 +70,9 @@ class Host:
     def __init__(self, settings: HostSettings) -> None:
         self.settings = settings
         self.hub = Hub(HubSettings(settings.data_dir, settings.role, settings.health))
-        self.node = Node() if settings.role == "studio" else None
+        self.node = (Node(NodeSettings(settings.data_dir / "node"))
+                     if settings.role == "studio" else None)
+        self.nodes = NodeDirectory(self.hub)
         self.server: EmbeddedServer | None = None
         self.upstream: UpstreamLink | None = None
         self.base_url = ""
@@ -74,7 +83,7 @@ class Host:
             await self.hub.startup()
             if self.node is not None:
                 await self.node.startup()
-            self.server = EmbeddedServer(create_app(self.hub, self.node), sock)
+            self.server = EmbeddedServer(create_app(self.hub, self.node, self.nodes), sock)
             await self.server.start()
         except BaseException:
             sock.close()  # a half-started host must not keep the port or the store
@@ -83,7 +92,13 @@ class Host:
         host = self.settings.host
         shown = f"[{host}]" if ":" in host else host
         self.base_url = f"http://{shown}:{self.server.port}"
-        (self.settings.data_dir / "hub.url").write_text(self.base_url + "\n")
+        url_file = self.settings.data_dir / "hub.url"
+        url_file.with_suffix(".tmp").write_text(self.base_url + "\n")
+        url_file.with_suffix(".tmp").replace(url_file)  # readers never see it half-written
+        if self.node is not None:  # the embedded node is listed without an agent link
+            self.node.listening(self.base_url, self.base_url, self.hub.operator_token)
+            self.nodes.add_embedded(self.node.name, self.base_url, self.hub.operator_token,
+                                    self.node.catalog.entries())
         log.info("hub listening on %s (role %s, data in %s)", self.base_url,
                  self.settings.role, self.settings.data_dir)
         if self.settings.upstream is not None:
@@ -101,5 +116,6 @@ class Host:
             await self.server.stop()
         if self.node is not None:
             await self.node.shutdown()
+        await self.nodes.close()
         await self.hub.shutdown()
         log.info("hub stopped")

@@ -1,8 +1,13 @@
 """What each agent kind announces about itself when it registers.
 
 The static config is the agent's own defaults merged with ``--config FILE``; the hub
-lays the stored config over it. Engine and driver do no audio yet; their defaults name
-the settings the audio core will read, so an operator can already see and change them.
+lays the stored config over it and the agent applies the merge.
+
+- engine: ``media_dir`` (where relative source paths in specs are found),
+  ``insert_timeout_s`` (how long a block may take on a driver before the play or render
+  fails).
+- driver: ``instances``, the fixed instances it hosts (``id``, ``model``, ``params``). With
+  none configured it hosts a default rack: ``NAME.eq``, ``NAME.comp`` and ``NAME.tape``.
 """
 
 from __future__ import annotations
@@ -16,9 +21,19 @@ from typing import Any
 from backend.hub.merge import deep_merge
 
 DEFAULT_STATIC_CONFIG: dict[str, dict[str, Any]] = {
-    "engine": {"sample_rate": 48000, "block_size": 1024, "channels": 2},
-    "driver": {"instances": []},
+    "engine": {"media_dir": ".", "insert_timeout_s": 2.0},
+    "driver": {},
+    "node": {},  # url and flows are filled in by the node itself (backend/node/agent.py)
 }
+
+
+def default_rack(name: str) -> list[dict[str, Any]]:
+    """What a driver started without configured instances hosts."""
+    return [
+        {"id": f"{name}.eq", "model": "eq", "params": {}},
+        {"id": f"{name}.comp", "model": "compressor", "params": {}},
+        {"id": f"{name}.tape", "model": "saturator", "params": {}},
+    ]
 
 AGENT_COMMAND_KINDS = tuple(DEFAULT_STATIC_CONFIG)
 
@@ -38,8 +53,10 @@ def load_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def static_config(kind: str, config_file: Path | None) -> dict[str, Any]:
-    base = copy.deepcopy(DEFAULT_STATIC_CONFIG.get(kind, {}))
-    if config_file is None:
-        return base
-    return deep_merge(base, load_config_file(config_file))
+def static_config(kind: str, config_file: Path | None, name: str = "") -> dict[str, Any]:
+    config = copy.deepcopy(DEFAULT_STATIC_CONFIG.get(kind, {}))
+    if config_file is not None:
+        config = deep_merge(config, load_config_file(config_file))
+    if kind == "driver" and not config.get("instances"):
+        config["instances"] = default_rack(name)
+    return config

@@ -84,6 +84,10 @@ class AgentSession:
         #: health checks behind them are still answered on time.
         self.handlers: dict[str, MessageHandler] = {}
         self.on_binary: BinaryHandler | None = None
+        #: Called after each connection ends (e.g. the engine stops plays nobody can hear).
+        self.on_disconnected: Callable[[], Awaitable[None]] | None = None
+        #: Extra config appliers a role adds (run after ``on_config``).
+        self.on_config_hooks: list[ConfigHandler] = []
         self._ws: ClientConnection | None = None
         self._stopping = asyncio.Event()
         self._token = settings.token
@@ -113,7 +117,10 @@ class AgentSession:
                 log.error("the hub sent something unexpected: %s", exc.reason)
             finally:
                 self._ws = None
+                was_connected = self.connected.is_set()
                 self.connected.clear()
+                if was_connected and self.on_disconnected is not None:
+                    await self.on_disconnected()
             if self._stopping.is_set():
                 break
             delay = backoff.next_delay()
@@ -221,8 +228,8 @@ class AgentSession:
         self.settings.backoff.reset()
         log.info("registered with %s as %s %s", self.settings.hub_url, self.settings.kind,
                  self.settings.name)
-        await self._apply(welcome.config)
         self.connected.set()
+        await self._apply(welcome.config)
         if self._on_connected is not None:
             await _maybe_await(self._on_connected(self))
 
@@ -231,6 +238,8 @@ class AgentSession:
         log.info("config applied: %s", config)
         if self._on_config is not None:
             await _maybe_await(self._on_config(config))
+        for hook in self.on_config_hooks:
+            await _maybe_await(hook(config))
 
 
 async def _maybe_await(result: Awaitable[None] | None) -> None:

@@ -46,3 +46,17 @@ MIGRATIONS: list[list[str]] = [
         )""",
     ],
 ]
+
+# Version 2: audio tasks, as events folded into state (backend/hub/tasks/state.py).
+MIGRATIONS.append(
+    [
+        """CREATE TABLE task_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            task_id TEXT NOT NULL,
+            ts REAL NOT NULL,
+            type TEXT NOT NULL,
+            data TEXT NOT NULL
+        )""",
+        "CREATE INDEX task_events_by_task ON task_events (task_id, id)",
+    ]
+)

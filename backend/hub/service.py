@@ -18,6 +18,7 @@ from backend.hub.events import EventLog
 from backend.hub.health import Health, HealthSettings
 from backend.hub.registry import Registry
 from backend.hub.schema import MIGRATIONS
+from backend.hub.tasks.service import TaskService
 from backend.store import Store
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ class HubSettings:
     role: Role = "studio"
     health: HealthSettings = field(default_factory=HealthSettings)
     enrollment_ttl_s: float = tokens.DEFAULT_ENROLLMENT_TTL_S
+    #: How long the engine and drivers have to accept a pushed spec.
+    push_timeout_s: float = 5.0
 
 
 class Hub:
@@ -39,6 +42,8 @@ class Hub:
         self.store = Store(settings.data_dir / "hub.sqlite3", MIGRATIONS)
         self.events = EventLog(self.store)
         self.registry = Registry(self.store, self.events, settings.health)
+        self.tasks = TaskService(self.registry, self.store, self.events, settings.data_dir,
+                                 settings.push_timeout_s)
         self.operator_token = ""
         self.started_at = 0.0
 
@@ -49,10 +54,12 @@ class Hub:
         )
         await self.store.open()
         await self.registry.load()
+        await self.tasks.load()
         self.started_at = time.time()
         await self.events.append("hub.started", "hub", {"role": self.settings.role})
 
     async def shutdown(self) -> None:
+        await self.tasks.shutdown()
         await self.registry.close_all("hub shutting down")
         await self.events.append("hub.stopped", "hub", {})
         await self.store.close()

@@ -1,7 +1,8 @@
 """Flows: named, described async functions with a pydantic inputs model.
 
-This module is the catalog side (what a node offers); running flows in worker processes,
-their event streams and locks build on it. A flow is declared with :func:`flow`::
+This module is the catalog side (what a node offers); :mod:`backend.node.worker` runs a
+flow in its own process and hands it a :class:`~backend.node.context.Context`
+(``docs/flows.md`` is the guide). A flow is declared with :func:`flow`::
 
     class Inputs(BaseModel):
         text: str
@@ -9,6 +10,9 @@ their event streams and locks build on it. A flow is declared with :func:`flow`:
     @flow("echo", "Return the text it was given.", Inputs)
     async def echo(ctx, inputs: Inputs) -> str:
         return inputs.text
+
+Each catalog entry remembers its **origin** (``module:NAME`` or ``file:PATH``), which is
+all a worker process needs to import the flow again without loading the whole catalog.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class Flow:
     description: str
     inputs: type[BaseModel]
     run: FlowFunction
+    origin: str = ""
 
     def catalog_entry(self) -> dict[str, Any]:
         return {
@@ -60,6 +65,12 @@ class Catalog:
         if f.name in self._flows:
             raise ValueError(f"two flows are named {f.name!r}")
         self._flows[f.name] = f
+
+    def __len__(self) -> int:
+        return len(self._flows)
+
+    def names(self) -> list[str]:
+        return sorted(self._flows)
 
     def get(self, name: str) -> Flow | None:
         return self._flows.get(name)

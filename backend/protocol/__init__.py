@@ -1,6 +1,11 @@
 """The agent channel protocol: message types, codec and close codes (sans I/O)."""
 
-from backend.protocol import closecodes
+# Importing registers the audio task messages with the codec.
+from backend.protocol import (
+    closecodes,
+    frames,
+    tasks,
+)
 from backend.protocol.messages import (
     AGENT_KINDS,
     MAX_FRAME_BYTES,
@@ -37,5 +42,7 @@ __all__ = [
     "decode_agent_message",
     "decode_hub_message",
     "encode",
+    "frames",
     "register",
+    "tasks",
 ]

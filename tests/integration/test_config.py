@@ -15,14 +15,14 @@ def test_stored_config_is_merged_over_static_at_registration(
     static = tmp_path / "engine.toml"
     static.write_text('block_size = 2048\n[meters]\nrate_hz = 20\nhold_s = 1.5\n')
     r = hub.client.put(f"{hub.url}/api/v1/configs/engine-1",
-                       json={"meters": {"rate_hz": 30}, "channels": None}, headers=hub.auth)
+                       json={"meters": {"rate_hz": 30}, "media_dir": None}, headers=hub.auth)
     assert r.status_code == 200 and r.json()["merged"] is None  # not registered yet
     assert hub.client.get(f"{hub.url}/api/v1/configs/engine-1").json() == {
-        "meters": {"rate_hz": 30}, "channels": None}
+        "meters": {"rate_hz": 30}, "media_dir": None}
     spawn_agent(hub, "engine-1", "engine", "", "--config", str(static))
     component = hub.wait_state("engine-1", "up")
     assert component["config"] == {
-        "sample_rate": 48000, "block_size": 2048, "meters": {"rate_hz": 30, "hold_s": 1.5},
+        "insert_timeout_s": 2.0, "block_size": 2048, "meters": {"rate_hz": 30, "hold_s": 1.5},
     }
 
 

@@ -1,0 +1,53 @@
+"""``controlroom agent node``: a standalone node service joined to a hub."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from backend.agents import SessionSettings
+from backend.errors import AgentFatal
+from backend.node.agent import NodeAgent, NodeAgentSettings
+
+log = logging.getLogger(__name__)
+
+
+async def serve(settings: NodeAgentSettings) -> int:
+    agent = NodeAgent(settings)
+    try:
+        await agent.start()
+    except OSError as exc:
+        log.error("%s", exc)
+        return 1
+    loop = asyncio.get_running_loop()
+    stopping: set[asyncio.Task[None]] = set()
+
+    def on_signal() -> None:
+        log.info("stopping node %s", settings.session.name)
+        task = asyncio.ensure_future(agent.stop())
+        stopping.add(task)
+        task.add_done_callback(stopping.discard)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    code = 0
+    try:
+        await agent.run()
+    except AgentFatal as exc:
+        log.error("%s", exc)
+        code = 2
+    finally:
+        if stopping:
+            await asyncio.gather(*stopping)
+        await agent.close()
+    return code
+
+
+def run(session: SessionSettings, args: argparse.Namespace) -> int:
+    settings = NodeAgentSettings(
+        session=session, host=args.node_host, port=args.node_port,
+        flows=list(args.node_flows), advertise_url=args.node_url,
+    )
+    return asyncio.run(serve(settings))

@@ -1,0 +1,270 @@
+"""``controlroom task ...``: audio tasks from a terminal, with progress and meters.
+
+Talks to a hub over HTTP like any client. The hub's address and operator token come from
+``--hub``/``--token``, else from the local hub's data dir (``hub.url``, ``admin.token``),
+so on the hub's own machine no flag is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import queue
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from backend.audio.output import NullSink, open_sink
+from backend.audio.spec import parse_task_spec, task_spec_schema
+from backend.node.client import HubClient, HubError
+from backend.protocol import frames
+
+
+def add_parser(sub: Any) -> None:
+    task = sub.add_parser("task", help="reserve, play, render and release audio tasks")
+    task.add_argument("--hub", metavar="URL", help="hub base URL (default: the local hub's)")
+    task.add_argument("--token", help="operator token (default: the local hub's admin.token)")
+    task.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS,
+                      help="the local hub's data dir, to find hub.url and admin.token")
+    verbs = task.add_subparsers(dest="verb", metavar="VERB", required=True)
+    reserve = verbs.add_parser("reserve", help="reserve a task from a spec file; wait for ready")
+    reserve.add_argument("spec", type=Path, help="a task spec, JSON (resources/specs/*.json)")
+    reserve.add_argument("--engine", help="the engine to use (default: the least busy)")
+    verbs.add_parser("list", help="the tasks and their states")
+    for name, text in (("status", "a task's state, renders and meters"),
+                       ("stop", "stop playing"), ("release", "cancel the reservation")):
+        verbs.add_parser(name, help=text).add_argument("id")
+    play = verbs.add_parser("play", help="play through the sound card with live meters")
+    play.add_argument("id")
+    play.add_argument("--device", help="output device index or name (default: the system's)")
+    play.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    render = verbs.add_parser("render", help="render offline to a WAV file (Ctrl-C cancels)")
+    render.add_argument("id")
+    render.add_argument("-o", "--output", type=Path, required=True, help="the WAV file to write")
+    render.add_argument("--format", choices=("wav24", "float32"), default="wav24")
+    verbs.add_parser("schema", help="print the task spec's JSON Schema")
+
+
+def run(args: argparse.Namespace, default_dir: Path) -> int:
+    if args.verb == "schema":
+        print(json.dumps(task_spec_schema(), indent=2, sort_keys=True))
+        return 0
+    try:
+        url, token = _connection(args, default_dir)
+    except ValueError as exc:
+        print(f"controlroom task: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_run(args, HubClient(url, token)))
+    except HubError as exc:
+        print(f"controlroom task: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"controlroom task: cannot reach the hub at {url}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _connection(args: argparse.Namespace, default_dir: Path) -> tuple[str, str]:
+    data_dir: Path = args.data_dir or default_dir
+    url = args.hub
+    if url is None:
+        try:
+            url = (data_dir / "hub.url").read_text().strip()
+        except OSError:
+            raise ValueError(f"no --hub given and no hub running from {data_dir} "
+                             "(its hub.url is missing)") from None
+    token = args.token
+    if token is None:
+        try:
+            token = (data_dir / "admin.token").read_text().strip()
+        except OSError:
+            raise ValueError(f"no --token given and cannot read {data_dir / 'admin.token'}"
+                             ) from None
+    return url, token
+
+
+async def _run(args: argparse.Namespace, hub: HubClient) -> int:
+    try:
+        verb = args.verb
+        if verb == "reserve":
+            return await _reserve(hub, args.spec, args.engine)
+        if verb == "list":
+            for task in await hub.tasks():
+                print(f"{task['id']}  {task['state']:<9}  engine {task['engine']}  "
+                      f"{task.get('error') or ''}")
+            return 0
+        if verb == "status":
+            print(json.dumps(await hub.task(args.id), indent=2))
+            return 0
+        if verb == "stop":
+            print((await hub.stop(args.id))["state"])
+            return 0
+        if verb == "release":
+            await hub.release(args.id)
+            print(f"released {args.id}")
+            return 0
+        if verb == "render":
+            return await _render(hub, args.id, args.output, args.format)
+        if verb == "play":
+            device = int(args.device) if args.device and args.device.isdigit() else args.device
+            return await _play(hub, args.id, device, args.seconds)
+        raise AssertionError(verb)
+    finally:
+        await hub.aclose()
+
+
+async def _reserve(hub: HubClient, path: Path, engine: str | None) -> int:
+    try:
+        spec = parse_task_spec(await asyncio.to_thread(path.read_text))
+    except OSError as exc:
+        print(f"controlroom task: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"controlroom task: {path} is not a valid spec:\n{exc}", file=sys.stderr)
+        return 2
+    body = spec.model_dump(mode="json")
+    task = await hub.reserve(body, engine)
+    print(f"reserved {task['id']} on {task['engine']}; waiting for "
+          f"{', '.join(task['waiting_for'])} to accept", file=sys.stderr)
+    try:
+        ready = await hub.wait_task(task["id"], within_s=30)
+    except HubError as exc:
+        print(f"controlroom task: {exc}", file=sys.stderr)
+        return 1
+    print(ready["id"])
+    return 0
+
+
+async def _render(hub: HubClient, task_id: str, output: Path, fmt: str) -> int:
+    render_id = await hub.render(task_id, fmt)
+    bar = ProgressBar(f"rendering {task_id}")
+    loop = asyncio.get_running_loop()
+    cancelled = asyncio.Event()
+    loop.add_signal_handler(signal.SIGINT, cancelled.set)
+    try:
+        waiter = asyncio.ensure_future(hub.wait_render(task_id, render_id, on_progress=bar))
+        stopper = asyncio.ensure_future(cancelled.wait())
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if cancelled.is_set():
+            waiter.cancel()
+            await hub.cancel_render(task_id, render_id)
+            bar.done("cancelled; the partial file is deleted")
+            return 130
+        stopper.cancel()
+        render = waiter.result()
+    except HubError as exc:
+        bar.done(f"failed: {exc}")
+        return 1
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+    await hub.download(task_id, render_id, output)
+    bar.done(f"done: {output} ({render['bytes'] / 1e6:.1f} MB)")
+    return 0
+
+
+async def _play(hub: HubClient, task_id: str, device: int | str | None,
+                seconds: float | None) -> int:
+    task = await hub.task(task_id)
+    rate = int(task["spec"]["sample_rate"])
+    sink = await asyncio.to_thread(open_sink, rate, device)
+    if isinstance(sink, NullSink):
+        print(f"playing to a {sink.name}: nothing will be audible", file=sys.stderr)
+    else:
+        print(f"playing on {sink.name}", file=sys.stderr)
+    blocks: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=16)
+    writer = threading.Thread(target=_drain, args=(blocks, sink), daemon=True)
+    writer.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    deadline = time.monotonic() + seconds if seconds else None
+    outcome = 0
+    try:
+        async with connect(hub.stream_url(task_id), max_size=None) as ws:
+            await hub.play(task_id)
+            while not stop.is_set():
+                left = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+                if left <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(ws.recv(), left)
+                except TimeoutError:
+                    state = (await hub.task(task_id))["state"]
+                    if state != "playing":
+                        print(f"\nplay ended: the task is {state}", file=sys.stderr)
+                        break
+                    continue
+                if isinstance(item, bytes):
+                    header, payload = frames.unpack(item)
+                    block = frames.block_from(payload, str(header["dtype"]), int(header["ch"]))
+                    try:
+                        blocks.put_nowait(block)
+                    except queue.Full:
+                        pass  # the sink is behind: skip rather than drift
+                else:
+                    message = json.loads(item)
+                    if message["type"] == "meters":
+                        _print_meters(message)
+                    elif message["type"] == "play_failed":
+                        print(f"\nplay failed: {message['reason']}", file=sys.stderr)
+                        outcome = 1
+                        break
+    except ConnectionClosed as exc:
+        print(f"\nthe hub closed the stream: {exc}", file=sys.stderr)
+        outcome = 1
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        blocks.put(None)
+        if (await hub.task(task_id))["state"] == "playing":
+            await hub.stop(task_id)
+        await asyncio.to_thread(writer.join, 5)
+        sink.close()
+    print("", file=sys.stderr)
+    return outcome
+
+
+def _drain(blocks: queue.Queue[np.ndarray | None], sink: Any) -> None:
+    while (block := blocks.get()) is not None:
+        sink.write(block.astype(np.float32, copy=False))
+
+
+def _print_meters(message: dict[str, Any]) -> None:
+    width = max(10, min(40, (shutil.get_terminal_size().columns - 40) // 2))
+    parts = []
+    for name, channel in zip("LR", message["channels"], strict=False):
+        peak = max(-60.0, float(channel["peak_dbfs"]))
+        filled = int((peak + 60) / 60 * width)
+        clip = "!" if channel.get("clips") else " "
+        parts.append(f"{name} {'#' * filled:<{width}} {peak:6.1f}{clip}")
+    sys.stderr.write(f"\r{message['position_s']:7.2f} s  " + "  ".join(parts))
+    sys.stderr.flush()
+
+
+class ProgressBar:
+    """A one-line progress bar with time left, on stderr."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.started = time.monotonic()
+
+    def __call__(self, fraction: float) -> None:
+        width = 30
+        filled = int(fraction * width)
+        elapsed = time.monotonic() - self.started
+        left = elapsed / fraction - elapsed if fraction > 0.001 else float("nan")
+        eta = f"{left:5.1f} s left" if left == left else "        "
+        sys.stderr.write(f"\r{self.label} [{'=' * filled:<{width}}] {fraction * 100:5.1f}% {eta}")
+        sys.stderr.flush()
+
+    def done(self, text: str) -> None:
+        sys.stderr.write(f"\r{self.label}: {text}" + " " * 30 + "\n")
+        sys.stderr.flush()

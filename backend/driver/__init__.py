@@ -1,0 +1,5 @@
+"""The instance driver agent: fixed instances patched into the engine's signal path."""
+
+from backend.driver.driver import Driver
+
+__all__ = ["Driver"]

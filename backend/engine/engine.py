@@ -1,0 +1,379 @@
+"""The audio engine agent: takes specs, plays them in real time, renders them offline.
+
+Runs inside ``controlroom agent engine``. All DSP happens on worker threads (the graph, the
+render loop); the event loop only moves messages and frames, so health checks are answered
+on time while a render keeps a core busy.
+
+Play: one block at a time on the engine's own block clock (block ``k`` is due at
+``start + k x block duration``, produced up to :data:`LEAD_BLOCKS` early so listeners have a
+buffer), each block sent to the hub as float32 and metered at >= 20 Hz. Render: the same
+graph as fast as it goes, to a WAV file in the engine's data dir, progress as it goes,
+then the file to the hub in chunks with its SHA-256, then deleted here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from backend.agents.session import AgentSession
+from backend.audio.errors import AudioError
+from backend.audio.graph import Graph
+from backend.audio.instance import Instance
+from backend.audio.meters import MeterReading
+from backend.audio.render import render
+from backend.audio.spec import DriverLocation, InstanceSpec, TaskSpec
+from backend.engine.inserts import InsertRouter, RemoteInstance
+from backend.protocol import Message, frames
+from backend.protocol.tasks import (
+    InstanceParams,
+    Meters,
+    PlayStart,
+    PlayState,
+    PlayStop,
+    RenderCancel,
+    RenderEnded,
+    RenderProgress,
+    RenderStart,
+    TaskAccepted,
+    TaskDrop,
+    TaskDropped,
+    TaskRefused,
+    TaskSpecPush,
+)
+
+log = logging.getLogger(__name__)
+
+LEAD_BLOCKS = 2
+METER_INTERVAL_S = 0.04  # 25 Hz
+PROGRESS_INTERVAL_S = 0.2
+FILE_CHUNK = 512 * 1024
+
+
+@dataclass
+class _Run:
+    """One play or render of a task: its graph, its thread's stop flag, its insert run id."""
+
+    kind: str
+    graph: Graph | None
+    run_id: int
+    cancel: threading.Event = field(default_factory=threading.Event)
+    job: asyncio.Task[None] | None = None
+    reason: str = ""
+
+
+class Engine:
+    def __init__(self, session: AgentSession, data_dir: Path) -> None:
+        self.session = session
+        self.renders_dir = data_dir / "renders"
+        self.specs: dict[str, TaskSpec] = {}
+        self.runs: dict[str, _Run] = {}
+        self.router: InsertRouter | None = None
+        handlers = {
+            "task.spec": self._on_spec, "task.drop": self._on_drop, "task.play": self._on_play,
+            "task.stop": self._on_stop, "render.start": self._on_render,
+            "render.cancel": self._on_render_cancel, "instance.params": self._on_params,
+        }
+        session.handlers.update(handlers)
+        session.on_binary = self._on_binary
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.session.config
+
+    @property
+    def media_dir(self) -> Path:
+        return Path(str(self.config.get("media_dir", "."))).expanduser()
+
+    def _router(self) -> InsertRouter:
+        if self.router is None:
+            timeout = float(self.config.get("insert_timeout_s", 2.0))
+            self.router = InsertRouter(asyncio.get_running_loop(), self.session.send_bytes,
+                                       timeout)
+        return self.router
+
+    # -- reservation ------------------------------------------------------------------
+
+    async def _on_spec(self, message: Message) -> None:
+        assert isinstance(message, TaskSpecPush)
+        try:
+            spec = TaskSpec.model_validate(message.spec)
+            await asyncio.to_thread(self._dry_run, spec)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            await self._refuse(message.task_id, f"invalid spec: {where}: {first['msg']}")
+            return
+        except (AudioError, OSError, ValueError) as exc:
+            await self._refuse(message.task_id, str(exc))
+            return
+        self.specs[message.task_id] = spec
+        log.info("accepted task %s (%d tracks)", message.task_id, len(spec.tracks))
+        await self.session.send(TaskAccepted(task_id=message.task_id))
+
+    def _dry_run(self, spec: TaskSpec) -> None:
+        """Open every source and build every dynamic instance, then let go of them."""
+        graph = Graph(spec, lambda iid, s: _Placeholder() if _is_fixed(s) else None,
+                      media_dir=self.media_dir)
+        graph.close()
+
+    async def _refuse(self, task_id: str, reason: str) -> None:
+        log.warning("refused task %s: %s", task_id, reason)
+        await self.session.send(TaskRefused(task_id=task_id, reason=reason[:500]))
+
+    async def _on_drop(self, message: Message) -> None:
+        assert isinstance(message, TaskDrop)
+        await self._end_run(message.task_id, "task released")
+        self.specs.pop(message.task_id, None)
+        await self.session.send(TaskDropped(task_id=message.task_id))
+
+    # -- play -------------------------------------------------------------------------
+
+    async def _on_play(self, message: Message) -> None:
+        assert isinstance(message, PlayStart)
+        task_id = message.task_id
+        spec = self.specs.get(task_id)
+        if spec is None or task_id in self.runs:
+            reason = "no spec for this task" if spec is None else "already running"
+            await self.session.send(PlayState(task_id=task_id, state="failed", reason=reason))
+            return
+        run = self._new_run("play", task_id)
+        try:
+            run.graph = await asyncio.to_thread(self._graph, task_id, spec, run.run_id)
+        except (AudioError, OSError, ValueError) as exc:
+            self.runs.pop(task_id, None)
+            await self.session.send(PlayState(task_id=task_id, state="failed", reason=str(exc)))
+            return
+        run.job = asyncio.create_task(self._play(task_id, run))
+        await self.session.send(PlayState(task_id=task_id, state="playing"))
+
+    async def _play(self, task_id: str, run: _Run) -> None:
+        graph = run.graph
+        assert graph is not None
+        rate, block_s = graph.sample_rate, graph.block_size / graph.sample_rate
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        last_meter = 0.0
+        seq = 0
+        state, reason = "stopped", "end of program"
+        try:
+            while not run.cancel.is_set():
+                due = start + (seq - LEAD_BLOCKS) * block_s
+                delay = due - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                position = graph.position_frames
+                block = await asyncio.to_thread(graph.next_block)
+                if block is None or run.cancel.is_set():
+                    break
+                seq += 1
+                header = {"k": "audio", "task": task_id, "seq": seq, "pos": position,
+                          "rate": rate, "ch": 2, "dtype": "float32",
+                          "t": time.time()}
+                await self.session.send_bytes(
+                    frames.pack(header, frames.block_bytes(block.astype(np.float32))))
+                now = loop.time()
+                if now - last_meter >= METER_INTERVAL_S:
+                    last_meter = now
+                    await self._send_meters(task_id, graph)
+            if run.cancel.is_set():
+                reason = run.reason or "stopped"
+        except (AudioError, OSError, ValueError) as exc:
+            state, reason = "failed", str(exc)
+            log.warning("play of %s failed: %s", task_id, exc)
+        finally:
+            graph.close()
+            self.runs.pop(task_id, None)
+        position_s = graph.position_frames / rate
+        await self.session.send(PlayState(task_id=task_id, state=state,  # type: ignore[arg-type]
+                                          reason=reason, position_s=position_s))
+
+    async def _on_stop(self, message: Message) -> None:
+        assert isinstance(message, PlayStop)
+        await self._end_run(message.task_id, message.reason)
+
+    async def _send_meters(self, task_id: str, graph: Graph) -> None:
+        await self.session.send(Meters(
+            task_id=task_id, position_s=graph.position_frames / graph.sample_rate,
+            channels=_channels(graph.meters()), reports=graph.reports()))
+
+    # -- render -----------------------------------------------------------------------
+
+    async def _on_render(self, message: Message) -> None:
+        assert isinstance(message, RenderStart)
+        task_id, render_id = message.task_id, message.render_id
+        spec = self.specs.get(task_id)
+        if spec is None or task_id in self.runs:
+            reason = "no spec for this task" if spec is None else "task is busy"
+            await self.session.send(RenderEnded(task_id=task_id, render_id=render_id,
+                                                state="failed", reason=reason))
+            return
+        run = self._new_run("render", task_id)
+        run.job = asyncio.create_task(self._render(task_id, render_id, message, run, spec))
+
+    async def _render(self, task_id: str, render_id: str, request: RenderStart, run: _Run,
+                      spec: TaskSpec) -> None:
+        loop = asyncio.get_running_loop()
+        path = self.renders_dir / f"{task_id}-{render_id}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        last = {"progress": 0.0, "meters": 0.0}
+
+        def progress(fraction: float) -> None:  # on the render thread
+            now = time.monotonic()
+            if now - last["progress"] >= PROGRESS_INTERVAL_S or fraction >= 1.0:
+                last["progress"] = now
+                loop.call_soon_threadsafe(self._spawn_send, RenderProgress(
+                    task_id=task_id, render_id=render_id, progress=min(1.0, fraction)))
+            if run.graph is not None and now - last["meters"] >= METER_INTERVAL_S:
+                last["meters"] = now
+                graph = run.graph
+                loop.call_soon_threadsafe(self._spawn_send, Meters(
+                    task_id=task_id, position_s=graph.position_frames / graph.sample_rate,
+                    channels=_channels(graph.meters()), reports=graph.reports()))
+
+        def work() -> str:
+            graph = run.graph = self._graph(task_id, spec, run.run_id)
+            try:
+                segment = tuple(request.segment) if request.segment else None
+                result = render(graph, path, request.format, progress, run.cancel,
+                                segment)  # type: ignore[arg-type]
+                return result.status
+            finally:
+                graph.close()
+
+        ended: RenderEnded
+        try:
+            status = await asyncio.to_thread(work)
+            if status == "cancelled":
+                ended = RenderEnded(task_id=task_id, render_id=render_id, state="cancelled",
+                                    reason=run.reason or "cancelled")
+            else:
+                size, digest = await self._upload(task_id, render_id, path)
+                ended = RenderEnded(task_id=task_id, render_id=render_id, state="done",
+                                    bytes=size, sha256=digest)
+        except (AudioError, OSError, ValueError) as exc:
+            log.warning("render %s of %s failed: %s", render_id, task_id, exc)
+            state = "cancelled" if run.cancel.is_set() else "failed"
+            ended = RenderEnded(task_id=task_id, render_id=render_id,
+                                state=state,  # type: ignore[arg-type]
+                                reason=run.reason if run.cancel.is_set() else str(exc))
+        finally:
+            path.unlink(missing_ok=True)
+            self.runs.pop(task_id, None)
+        await self.session.send(ended)
+
+    async def _upload(self, task_id: str, render_id: str, path: Path) -> tuple[int, str]:
+        digest = hashlib.sha256()
+        offset = 0
+        with path.open("rb") as handle:
+            while chunk := await asyncio.to_thread(handle.read, FILE_CHUNK):
+                header = {"k": "file", "task": task_id, "render": render_id, "offset": offset}
+                if not await self.session.send_bytes(frames.pack(header, chunk)):
+                    raise OSError("the hub connection dropped while sending the file")
+                digest.update(chunk)
+                offset += len(chunk)
+        return offset, digest.hexdigest()
+
+    async def _on_render_cancel(self, message: Message) -> None:
+        assert isinstance(message, RenderCancel)
+        await self._end_run(message.task_id, message.reason)
+
+    # -- live parameters and inserts --------------------------------------------------
+
+    async def _on_params(self, message: Message) -> None:
+        assert isinstance(message, InstanceParams)
+        run = self.runs.get(message.task_id)
+        spec = self.specs.get(message.task_id)
+        if spec is not None and message.instance_id in spec.instances:
+            instance = spec.instances[message.instance_id]
+            updated = instance.model_copy(update={"params": type(instance.params)(
+                **message.params)})
+            spec.instances[message.instance_id] = updated  # type: ignore[assignment]
+        if run is not None and run.graph is not None:
+            try:
+                run.graph.set_instance_params(message.instance_id, message.params)
+            except (AudioError, ValueError) as exc:
+                log.warning("params for %s refused: %s", message.instance_id, exc)
+
+    async def _on_binary(self, frame: bytes) -> None:
+        header, payload = frames.unpack(frame)
+        if header["k"] == "insert_result":
+            self._router().result(header, payload)
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _new_run(self, kind: str, task_id: str) -> _Run:
+        run = _Run(kind, None, self._router().new_run())
+        self.runs[task_id] = run
+        return run
+
+    def _graph(self, task_id: str, spec: TaskSpec, run_id: int) -> Graph:
+        router = self.router
+        assert router is not None
+
+        def factory(iid: str, inst: InstanceSpec) -> Instance | None:
+            if isinstance(inst.location, DriverLocation):
+                return RemoteInstance(router, task_id, run_id, inst.location.driver, iid,
+                                      inst.params.model_dump(mode="json"))
+            return None
+
+        return Graph(spec, factory, media_dir=self.media_dir)
+
+    async def _end_run(self, task_id: str, reason: str) -> None:
+        run = self.runs.get(task_id)
+        if run is None:
+            return
+        run.reason = reason
+        run.cancel.set()
+        if self.router is not None:
+            self.router.fail_run(run.run_id, reason)
+        if run.job is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(run.job)
+
+    def _spawn_send(self, message: Message) -> None:
+        task = asyncio.ensure_future(self.session.send(message))
+        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+    async def connection_lost(self) -> None:
+        """Nobody to stream to or deliver a render to: stop everything (the hub knows)."""
+        for task_id in list(self.runs):
+            await self._end_run(task_id, "the hub connection was lost")
+
+
+class _Placeholder:
+    """Stands in for a fixed instance during the dry run (no driver call)."""
+
+    params: dict[str, Any] = {}
+
+    def process(self, block: Any) -> Any:
+        return block
+
+    def set_params(self, params: Any) -> None: ...
+
+    def report(self) -> dict[str, float]:
+        return {}
+
+    def reset(self) -> None: ...
+
+
+def _is_fixed(spec: InstanceSpec) -> bool:
+    return isinstance(spec.location, DriverLocation)
+
+
+def _channels(reading: MeterReading) -> list[dict[str, float]]:
+    return [
+        {"peak_dbfs": reading.peak_dbfs[i], "rms_dbfs": reading.rms_dbfs[i],
+         "peak_hold_dbfs": reading.peak_hold_dbfs[i], "clips": float(reading.clips[i])}
+        for i in range(2)
+    ]

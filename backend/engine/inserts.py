@@ -1,0 +1,133 @@
+"""Fixed instances seen from the engine: a proxy that sends each block to its driver.
+
+The graph runs on a worker thread and calls ``process`` one block at a time, in a fixed
+order. :class:`RemoteInstance` turns that call into an ``insert`` frame to the hub (which
+relays it to the driver) and blocks the worker thread until the ``insert_result`` comes
+back, so the graph code is the same for a dynamic and a fixed instance and the samples
+are identical (the driver runs the same model code on the same float64 blocks).
+
+:class:`InsertRouter` lives on the event loop: it numbers the blocks of each run, matches
+results to the waiting threads, and fails them all at once when the run is stopped or a
+driver goes down, so a worker thread never waits forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Future
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from backend.audio.errors import InstanceError
+from backend.protocol import frames
+
+SendBytes = Callable[[bytes], Awaitable[bool]]
+
+_run_ids = itertools.count(1)
+
+
+class InsertRouter:
+    def __init__(self, loop: asyncio.AbstractEventLoop, send: SendBytes,
+                 timeout_s: float = 2.0) -> None:
+        self._loop = loop
+        self._send = send
+        self.timeout_s = timeout_s
+        self._pending: dict[tuple[int, str, int], Future[tuple[np.ndarray, dict[str, Any]]]] = {}
+
+    def new_run(self) -> int:
+        return next(_run_ids)
+
+    def call(self, task_id: str, run: int, driver: str, iid: str, seq: int, reset: bool,
+             block: npt.NDArray[Any]) -> tuple[np.ndarray, dict[str, Any]]:
+        """From the worker thread: send one block and wait for the processed one."""
+        future: Future[tuple[np.ndarray, dict[str, Any]]] = Future()
+        key = (run, iid, seq)
+        self._pending[key] = future
+        block64 = np.ascontiguousarray(block, dtype=np.float64)
+        header = {"k": "insert", "task": task_id, "iid": iid, "driver": driver, "run": run,
+                  "seq": seq, "reset": reset, "ch": block64.shape[1], "dtype": "float64"}
+        frame = frames.pack(header, frames.block_bytes(block64))
+        self._loop.call_soon_threadsafe(self._dispatch, frame, key)
+        try:
+            return future.result(self.timeout_s)
+        except TimeoutError:
+            raise InstanceError(
+                iid, f"{driver} did not process block {seq} within {self.timeout_s:g} s"
+            ) from None
+        finally:
+            self._pending.pop(key, None)
+
+    def _dispatch(self, frame: bytes, key: tuple[int, str, int]) -> None:
+        async def send() -> None:
+            if not await self._send(frame):
+                self._fail(key, "the hub connection is down")
+
+        task = self._loop.create_task(send())
+        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+    def result(self, header: Mapping[str, Any], payload: memoryview) -> None:
+        """On the loop: a processed block came back."""
+        key = (int(header["run"]), str(header["iid"]), int(header["seq"]))
+        future = self._pending.get(key)
+        if future is None or future.done():
+            return
+        if "error" in header:
+            future.set_exception(InstanceError(str(header["iid"]), str(header["error"])))
+            return
+        block = frames.block_from(payload, str(header["dtype"]), int(header["ch"])).copy()
+        future.set_result((block, dict(header.get("report") or {})))
+
+    def fail_run(self, run: int, reason: str) -> None:
+        for key in [k for k in self._pending if k[0] == run]:
+            self._fail(key, reason)
+
+    def fail_all(self, reason: str) -> None:
+        for key in list(self._pending):
+            self._fail(key, reason)
+
+    def _fail(self, key: tuple[int, str, int], reason: str) -> None:
+        future = self._pending.get(key)
+        if future is not None and not future.done():
+            future.set_exception(InstanceError(key[1], reason))
+
+
+class RemoteInstance:
+    """An :class:`~backend.audio.instance.Instance` whose processing happens on a driver."""
+
+    def __init__(self, router: InsertRouter, task_id: str, run: int, driver: str, iid: str,
+                 params: Mapping[str, Any]) -> None:
+        self._router = router
+        self._task_id = task_id
+        self._run = run
+        self.driver = driver
+        self.iid = iid
+        self._params = dict(params)
+        self._seq = 0
+        self._reset = True
+        self._report: dict[str, float] = {}
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self._params)
+
+    def process(self, block: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+        reset, self._reset = self._reset, False
+        self._seq += 1
+        out, report = self._router.call(self._task_id, self._run, self.driver, self.iid,
+                                        self._seq, reset, block)
+        self._report = {k: float(v) for k, v in report.items()}
+        return out
+
+    def set_params(self, params: Mapping[str, Any]) -> None:
+        """The hub sends parameter changes to the driver itself; remember them for display."""
+        self._params.update(params)
+
+    def report(self) -> dict[str, float]:
+        return dict(self._report)
+
+    def reset(self) -> None:
+        self._reset = True

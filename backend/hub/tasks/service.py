@@ -1,0 +1,557 @@
+"""Audio tasks on the hub: reserve, propagate, play, render, stop, cancel, release, recover.
+
+Desired state is what the operator asked (the events the API appends); actual state is
+what the engine and drivers report. This service turns commands into events and messages,
+turns the agents' reports into events, and reconciles: a component that goes down fails the
+play or render that needs it (and stops the rest of the chain); one that registers again is
+sent the specs of its live tasks again, and the task returns to ready when all accept.
+
+It relays audio without decoding it: insert frames between the engine and the drivers,
+mixed blocks to stream subscribers (bounded queues: a slow subscriber skips blocks, it never
+slows the engine), and render file chunks into ``<data-dir>/renders``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from backend.audio.models import check_params
+from backend.audio.spec import DriverLocation, TaskSpec
+from backend.hub.events import EventLog
+from backend.hub.health import Health
+from backend.hub.registry import Component, Registry
+from backend.hub.tasks.state import Conflict, Render, RenderState, Task, TaskState, apply, require
+from backend.protocol import Message, frames
+from backend.protocol.tasks import (
+    InstanceParams,
+    InstancesReport,
+    Meters,
+    PlayStart,
+    PlayState,
+    PlayStop,
+    RenderCancel,
+    RenderEnded,
+    RenderProgress,
+    RenderStart,
+    TaskAccepted,
+    TaskDrop,
+    TaskDropped,
+    TaskRefused,
+    TaskSpecPush,
+)
+from backend.store import Store
+
+log = logging.getLogger(__name__)
+
+STREAM_QUEUE = 64
+
+
+class TaskError(Exception):
+    """A request the hub cannot carry out; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class _Upload:
+    path: Path
+    handle: BinaryIO
+    written: int = 0
+    digest: Any = field(default_factory=hashlib.sha256)
+
+
+class TaskService:
+    def __init__(
+        self,
+        registry: Registry,
+        store: Store,
+        events: EventLog,
+        data_dir: Path,
+        push_timeout_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.registry = registry
+        self._store = store
+        self._events = events
+        self.renders_dir = data_dir / "renders"
+        self.push_timeout_s = push_timeout_s
+        self._clock = clock
+        self.tasks: dict[str, Task] = {}
+        self.meters: dict[str, dict[str, Any]] = {}
+        self._lock = asyncio.Lock()
+        self._acks: dict[tuple[str, str], asyncio.Future[str | None]] = {}
+        self._subscribers: dict[str, set[asyncio.Queue[bytes | str | None]]] = {}
+        self._uploads: dict[tuple[str, str], _Upload] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        d = registry.dispatch
+        d.on("task.accepted", self._on_ack)
+        d.on("task.refused", self._on_ack)
+        d.on("task.dropped", self._on_dropped)
+        d.on("play.state", self._on_play_state)
+        d.on("meters", self._on_meters)
+        d.on("render.progress", self._on_render_progress)
+        d.on("render.ended", self._on_render_ended)
+        d.on("instances", self._on_instances)
+        d.on_binary(self._on_binary)
+        d.on_state(self._on_component_state)
+
+    # -- start-up and shut-down -------------------------------------------------------
+
+    async def load(self) -> None:
+        """Fold every stored task; plays and renders cut short by a hub stop are failed."""
+        self.renders_dir.mkdir(parents=True, exist_ok=True)
+        rows = await self._store.query(
+            "SELECT task_id, ts, type, data FROM task_events ORDER BY id")
+        for row in rows:
+            event = {"type": row["type"], "ts": row["ts"], **json.loads(row["data"])}
+            self.tasks[row["task_id"]] = apply(self.tasks.get(row["task_id"]), event)
+        for task in list(self.tasks.values()):
+            if task.state is TaskState.PLAYING:
+                await self._record(task.id, "play_failed", reason="the hub restarted")
+            render = task.active_render
+            if render is not None:
+                await self._record(task.id, "render_failed", render_id=render.render_id,
+                                   reason="the hub restarted", task_failed=False)
+            if task.state is not TaskState.RELEASED:
+                for name in task.components:  # wait for each to register and accept again
+                    await self._record(task.id, "resync", component=name)
+
+    async def shutdown(self) -> None:
+        for job in list(self._background):
+            job.cancel()
+        for upload in self._uploads.values():
+            upload.handle.close()
+            upload.path.unlink(missing_ok=True)
+        for queues in self._subscribers.values():
+            for queue in queues:
+                _offer(queue, None)
+
+    # -- commands (the HTTP API) ------------------------------------------------------
+
+    def get(self, task_id: str) -> Task:
+        task = self.tasks.get(task_id)
+        if task is None:
+            raise TaskError(404, f"no task {task_id!r}; GET /api/v1/tasks lists them")
+        return task
+
+    async def reserve(self, spec: TaskSpec, engine: str | None) -> Task:
+        engine_name = self._pick_engine(engine)
+        drivers: dict[str, list[str]] = {}
+        for iid, instance in spec.instances.items():
+            if isinstance(instance.location, DriverLocation):
+                self._check_fixed(iid, instance.model, instance.location.driver)
+                drivers.setdefault(instance.location.driver, []).append(iid)
+        start, end = spec.window.start.timestamp(), spec.window.end.timestamp()
+        for other in self.tasks.values():
+            if other.state is TaskState.RELEASED:
+                continue
+            window = other.spec["window"]
+            o_start, o_end = _ts(window["start"]), _ts(window["end"])
+            if not (start < o_end and o_start < end):
+                continue
+            for driver, iids in drivers.items():
+                shared = set(iids) & set(other.drivers.get(driver, []))
+                if shared:
+                    raise TaskError(
+                        409, f"instance {sorted(shared)[0]!r} on {driver} is already reserved "
+                        f"by task {other.id} from {window['start']} to {window['end']}")
+        task_id = "t_" + secrets.token_hex(6)
+        spec_json = spec.model_dump(mode="json")
+        await self._record(task_id, "reserved", spec=spec_json, engine=engine_name,
+                           drivers=drivers)
+        task = self.tasks[task_id]
+        self._spawn(self._push(task, task.components))
+        return task
+
+    def _pick_engine(self, wanted: str | None) -> str:
+        engines = [c for c in self.registry.components.values() if c.kind == "engine"]
+        if wanted is not None:
+            component = self.registry.components.get(wanted)
+            if component is None or component.kind != "engine":
+                raise TaskError(422, f"engine: no engine named {wanted!r} is registered")
+            if component.state is not Health.UP:
+                raise TaskError(409, f"engine {wanted} is {component.state.value}, not up")
+            return wanted
+        up = [c for c in engines if c.state is Health.UP]
+        if not up:
+            raise TaskError(409, "no engine is up: start one with `controlroom agent engine`")
+        busy = {name: 0 for name in (c.id for c in up)}
+        for task in self.tasks.values():
+            if task.state is not TaskState.RELEASED and task.engine in busy:
+                busy[task.engine] += 1
+        return min(busy, key=lambda name: (busy[name], name))
+
+    def _check_fixed(self, iid: str, model: str, driver: str) -> None:
+        component = self.registry.components.get(driver)
+        where = f"instances.{iid}.location.driver"
+        if component is None or component.kind != "driver":
+            raise TaskError(422, f"{where}: no instance driver named {driver!r} is registered")
+        declared = {i.get("id"): i for i in component.config.get("instances", [])
+                    if isinstance(i, dict)}
+        if iid not in declared:
+            raise TaskError(
+                422, f"instances.{iid}: {driver} has no instance {iid!r}; it hosts "
+                f"{', '.join(sorted(map(str, declared))) or 'none'}")
+        if declared[iid].get("model") != model:
+            raise TaskError(
+                422, f"instances.{iid}.model: {driver}'s {iid} is a {declared[iid].get('model')}, "
+                f"not a {model}")
+        if component.state is not Health.UP:
+            raise TaskError(409, f"instance driver {driver} is {component.state.value}, not up")
+
+    async def play(self, task_id: str) -> Task:
+        task = self.get(task_id)
+        self._require(task, "play")
+        await self._record(task_id, "play")
+        if not await self._send(task.engine, PlayStart(task_id=task_id)):
+            await self._record(task_id, "play_failed", reason=f"{task.engine} is not connected")
+        return task
+
+    async def stop(self, task_id: str) -> Task:
+        task = self.get(task_id)
+        self._require(task, "stop")
+        await self._send(task.engine, PlayStop(task_id=task_id))
+        await self._record(task_id, "stopped")
+        return task
+
+    async def render(self, task_id: str, fmt: str, segment: list[float] | None) -> Render:
+        task = self.get(task_id)
+        self._require(task, "render")
+        render_id = "r_" + secrets.token_hex(6)
+        await self._record(task_id, "render", render_id=render_id, format=fmt, segment=segment)
+        sent = await self._send(task.engine, RenderStart(
+            task_id=task_id, render_id=render_id, format=fmt,  # type: ignore[arg-type]
+            segment=segment))
+        if not sent:
+            await self._record(task_id, "render_failed", render_id=render_id,
+                               reason=f"{task.engine} is not connected", task_failed=False)
+        return task.renders[render_id]
+
+    async def cancel_render(self, task_id: str, render_id: str) -> Render:
+        task = self.get(task_id)
+        render = task.renders.get(render_id)
+        if render is None:
+            raise TaskError(404, f"task {task_id} has no render {render_id!r}")
+        if render.state is not RenderState.RUNNING:
+            raise TaskError(409, f"render {render_id} is {render.state.value}, not running")
+        self._require(task, "render_cancel")
+        await self._send(task.engine, RenderCancel(task_id=task_id, render_id=render_id))
+        self._discard_upload(task_id, render_id)
+        await self._record(task_id, "render_cancelled", render_id=render_id)
+        return render
+
+    async def release(self, task_id: str) -> Task:
+        task = self.get(task_id)
+        self._require(task, "release")
+        if task.state is TaskState.PLAYING:
+            await self._send(task.engine, PlayStop(task_id=task_id, reason="released"))
+            await self._record(task_id, "stopped")
+        render = task.active_render
+        if render is not None:
+            await self.cancel_render(task_id, render.render_id)
+        await self._record(task_id, "released")
+        for name in task.components:
+            await self._send(name, TaskDrop(task_id=task_id))
+        return task
+
+    async def set_params(self, task_id: str, iid: str, params: dict[str, Any]) -> dict[str, Any]:
+        task = self.get(task_id)
+        instance = task.spec["instances"].get(iid)
+        if instance is None:
+            raise TaskError(404, f"task {task_id} has no instance {iid!r}")
+        self._require(task, "patch")
+        merged = {**instance["params"], **params}
+        try:
+            checked = check_params(instance["model"], merged)
+        except ValueError as exc:
+            raise TaskError(422, f"instances.{iid}.params: {exc}") from None
+        location = instance.get("location")
+        target = location["driver"] if isinstance(location, dict) else task.engine
+        await self._record(task_id, "params", instance_id=iid, params=checked)
+        await self._send(target, InstanceParams(task_id=task_id, instance_id=iid, params=checked))
+        return checked
+
+    def _require(self, task: Task, command: str) -> None:
+        try:
+            require(task, command)
+        except Conflict as exc:
+            raise TaskError(409, str(exc)) from None
+
+    # -- audio stream subscribers -----------------------------------------------------
+
+    def subscribe(self, task_id: str) -> asyncio.Queue[bytes | str | None]:
+        self.get(task_id)
+        queue: asyncio.Queue[bytes | str | None] = asyncio.Queue(STREAM_QUEUE)
+        self._subscribers.setdefault(task_id, set()).add(queue)
+        return queue
+
+    def unsubscribe(self, task_id: str, queue: asyncio.Queue[bytes | str | None]) -> None:
+        self._subscribers.get(task_id, set()).discard(queue)
+
+    def _fan_out(self, task_id: str, item: bytes | str) -> None:
+        for queue in self._subscribers.get(task_id, ()):
+            _offer(queue, item)
+
+    def render_path(self, task_id: str, render_id: str) -> Path:
+        task = self.get(task_id)
+        render = task.renders.get(render_id)
+        if render is None:
+            raise TaskError(404, f"task {task_id} has no render {render_id!r}")
+        if render.state is not RenderState.DONE or render.file is None:
+            raise TaskError(409, f"render {render_id} is {render.state.value}; no file yet")
+        return self.renders_dir / task_id / render.file
+
+    # -- what agents report -----------------------------------------------------------
+
+    async def _on_ack(self, component: Component, message: Message) -> None:
+        assert isinstance(message, TaskAccepted | TaskRefused)
+        future = self._acks.get((message.task_id, component.id))
+        if future is not None and not future.done():
+            future.set_result(None if isinstance(message, TaskAccepted) else message.reason)
+
+    async def _on_dropped(self, component: Component, message: Message) -> None:
+        assert isinstance(message, TaskDropped)
+        log.info("%s dropped the spec of %s", component.id, message.task_id)
+        await self._events.append("task.dropped", message.task_id, {"component": component.id})
+
+    async def _on_play_state(self, component: Component, message: Message) -> None:
+        assert isinstance(message, PlayState)
+        task = self._task_of(component, message.task_id)
+        if task is None or task.state is not TaskState.PLAYING:
+            return
+        if message.state == "failed":
+            await self._fail_play(task, message.reason or "the engine stopped", component.id)
+        elif message.state == "stopped":
+            await self._record(task.id, "stopped", reason=message.reason)
+
+    async def _on_meters(self, component: Component, message: Message) -> None:
+        assert isinstance(message, Meters)
+        if self._task_of(component, message.task_id) is None:
+            return
+        reading = message.model_dump(exclude={"type"})
+        self.meters[message.task_id] = reading
+        self._fan_out(message.task_id, json.dumps({"type": "meters", **reading}))
+
+    async def _on_render_progress(self, component: Component, message: Message) -> None:
+        assert isinstance(message, RenderProgress)
+        task = self._task_of(component, message.task_id)
+        render = task.renders.get(message.render_id) if task else None
+        if task is None or render is None or render.state is not RenderState.RUNNING:
+            return
+        await self._record(task.id, "render_progress", render_id=message.render_id,
+                           progress=message.progress)
+
+    async def _on_render_ended(self, component: Component, message: Message) -> None:
+        assert isinstance(message, RenderEnded)
+        task = self._task_of(component, message.task_id)
+        render = task.renders.get(message.render_id) if task else None
+        if task is None or render is None or render.state is not RenderState.RUNNING:
+            self._discard_upload(message.task_id, message.render_id)
+            return
+        key = (task.id, render.render_id)
+        if message.state != "done":
+            self._discard_upload(*key)
+            kind = "render_failed" if message.state == "failed" else "render_cancelled"
+            await self._record(task.id, kind, render_id=render.render_id,
+                               reason=message.reason or message.state, task_failed=False)
+            return
+        upload = self._uploads.pop(key, None)
+        problem = None
+        if upload is None:
+            problem = "the engine sent no file"
+        else:
+            upload.handle.close()
+            if upload.written != message.bytes or upload.digest.hexdigest() != message.sha256:
+                problem = (f"file arrived damaged ({upload.written} of {message.bytes} bytes, "
+                           "checksum mismatch)")
+        if problem is not None or upload is None:
+            if upload is not None:
+                upload.path.unlink(missing_ok=True)
+            await self._record(task.id, "render_failed", render_id=render.render_id,
+                               reason=problem, task_failed=False)
+            return
+        final = upload.path.with_suffix(".wav")
+        upload.path.replace(final)
+        await self._record(task.id, "render_done", render_id=render.render_id, file=final.name,
+                           bytes=upload.written)
+
+    async def _on_instances(self, component: Component, message: Message) -> None:
+        assert isinstance(message, InstancesReport)
+        component.report = {"at": self._clock(), "instances": message.instances}
+
+    async def _on_binary(self, component: Component, frame: bytes) -> None:
+        header, payload = frames.unpack(frame)
+        kind = header["k"]
+        task = self.tasks.get(str(header.get("task")))
+        if task is None or task.state is TaskState.RELEASED:
+            return  # a late frame of a released task
+        if kind == "audio" and component.id == task.engine:
+            self._fan_out(task.id, frame)
+        elif kind == "insert" and component.id == task.engine:
+            driver = str(header.get("driver"))
+            if driver in task.drivers:
+                await self._forward(driver, frame)
+        elif kind == "insert_result" and component.id in task.drivers:
+            await self._forward(task.engine, frame)
+        elif kind == "file" and component.id == task.engine:
+            self._write_chunk(task.id, str(header.get("render")), int(header.get("offset", -1)),
+                              payload)
+
+    async def _on_component_state(self, component: Component, state: Health,
+                                  reason: str) -> None:
+        if component.kind not in ("engine", "driver"):
+            return
+        for task in list(self.tasks.values()):
+            if task.state is TaskState.RELEASED or component.id not in task.components:
+                continue
+            if state is Health.DOWN:
+                if task.state is TaskState.PLAYING:
+                    await self._fail_play(task, f"{component.id} went down: {reason}",
+                                          component.id)
+                render = task.active_render
+                if render is not None:
+                    if component.id != task.engine:
+                        await self._send(task.engine, RenderCancel(
+                            task_id=task.id, render_id=render.render_id,
+                            reason=f"{component.id} went down"))
+                    self._discard_upload(task.id, render.render_id)
+                    await self._record(task.id, "render_failed", render_id=render.render_id,
+                                       reason=f"{component.id} went down: {reason}",
+                                       task_failed=True)
+                await self._record(task.id, "component_down", component=component.id,
+                                   reason=reason)
+            elif state is Health.HALF_OPEN and reason == "registered":
+                await self._record(task.id, "resync", component=component.id)
+                self._spawn(self._push(task, [component.id]))
+
+    # -- helpers ----------------------------------------------------------------------
+
+    async def _fail_play(self, task: Task, reason: str, culprit: str) -> None:
+        if culprit != task.engine:  # stop the rest of the chain
+            await self._send(task.engine, PlayStop(task_id=task.id, reason=reason))
+        await self._record(task.id, "play_failed", reason=reason)
+        self._fan_out(task.id, json.dumps({"type": "play_failed", "reason": reason}))
+
+    async def _push(self, task: Task, names: list[str]) -> None:
+        """Send the spec; each component accepts, refuses, or times out."""
+
+        async def one(name: str) -> None:
+            future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+            self._acks[(task.id, name)] = future
+            try:
+                instances = task.drivers.get(name, [])
+                sent = await self._send(name, TaskSpecPush(task_id=task.id, spec=task.spec,
+                                                           instances=instances))
+                if not sent:
+                    reason: str | None = "is not connected"
+                else:
+                    try:
+                        reason = await asyncio.wait_for(future, self.push_timeout_s)
+                    except TimeoutError:
+                        reason = f"did not answer within {self.push_timeout_s:g} s"
+            finally:
+                self._acks.pop((task.id, name), None)
+            if task.state is TaskState.RELEASED:
+                return
+            if reason is None:
+                await self._record(task.id, "accepted", component=name)
+            else:
+                await self._record(task.id, "refused", component=name, reason=reason)
+
+        await asyncio.gather(*(one(name) for name in names))
+
+    async def _send(self, name: str, message: Message) -> bool:
+        component = self.registry.components.get(name)
+        if component is None or component.link is None:
+            return False
+        await component.link.send(message)
+        return True
+
+    async def _forward(self, name: str, frame: bytes) -> None:
+        component = self.registry.components.get(name)
+        if component is not None and component.link is not None:
+            await component.link.send_bytes(frame)
+
+    def _task_of(self, component: Component, task_id: str) -> Task | None:
+        task = self.tasks.get(task_id)
+        if task is None or component.id not in task.components:
+            return None
+        return task
+
+    def _write_chunk(self, task_id: str, render_id: str, offset: int,
+                     payload: memoryview) -> None:
+        task = self.tasks[task_id]
+        render = task.renders.get(render_id)
+        if render is None or render.state is not RenderState.RUNNING:
+            return
+        key = (task_id, render_id)
+        upload = self._uploads.get(key)
+        if upload is None:
+            path = self.renders_dir / task_id / f"{render_id}.part"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            upload = self._uploads[key] = _Upload(path, path.open("wb"))
+        if offset != upload.written:
+            log.warning("render %s chunk at %d, expected %d; ignored", render_id, offset,
+                        upload.written)
+            return
+        upload.handle.write(payload)
+        upload.digest.update(payload)
+        upload.written += len(payload)
+
+    def _discard_upload(self, task_id: str, render_id: str) -> None:
+        upload = self._uploads.pop((task_id, render_id), None)
+        if upload is not None:
+            upload.handle.close()
+            upload.path.unlink(missing_ok=True)
+
+    async def _record(self, task_id: str, kind: str, **data: Any) -> None:
+        """Persist an event, fold it, announce it; in one order for everyone."""
+        async with self._lock:
+            ts = self._clock()
+            payload = {"task_id": task_id, **data} if kind == "reserved" else data
+            await self._store.execute(
+                "INSERT INTO task_events (task_id, ts, type, data) VALUES (?, ?, ?, ?)",
+                (task_id, ts, kind, json.dumps(payload)),
+            )
+            task = apply(self.tasks.get(task_id), {"type": kind, "ts": ts, **payload})
+            self.tasks[task_id] = task
+        if kind != "render_progress" or data.get("progress", 0) in (0.0, 1.0):
+            log.info("task %s: %s %s", task_id, kind, _brief(data))
+        await self._events.append(f"task.{kind}", task_id,
+                                  {"state": task.state.value, "error": task.error, **data})
+
+    def _spawn(self, coro: Any) -> None:
+        job: asyncio.Task[None] = asyncio.create_task(coro)
+        self._background.add(job)
+        job.add_done_callback(self._background.discard)
+
+
+def _offer(queue: asyncio.Queue[bytes | str | None], item: bytes | str | None) -> None:
+    """Put without waiting; a full queue loses its oldest item instead (skip, never block)."""
+    with contextlib.suppress(asyncio.QueueFull):
+        if queue.full():
+            queue.get_nowait()
+        queue.put_nowait(item)
+
+
+def _ts(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def _brief(data: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in data.items() if k not in ("spec",))[:200]

@@ -1,0 +1,137 @@
+"""A standalone node (``controlroom agent node``): its own server, store and hub link.
+
+Start-up, top to bottom: open the node (store, recovered runs), bind and serve
+``/node/v1`` on the node's own port with the node's own token (``<data-dir>/node.token``,
+mode 0600), publish ``node.url`` for workers, then register with the hub as an agent of
+kind ``node`` whose static config is ``{"url", "flows"}``. On every registration (the
+first and after each reconnect) the node hands the hub its token with
+``POST /api/v1/nodes/{name}/token``, proving who it is with its agent id and secret, so
+the hub can proxy to it. Shutdown, bottom to top: unregister from the hub, close the
+agent channel (1000), stop the server, close the store. Workers are left running: a
+restarted node picks them up again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from fastapi import FastAPI
+
+from backend import __version__
+from backend.agents import credentials
+from backend.agents.session import AgentSession, SessionSettings
+from backend.node.api import router
+from backend.node.service import Node, NodeSettings, load_or_create_token
+from backend.server import EmbeddedServer, bind
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NODE_PORT = 8751
+
+
+def hub_http_base(url: str) -> str:
+    """``ws://h:p/api/v1/agents`` or ``http://h:p`` -> ``http://h:p``."""
+    parts = urlsplit(url.strip())
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme.lower(), parts.scheme.lower())
+    path = parts.path.rstrip("/").removesuffix("/api/v1/agents")
+    return urlunsplit((scheme, parts.netloc, path, "", "")).rstrip("/")
+
+
+@dataclass
+class NodeAgentSettings:
+    session: SessionSettings
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_NODE_PORT
+    flows: list[Path] = field(default_factory=list)
+    advertise_url: str | None = None
+
+
+class NodeAgent:
+    def __init__(self, settings: NodeAgentSettings) -> None:
+        self.settings = settings
+        data_dir = settings.session.data_dir
+        self.node = Node(NodeSettings(data_dir, name=settings.session.name,
+                                      flows=list(settings.flows)))
+        self.token = ""
+        self.url = ""
+        self.hub_url = hub_http_base(settings.session.hub_url)
+        self.server: EmbeddedServer | None = None
+        self.session: AgentSession | None = None
+        self._http = httpx.AsyncClient(timeout=10)
+
+    async def start(self) -> None:
+        data_dir = self.settings.session.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.token = load_or_create_token(data_dir / "node.token")
+        sock = bind(self.settings.host, self.settings.port)
+        try:
+            await self.node.startup()
+            app = FastAPI(title=f"Control Room node {self.node.name}", version=__version__,
+                          description="A standalone node service: flows, runs, locks.")
+            app.state.operator_token = self.token
+            app.include_router(router(self.node))
+            self.server = EmbeddedServer(app, sock)
+            await self.server.start()
+        except BaseException:
+            sock.close()
+            await self.node.store.close()
+            raise
+        host = self.settings.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        shown = f"[{host}]" if ":" in host else host
+        self.url = self.settings.advertise_url or f"http://{shown}:{self.server.port}"
+        self.node.listening(self.url, self.hub_url, self.token)
+        log.info("node %s serving on %s", self.node.name, self.url)
+        self.settings.session.static_config = {
+            **self.settings.session.static_config,
+            "url": self.url, "flows": self.node.catalog.entries(),
+        }
+        self.session = AgentSession(self.settings.session, on_connected=self._link)
+
+    async def _link(self, session: AgentSession) -> None:
+        saved = credentials.load(self.settings.session.data_dir)
+        if saved is None:
+            log.error("registered but no credentials saved; the hub cannot proxy to us")
+            return
+        body = {"agent_id": saved.agent_id, "secret": saved.secret, "token": self.token}
+        for attempt in range(5):
+            try:
+                response = await self._http.post(
+                    f"{self.hub_url}/api/v1/nodes/{self.node.name}/token", json=body)
+                if response.status_code == 204:
+                    log.info("handed the hub this node's token")
+                    return
+                log.error("the hub refused this node's token: %s %s",
+                          response.status_code, response.text)
+                return
+            except httpx.HTTPError as exc:
+                log.warning("could not hand the hub our token (%s); retrying", exc)
+                await asyncio.sleep(0.2 * (attempt + 1))
+
+    async def run(self) -> None:
+        """Stay registered until :meth:`stop` (raises AgentFatal if the hub refuses us)."""
+        assert self.session is not None
+        await self.session.run()
+
+    async def stop(self) -> None:
+        saved = credentials.load(self.settings.session.data_dir)
+        if saved is not None and self.session is not None and self.session.connected.is_set():
+            with contextlib.suppress(httpx.HTTPError):
+                await self._http.post(
+                    f"{self.hub_url}/api/v1/nodes/{self.node.name}/unregister",
+                    json={"agent_id": saved.agent_id, "secret": saved.secret}, timeout=2)
+        if self.session is not None:
+            await self.session.stop()
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+        await self.node.shutdown()
+        await self._http.aclose()

@@ -1,0 +1,317 @@
+"""Audio tasks end to end: a real hub, a real engine and two real instance drivers."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import io
+import json
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+from websockets.asyncio.client import connect
+
+from processes import AgentProcess, HubProcess, wait_until
+
+SPEC: dict[str, Any] = {
+    "sample_rate": 48000,
+    "block_size": 1024,
+    "tracks": [
+        {"id": "bass", "source": {"type": "tone", "freq_hz": 110, "level_dbfs": -9,
+                                  "duration_s": 3}, "gain_db": -3, "chain": ["driver-1.comp"]},
+        {"id": "air", "source": {"type": "noise", "level_dbfs": -24, "seed": 7,
+                                 "duration_s": 3}, "pan": 0.5, "chain": ["eq1", "driver-2.tape"]},
+    ],
+    "instances": {
+        "driver-1.comp": {"model": "compressor", "params": {"threshold_db": -20, "ratio": 4},
+                          "location": {"driver": "driver-1"}},
+        "driver-2.tape": {"model": "saturator", "location": {"driver": "driver-2"}},
+        "eq1": {"model": "eq"},
+    },
+    "window": {"start": "2026-11-22T10:00:00Z", "end": "2026-11-22T12:00:00Z"},
+}
+
+
+class Studio:
+    def __init__(self, hub: HubProcess, spawn: Callable[..., AgentProcess]) -> None:
+        self.hub = hub
+        self.spawn = spawn
+        self.agents = {
+            "engine-1": spawn(hub, "engine-1", "engine"),
+            "driver-1": spawn(hub, "driver-1", "driver"),
+            "driver-2": spawn(hub, "driver-2", "driver"),
+        }
+        for name in self.agents:
+            hub.wait_state(name, "up")
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        return self.hub.client.request(method, f"{self.hub.url}/api/v1{path}",
+                                       headers=self.hub.auth, **kw)
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        r = self.call("GET", f"/tasks/{task_id}")
+        r.raise_for_status()
+        return r.json()  # type: ignore[no-any-return]
+
+    def reserve(self, spec: dict[str, Any], state: str = "ready") -> dict[str, Any]:
+        r = self.call("POST", "/tasks", json=spec)
+        assert r.status_code == 201, r.text
+        task_id = r.json()["id"]
+        return self.wait(task_id, state)
+
+    def wait(self, task_id: str, state: str, timeout: float = 15) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            task = self.task(task_id)
+            return task if task["state"] == state else None
+
+        return wait_until(reached, timeout, f"task {task_id} to be {state}")  # type: ignore
+
+    def render(self, task_id: str, fmt: str = "wav24", timeout: float = 30) -> bytes:
+        r = self.call("POST", f"/tasks/{task_id}/render", json={"format": fmt})
+        assert r.status_code == 202, r.text
+        rid = r.json()["render_id"]
+
+        def finished() -> dict[str, Any] | None:
+            render = self.call("GET", f"/tasks/{task_id}/renders/{rid}").json()
+            return render if render["state"] != "running" else None
+
+        render = wait_until(finished, timeout, "the render to finish", step=0.05)
+        assert render["state"] == "done", render
+        file = self.call("GET", f"/tasks/{task_id}/renders/{rid}/file")
+        assert file.status_code == 200 and file.headers["content-type"] == "audio/wav"
+        assert len(file.content) == render["bytes"]
+        return file.content
+
+
+@pytest.fixture
+def studio(hub: HubProcess, spawn_agent: Callable[..., AgentProcess]) -> Studio:
+    return Studio(hub, spawn_agent)
+
+
+def listen(hub: HubProcess, task_id: str, seconds: float,
+           during: Callable[[], None] | None = None) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Subscribe to the task's stream for ``seconds``; returns audio headers and text items."""
+    from backend.protocol import frames
+
+    async def run() -> tuple[list[dict[str, Any]], list[Any]]:
+        audio: list[dict[str, Any]] = []
+        texts: list[Any] = []
+        url = hub.url.replace("http://", "ws://") + f"/api/v1/tasks/{task_id}/stream"
+        async with connect(url) as ws:
+            if during is not None:
+                await asyncio.to_thread(during)
+            end = time.monotonic() + seconds
+            while (left := end - time.monotonic()) > 0:
+                try:
+                    item = await asyncio.wait_for(ws.recv(), left)
+                except TimeoutError:
+                    break
+                if isinstance(item, bytes):
+                    header, payload = frames.unpack(item)
+                    header["peak"] = float(np.abs(np.frombuffer(payload, np.float32)).max())
+                    audio.append(header)
+                else:
+                    texts.append(json.loads(item))
+        return audio, texts
+
+    return asyncio.run(run())
+
+
+def test_reserve_play_stop_render_download_release(studio: Studio) -> None:
+    task = studio.reserve(SPEC)
+    assert task["engine"] == "engine-1"
+    assert task["drivers"] == {"driver-1": ["driver-1.comp"], "driver-2": ["driver-2.tape"]}
+    tid = task["id"]
+
+    # Play: the stream carries audio blocks and meters that move; then stop.
+    audio, texts = listen(studio.hub, tid, 1.5,
+                          during=lambda: studio.call("POST", f"/tasks/{tid}/play"))
+    assert studio.task(tid)["state"] == "playing"
+    assert len(audio) >= 40  # 1.5 s of 1024-frame blocks is ~70
+    assert [h["seq"] for h in audio] == list(range(1, len(audio) + 1))
+    assert max(h["peak"] for h in audio) > 0.05
+    meters = [t for t in texts if t["type"] == "meters"]
+    assert len(meters) >= 20  # >= 20 Hz
+    assert meters[-1]["channels"][0]["peak_dbfs"] > -40
+    assert "driver-1.comp" in meters[-1]["reports"]
+    r = studio.call("POST", f"/tasks/{tid}/stop")
+    assert r.status_code == 200 and r.json()["state"] == "ready"
+
+    # Render, twice: the same bytes; the content is the mix (level, length, format).
+    first = studio.render(tid)
+    assert first == studio.render(tid)
+    data, rate = sf.read(io.BytesIO(first))
+    info = sf.info(io.BytesIO(first))
+    assert rate == 48000 and data.shape == (3 * 48000, 2) and info.subtype == "PCM_24"
+    assert -30 < 20 * np.log10(np.abs(data).max()) < 0
+
+    # Release: engine and drivers drop the spec.
+    r = studio.call("DELETE", f"/tasks/{tid}")
+    assert r.status_code == 200 and r.json()["state"] == "released"
+
+    def dropped() -> set[str]:
+        return {e["data"]["data"]["component"] for e in studio.hub.events()
+                if e["event"] == "task.dropped" and e["data"]["subject"] == tid}
+
+    wait_until(lambda: dropped() == {"engine-1", "driver-1", "driver-2"}, 10, "drops")
+
+
+def test_fixed_instances_on_drivers_render_bit_identical_to_dynamic(studio: Studio) -> None:
+    fixed = studio.reserve(SPEC)
+    dynamic_spec = copy.deepcopy(SPEC)
+    for instance in dynamic_spec["instances"].values():
+        instance.pop("location", None)
+    dynamic = studio.reserve(dynamic_spec)
+    assert dynamic["drivers"] == {}
+    a = sf.read(io.BytesIO(studio.render(fixed["id"], "float32")), dtype="float32")[0]
+    b = sf.read(io.BytesIO(studio.render(dynamic["id"], "float32")), dtype="float32")[0]
+    assert a.shape == b.shape and np.array_equal(a, b)
+
+
+def test_render_cancel_stops_and_deletes_the_partial_file(studio: Studio) -> None:
+    long_spec = copy.deepcopy(SPEC)
+    for track in long_spec["tracks"]:
+        track["source"]["duration_s"] = 600
+    tid = studio.reserve(long_spec)["id"]
+    rid = studio.call("POST", f"/tasks/{tid}/render", json={}).json()["render_id"]
+    wait_until(lambda: studio.call("GET", f"/tasks/{tid}/renders/{rid}").json()["progress"]
+               > 0.01, 20, "some progress")
+    r = studio.call("POST", f"/tasks/{tid}/renders/{rid}/cancel")
+    assert r.status_code == 200 and r.json()["state"] == "cancelled"
+    assert studio.task(tid)["state"] == "ready"
+    renders = studio.hub.data_dir / "renders"
+    wait_until(lambda: not list(renders.rglob("*.part")), 10, "the partial file to go")
+    engine_dir = studio.agents["engine-1"].data_dir / "renders"
+    wait_until(lambda: not list(engine_dir.glob("*")), 10, "the engine's partial file to go")
+    assert studio.call("GET", f"/tasks/{tid}/renders/{rid}/file").status_code == 409
+    again = studio.call("POST", f"/tasks/{tid}/renders/{rid}/cancel")
+    assert again.status_code == 409 and "cancelled" in again.json()["detail"]
+
+
+def test_bad_specs_and_conflicts_are_clear(studio: Studio, tmp_path: Path) -> None:
+    bad = copy.deepcopy(SPEC)
+    bad["tracks"][0]["gain_db"] = "loud"
+    r = studio.call("POST", "/tasks", json=bad)
+    assert r.status_code == 422
+    assert any("gain_db" in map(str, d["loc"]) for d in r.json()["detail"])
+
+    unknown = copy.deepcopy(SPEC)
+    unknown["instances"]["driver-1.comp"]["location"] = {"driver": "driver-9"}
+    r = studio.call("POST", "/tasks", json=unknown)
+    assert r.status_code == 422 and "driver-9" in r.json()["detail"]
+
+    missing = copy.deepcopy(SPEC)
+    missing["instances"]["driver-1.fuzz"] = missing["instances"].pop("driver-1.comp")
+    missing["tracks"][0]["chain"] = ["driver-1.fuzz"]
+    r = studio.call("POST", "/tasks", json=missing)
+    assert r.status_code == 422 and "has no instance 'driver-1.fuzz'" in r.json()["detail"]
+
+    first = studio.reserve(SPEC)
+    r = studio.call("POST", "/tasks", json=SPEC)
+    assert r.status_code == 409 and first["id"] in r.json()["detail"]
+    later = copy.deepcopy(SPEC)
+    later["window"] = {"start": "2026-11-22T12:00:00Z", "end": "2026-11-22T13:00:00Z"}
+    studio.reserve(later)  # back to back, no overlap
+
+    nofile = copy.deepcopy(SPEC)
+    nofile["tracks"][0]["source"] = {"type": "file", "path": str(tmp_path / "missing.wav")}
+    for instance in nofile["instances"].values():
+        instance.pop("location", None)
+    refused = studio.reserve(nofile, state="failed")
+    assert refused["error"].startswith("engine-1 refused the spec")
+    assert "missing.wav" in refused["error"]
+
+    assert studio.call("GET", "/tasks/t_000000000000").status_code == 404
+
+
+def test_every_transport_call_in_a_wrong_state_is_409(studio: Studio) -> None:
+    tid = studio.reserve(SPEC)["id"]
+    assert studio.call("POST", f"/tasks/{tid}/stop").status_code == 409
+    fake = f"/tasks/{tid}/renders/r_000000000000/cancel"
+    assert studio.call("POST", fake).status_code == 404
+    studio.call("POST", f"/tasks/{tid}/play").raise_for_status()
+    for path in ("/play", "/render"):
+        r = studio.call("POST", f"/tasks/{tid}{path}")
+        assert r.status_code == 409 and "it is playing" in r.json()["detail"]
+    studio.call("DELETE", f"/tasks/{tid}").raise_for_status()  # release stops play first
+    for method, path in [("POST", "/play"), ("POST", "/stop"), ("POST", "/render"),
+                         ("DELETE", "")]:
+        r = studio.call(method, f"/tasks/{tid}{path}")
+        assert r.status_code == 409 and "released" in r.json()["detail"], (path, r.text)
+
+
+def test_live_parameter_change_reaches_the_driver(studio: Studio) -> None:
+    tid = studio.reserve(SPEC)["id"]
+    r = studio.call("PATCH", f"/tasks/{tid}/instances/driver-1.comp", json={"ratio": 10})
+    assert r.status_code == 200 and r.json()["params"]["ratio"] == 10
+
+    def driver_has_it() -> bool:
+        report = studio.hub.components()["driver-1"]["report"] or {}
+        comp = [i for i in report.get("instances", []) if i["id"] == "driver-1.comp"]
+        return bool(comp) and comp[0]["params"]["ratio"] == 10
+
+    wait_until(driver_has_it, 10, "the driver to apply the ratio")
+    r = studio.call("PATCH", f"/tasks/{tid}/instances/driver-1.comp", json={"ratio": -1})
+    assert r.status_code == 422 and "ratio" in r.json()["detail"]
+    r = studio.call("PATCH", f"/tasks/{tid}/instances/nothing", json={})
+    assert r.status_code == 404
+
+
+def test_a_driver_killed_during_play_fails_it_then_the_task_recovers(studio: Studio) -> None:
+    tid = studio.reserve(SPEC)["id"]
+    studio.call("POST", f"/tasks/{tid}/play").raise_for_status()
+    time.sleep(0.5)
+    studio.agents["driver-1"].send(signal.SIGKILL)
+    killed = time.monotonic()
+    task = studio.wait(tid, "failed", timeout=5)
+    assert time.monotonic() - killed < 2.0  # target: within 1 s of being seen down
+    assert "driver-1 went down" in task["play"]["error"]
+    assert task["play"]["state"] == "failed"
+    # The driver comes back (its saved credentials): the spec is pushed again; ready.
+    studio.agents["driver-1"] = studio.spawn(studio.hub, "driver-1", "driver", None)
+    studio.wait(tid, "ready", timeout=15)
+    studio.call("POST", f"/tasks/{tid}/play").raise_for_status()
+    audio, _ = listen(studio.hub, tid, 0.5)
+    assert audio and studio.task(tid)["state"] == "playing"
+
+
+def test_an_engine_killed_during_render_fails_it(studio: Studio) -> None:
+    long_spec = copy.deepcopy(SPEC)
+    for track in long_spec["tracks"]:
+        track["source"]["duration_s"] = 600
+    tid = studio.reserve(long_spec)["id"]
+    rid = studio.call("POST", f"/tasks/{tid}/render", json={}).json()["render_id"]
+    wait_until(lambda: studio.call("GET", f"/tasks/{tid}/renders/{rid}").json()["progress"]
+               > 0.0, 20, "some progress")
+    studio.agents["engine-1"].send(signal.SIGKILL)
+    task = studio.wait(tid, "failed", timeout=5)
+    render = task["renders"][0]
+    assert render["state"] == "failed" and "engine-1 went down" in render["error"]
+    assert not list((studio.hub.data_dir / "renders").rglob("*.part"))
+    studio.agents["engine-1"] = studio.spawn(studio.hub, "engine-1", "engine", None)
+    studio.wait(tid, "ready", timeout=15)
+
+
+def test_a_spec_naming_a_down_driver_is_refused(studio: Studio) -> None:
+    studio.agents["driver-2"].stop()
+    studio.hub.wait_state("driver-2", "down")
+    r = studio.call("POST", "/tasks", json=SPEC)
+    assert r.status_code == 409 and "driver-2 is down" in r.json()["detail"]
+
+
+def test_tasks_survive_a_hub_restart(studio: Studio) -> None:
+    tid = studio.reserve(SPEC)["id"]
+    digest = hashlib.sha256(studio.render(tid)).hexdigest()
+    studio.hub.stop()
+    studio.hub.start()
+    task = studio.wait(tid, "ready", timeout=20)  # agents back, spec pushed again
+    rid = task["renders"][0]["render_id"]
+    kept = studio.call("GET", f"/tasks/{tid}/renders/{rid}/file").content
+    assert hashlib.sha256(kept).hexdigest() == digest
