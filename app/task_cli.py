@@ -25,6 +25,7 @@ from websockets.exceptions import ConnectionClosed
 
 from backend.audio.output import NullSink, open_sink
 from backend.audio.spec import parse_task_spec, task_spec_schema
+from backend.audio.testmedia import write_test_media
 from backend.node.client import HubClient, HubError
 from backend.protocol import frames
 
@@ -52,11 +53,18 @@ def add_parser(sub: Any) -> None:
     render.add_argument("-o", "--output", type=Path, required=True, help="the WAV file to write")
     render.add_argument("--format", choices=("wav24", "float32"), default="wav24")
     verbs.add_parser("schema", help="print the task spec's JSON Schema")
+    media = verbs.add_parser("media", help="write the example specs' test audio into DIR "
+                             "(point the engine's media_dir at it)")
+    media.add_argument("dir", type=Path)
 
 
 def run(args: argparse.Namespace, default_dir: Path) -> int:
     if args.verb == "schema":
         print(json.dumps(task_spec_schema(), indent=2, sort_keys=True))
+        return 0
+    if args.verb == "media":
+        for path in write_test_media(args.dir):
+            print(path)
         return 0
     try:
         url, token = _connection(args, default_dir)

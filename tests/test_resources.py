@@ -16,7 +16,7 @@ def test_task_spec_schema_file_matches_the_model() -> None:
     shipped = json.loads((ROOT / "resources" / "schemas" / "task-spec.json").read_text())
     assert shipped == task_spec_schema(), (
         "resources/schemas/task-spec.json is stale: regenerate it with "
-        "`python -m backend.audio.spec > resources/schemas/task-spec.json`"
+        "`controlroom task schema > resources/schemas/task-spec.json`"
     )
 
 

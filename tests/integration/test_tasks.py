@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
-from websockets.asyncio.client import connect
-
 from processes import AgentProcess, HubProcess, wait_until
+from websockets.asyncio.client import connect
 
 SPEC: dict[str, Any] = {
     "sample_rate": 48000,
@@ -315,3 +314,48 @@ def test_tasks_survive_a_hub_restart(studio: Studio) -> None:
     rid = task["renders"][0]["render_id"]
     kept = studio.call("GET", f"/tasks/{tid}/renders/{rid}/file").content
     assert hashlib.sha256(kept).hexdigest() == digest
+
+
+def test_file_sources_from_generated_media(studio: Studio, tmp_path: Path) -> None:
+    from backend.audio.testmedia import write_test_media
+
+    media = tmp_path / "media"
+    write_test_media(media)
+    r = studio.call("PUT", "/configs/engine-1", json={"media_dir": str(media)})
+    assert r.status_code == 200 and r.json()["pushed"]
+    spec = json.loads((Path(__file__).parents[2] / "resources/specs/files.json").read_text())
+    tid = studio.reserve(spec)["id"]
+    data, rate = sf.read(io.BytesIO(studio.render(tid)))
+    assert rate == 48000 and data.shape == (8 * 48000, 2)  # the 44.1 kHz bass resampled
+    assert 20 * np.log10(np.abs(data).max()) > -20
+
+
+def test_the_task_command_line(studio: Studio, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from processes import QTBLOCK, ROOT, child_env
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, QTBLOCK, "-m", "app.main", "--data-dir", str(studio.hub.data_dir),
+             "task", *args], capture_output=True, text=True, timeout=60, cwd=ROOT,
+            env=child_env())
+
+    reserved = cli("reserve", str(ROOT / "resources/specs/demo.json"))
+    assert reserved.returncode == 0, reserved.stderr
+    tid = reserved.stdout.strip()
+    assert studio.task(tid)["state"] == "ready"
+    out = tmp_path / "demo.wav"
+    rendered = cli("render", tid, "-o", str(out))
+    assert rendered.returncode == 0, rendered.stderr
+    assert "100.0%" in rendered.stderr and sf.info(str(out)).duration == 8.0
+    played = cli("play", tid, "--seconds", "1")
+    assert played.returncode == 0, played.stderr
+    assert " L #" in played.stderr  # live meters were drawn
+    assert studio.task(tid)["state"] == "ready"  # stopped after the time was up
+    assert cli("release", tid).returncode == 0
+    again = cli("play", tid)
+    assert again.returncode == 1 and "released" in again.stderr
+    bad = cli("reserve", str(tmp_path / "nope.json"))
+    assert bad.returncode == 2 and "cannot read" in bad.stderr
