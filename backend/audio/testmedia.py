@@ -53,7 +53,8 @@ def _pad(rate: int) -> np.ndarray:
     left = sum(np.sin(2 * np.pi * f * t) for f in chord)
     right = sum(np.sin(2 * np.pi * f * 1.003 * t) for f in chord)
     swell = np.minimum(1.0, t / 2.0)
-    return 0.12 * swell[:, None] * np.stack([left, right], axis=1)
+    pad: np.ndarray = 0.12 * swell[:, None] * np.stack([left, right], axis=1)
+    return pad
 
 
 def write_test_media(directory: Path) -> list[Path]:

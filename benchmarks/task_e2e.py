@@ -1,0 +1,196 @@
+"""Audio tasks through real processes: render speed with fixed instances, and real time.
+
+Everything is the product as it runs: a ``controlroom --headless`` hub, a
+``controlroom agent engine`` and a ``controlroom agent driver`` hosting two fixed
+instances (a compressor and a tape saturator), all on loopback.
+
+- **(c) render with fixed instances**: 32 stereo 48 kHz WAV tracks of 60 s, one dynamic
+  peaking EQ band per track, and the two fixed instances on the driver (track 0 through
+  the compressor, track 1 through the tape). Time from ``POST .../render`` to the render
+  being ``done`` on the hub (the engine's render, every block through the driver and back,
+  and the upload of the file to the hub), as a multiple of real time. Target >= 30x.
+- **Real time**: the same 32 tracks and fixed instances at 512-sample blocks, played for
+  ``--play-seconds`` (60 by default) while this script subscribes to the task's stream
+  like a console would. A listener with an output buffer of 4 blocks starts playing 4
+  blocks after the first one arrives; a block is *late* if it arrives after its turn.
+  Target: 0 late blocks. Also the time from the play request to the first audio block at
+  the subscriber (target <= 100 ms).
+
+Run: ``.venv/bin/python benchmarks/task_e2e.py`` (about 2.5 minutes; ``--play-seconds``
+and ``--seconds`` shorten it). ``--json`` prints the results as JSON on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+from harness import Reaper, controlroom, enroll, progress, sigterm_as_interrupt, start_hub
+from render_speed import generate_inputs, task
+from websockets.asyncio.client import connect
+
+RATE = 48000
+DRIVER_CONFIG = {"instances": [
+    {"id": "bench.comp", "model": "compressor",
+     "params": {"threshold_db": -20.0, "ratio": 3.0}},
+    {"id": "bench.tape", "model": "saturator", "params": {"drive_db": 4.0}},
+]}
+
+
+def spec_with_fixed(paths: Sequence[Path], block_size: int) -> dict[str, Any]:
+    spec = task(paths, block_size, "eq").model_dump(mode="json")
+    for i, iid in enumerate(("bench.comp", "bench.tape")):
+        spec["tracks"][i]["chain"].append(iid)
+        model = DRIVER_CONFIG["instances"][i]
+        spec["instances"][iid] = {"model": model["model"], "params": model["params"],
+                                  "location": {"driver": "bench-driver"}}
+    return spec
+
+
+async def wait_state(client: httpx.AsyncClient, path: str, want: set[str],
+                     within: float) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        body: dict[str, Any] = (await client.get(path)).json()
+        if body.get("state") in want:
+            return body
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{path} still {body.get('state', body)} after {within} s")
+        await asyncio.sleep(0.02)
+
+
+async def measure(args: argparse.Namespace, reaper: Reaper) -> dict[str, Any]:
+    media = reaper.root / "media"
+    media.mkdir()
+    progress(f"generating {args.tracks} tracks of {args.seconds:g} s ...")
+    paths = await asyncio.to_thread(generate_inputs, media, args.tracks, args.seconds)
+    hub = await start_hub(reaper)
+    config = reaper.root / "driver.json"
+    config.write_text(json.dumps(DRIVER_CONFIG))
+    async with httpx.AsyncClient(base_url=hub.url, timeout=60, headers=hub.auth()) as client:
+        reaper.spawn(controlroom("agent", "engine", "--hub", hub.url, "--name", "bench-engine",
+                                 "--token", await enroll(client, hub, "engine"),
+                                 "--data-dir", str(reaper.root / "engine")), "engine.log")
+        reaper.spawn(controlroom("agent", "driver", "--hub", hub.url, "--name", "bench-driver",
+                                 "--token", await enroll(client, hub, "driver"),
+                                 "--config", str(config),
+                                 "--data-dir", str(reaper.root / "driver")), "driver.log")
+        for name in ("bench-engine", "bench-driver"):
+            await wait_state(client, f"/api/v1/components/{name}", {"up"}, 30)
+
+        results: dict[str, Any] = {"tracks": args.tracks, "seconds": args.seconds}
+        # the same render with every instance in the engine, for the cost of the inserts
+        dynamic = task(paths, args.block_size, "eq").model_dump(mode="json")
+        reply = await client.post("/api/v1/tasks", json=dynamic)
+        reply.raise_for_status()
+        did = reply.json()["id"]
+        await wait_state(client, f"/api/v1/tasks/{did}", {"ready"}, 30)
+        results["render_dynamic"] = await render_speed(client, did, args.seconds, 1)
+        await client.delete(f"/api/v1/tasks/{did}")
+
+        # (c) offline render through the driver
+        spec = spec_with_fixed(paths, args.block_size)
+        reply = await client.post("/api/v1/tasks", json=spec)
+        reply.raise_for_status()
+        tid = reply.json()["id"]
+        await wait_state(client, f"/api/v1/tasks/{tid}", {"ready"}, 30)
+        results["render_fixed"] = await render_speed(client, tid, args.seconds, args.repeats)
+        results["render_fixed"]["target_x"] = 30.0
+        await client.delete(f"/api/v1/tasks/{tid}")
+
+        # real time: play with a listener holding a 4-block buffer
+        play_spec = spec_with_fixed(paths, args.play_block_size)
+        play_spec["duration_s"] = min(args.play_seconds, args.seconds)
+        reply = await client.post("/api/v1/tasks", json=play_spec)
+        reply.raise_for_status()
+        tid = reply.json()["id"]
+        await wait_state(client, f"/api/v1/tasks/{tid}", {"ready"}, 30)
+        results["play"] = await listen(hub.url, client, tid, args.play_block_size,
+                                       play_spec["duration_s"])
+    return results
+
+
+async def render_speed(client: httpx.AsyncClient, tid: str, seconds: float,
+                       repeats: int) -> dict[str, Any]:
+    speeds = []
+    for i in range(repeats):
+        started = time.monotonic()
+        rid = (await client.post(f"/api/v1/tasks/{tid}/render",
+                                 json={"format": "wav24"})).json()["render_id"]
+        done = await wait_state(client, f"/api/v1/tasks/{tid}/renders/{rid}",
+                                {"done", "failed", "cancelled"}, 600)
+        elapsed = time.monotonic() - started
+        if done["state"] != "done":
+            raise RuntimeError(f"render {done['state']}: {done['error']}")
+        speeds.append(seconds / elapsed)
+        progress(f"  render {i + 1}: {elapsed:.2f} s = {speeds[-1]:.1f}x real time")
+    return {"speeds_x": [round(x, 1) for x in speeds], "best_x": round(max(speeds), 1)}
+
+
+async def listen(ws_base: str, client: httpx.AsyncClient, tid: str, block: int,
+                 seconds: float) -> dict[str, Any]:
+    from backend.protocol import frames
+
+    arrivals: list[tuple[int, float]] = []
+    url = ws_base.replace("http://", "ws://") + f"/api/v1/tasks/{tid}/stream"
+    progress(f"playing {seconds:g} s at {block}-sample blocks ...")
+    async with connect(url, max_size=None) as ws:
+        requested = time.monotonic()
+        (await client.post(f"/api/v1/tasks/{tid}/play")).raise_for_status()
+        end = requested + seconds + 5
+        while time.monotonic() < end:
+            try:
+                item = await asyncio.wait_for(ws.recv(), max(0.01, end - time.monotonic()))
+            except TimeoutError:
+                break
+            if isinstance(item, bytes):
+                header, _ = frames.unpack(item)
+                arrivals.append((int(header["seq"]), time.monotonic()))
+            elif json.loads(item).get("type") == "play_failed":
+                raise RuntimeError(f"play failed: {item}")
+            if arrivals and arrivals[-1][0] * block >= seconds * RATE:
+                break  # the whole program has arrived
+    if not arrivals:
+        raise RuntimeError("no audio block arrived")
+    block_s = block / RATE
+    first_seq, first_at = arrivals[0]
+    start = first_at + 4 * block_s  # playback begins once 4 blocks are buffered
+    late = [seq for seq, at in arrivals if at > start + (seq - first_seq) * block_s]
+    worst = max(at - (start + (seq - first_seq) * block_s) for seq, at in arrivals)
+    missing = arrivals[-1][0] - first_seq + 1 - len(arrivals)
+    return {"block_size": block, "blocks": len(arrivals), "late_blocks": len(late),
+            "missing_blocks": missing, "worst_margin_ms": round(worst * 1000, 2),
+            "first_block_latency_ms": round((first_at - requested) * 1000, 2),
+            "targets": {"late_blocks": 0, "first_block_latency_ms": 100}}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--tracks", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--block-size", type=int, default=8192)
+    parser.add_argument("--play-block-size", type=int, default=512)
+    parser.add_argument("--play-seconds", type=float, default=60.0)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args(argv)
+    sigterm_as_interrupt()
+    with Reaper(keep=args.keep) as reaper:
+        results = asyncio.run(measure(args, reaper))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(json.dumps(results, indent=2), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
