@@ -14,9 +14,9 @@ def start_hub(tmp_path: Path) -> Iterator[Callable[..., HubProcess]]:
     hubs: list[HubProcess] = []
 
     def start(*extra: str, name: str = "hub", port: int = 0) -> HubProcess:
-        hub = HubProcess(tmp_path / name, *extra, port=port).start()
-        hubs.append(hub)
-        return hub
+        hub = HubProcess(tmp_path / name, *extra, port=port)
+        hubs.append(hub)  # before start, so a failed start is still stopped
+        return hub.start()
 
     yield start
     for hub in hubs:

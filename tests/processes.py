@@ -63,7 +63,7 @@ class HubProcess:
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=child_env(),
         )
         log.close()
-        wait_until(lambda: url_file.exists() or self.proc.poll() is not None, 20, "hub.url")
+        wait_until(lambda: url_file.exists() or self.proc.poll() is not None, 60, "hub.url")
         assert self.proc.poll() is None, self.stderr()
         self.url = url_file.read_text().strip()
         self.port = int(self.url.rsplit(":", 1)[1])
