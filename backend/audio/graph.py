@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from backend.audio.blocks import FloatBlock, as_block, tiled, to_stereo
-from backend.audio.errors import AudioError, BlockError, InstanceError, ParamError
+from backend.audio.errors import BlockError, InstanceError, ParamError
 from backend.audio.instance import Instance
 from backend.audio.levels import db_to_gain
 from backend.audio.meters import Meter, MeterReading
@@ -78,7 +78,12 @@ class Graph:
         self.instances: dict[str, Instance] = {}
         self._params: dict[str, dict[str, Any]] = {}
         for iid, inst_spec in spec.instances.items():
-            made = instance_factory(iid, inst_spec) if instance_factory is not None else None
+            made = None
+            if instance_factory is not None:
+                try:
+                    made = instance_factory(iid, inst_spec)
+                except Exception as exc:
+                    raise InstanceError(iid, f"{type(exc).__name__}: {exc}") from exc
             if made is None:
                 made = create_instance(inst_spec.model, self.sample_rate, inst_spec.params)
             elif not isinstance(made, Instance):
@@ -162,7 +167,7 @@ class Graph:
         for iid, instance in track.chain:
             try:
                 out = instance.process(block)
-            except AudioError:
+            except InstanceError:
                 raise
             except Exception as exc:
                 raise InstanceError(iid, f"{type(exc).__name__}: {exc}") from exc
@@ -204,7 +209,7 @@ class Graph:
         for iid, params in pending:
             try:
                 self.instances[iid].set_params(params)
-            except AudioError:
+            except InstanceError:
                 raise
             except Exception as exc:
                 raise InstanceError(iid, f"{type(exc).__name__}: {exc}") from exc

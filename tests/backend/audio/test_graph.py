@@ -210,3 +210,13 @@ def test_seek_restarts_instances_from_silence() -> None:
 def test_a_factory_returning_something_else_is_refused_by_name() -> None:
     with pytest.raises(TypeError, match="returned str for 'comp'"):
         Graph(chained_spec(), instance_factory=lambda i, s: "proxy" if i == "comp" else None)  # type: ignore[arg-type,return-value]
+
+
+def test_a_factory_that_cannot_reach_its_driver_is_named() -> None:
+    def factory(iid: str, inst: InstanceSpec) -> Proxy | None:
+        if inst.location != "dynamic":
+            raise ConnectionRefusedError("rack-a is not connected")
+        return None
+
+    with pytest.raises(InstanceError, match="'comp' failed: ConnectionRefusedError: rack-a"):
+        Graph(chained_spec(), instance_factory=factory)
