@@ -24,9 +24,9 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import lfilter
 
 from backend.audio.blocks import FloatBlock
+from backend.audio.scipy_signal import lfilter
 
 BandType = Literal["peaking", "low_shelf", "high_shelf"]
 

@@ -35,10 +35,10 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field
-from scipy.signal import lfilter
 
 from backend.audio.blocks import FloatBlock, scale_frames
 from backend.audio.instance import Model, Params
+from backend.audio.scipy_signal import lfilter
 
 _LN10_OVER_20 = math.log(10.0) / 20.0
 _SILENCE = 1e-10  # -200 dBFS: the detector's floor, keeps log10 finite
