@@ -22,9 +22,9 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import firwin, resample_poly
 
 from backend.audio.errors import SourceError
+from backend.audio.scipy_signal import firwin, resample_poly
 
 MAX_RATIO_TERM = 1000
 """Largest reduced ``up`` or ``down`` accepted (44.1k <-> 48k is 160/147)."""

@@ -15,3 +15,15 @@ def lfilter(*args: Any, **kwargs: Any) -> Any:
     from scipy.signal import lfilter as real
 
     return real(*args, **kwargs)
+
+
+def firwin(*args: Any, **kwargs: Any) -> Any:
+    from scipy.signal import firwin as real
+
+    return real(*args, **kwargs)
+
+
+def resample_poly(*args: Any, **kwargs: Any) -> Any:
+    from scipy.signal import resample_poly as real
+
+    return real(*args, **kwargs)
