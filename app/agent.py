@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from typing import Any
 
+from app.signals import stop_on_signals
 from backend.agents import AgentSession, SessionSettings
 from backend.errors import AgentFatal
 
@@ -42,17 +42,7 @@ def attach_role(session: AgentSession, kind: str) -> object:
 async def serve(settings: SessionSettings) -> int:
     session = AgentSession(settings)
     attach_role(session, settings.kind)
-    loop = asyncio.get_running_loop()
-    stopping: set[asyncio.Task[None]] = set()
-
-    def on_signal() -> None:
-        log.info("stopping %s %s", settings.kind, settings.name)
-        task = asyncio.ensure_future(session.stop())
-        stopping.add(task)
-        task.add_done_callback(stopping.discard)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
+    stop_on_signals(session.stop, f"{settings.kind} {settings.name}")
     try:
         await session.run()
     except AgentFatal as exc:

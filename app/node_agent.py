@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 
+from app.signals import stop_on_signals
 from backend.agents import SessionSettings
 from backend.errors import AgentFatal
 from backend.node.agent import NodeAgent, NodeAgentSettings
@@ -21,17 +21,7 @@ async def serve(settings: NodeAgentSettings) -> int:
     except OSError as exc:
         log.error("%s", exc)
         return 1
-    loop = asyncio.get_running_loop()
-    stopping: set[asyncio.Task[None]] = set()
-
-    def on_signal() -> None:
-        log.info("stopping node %s", settings.session.name)
-        task = asyncio.ensure_future(agent.stop())
-        stopping.add(task)
-        task.add_done_callback(stopping.discard)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
+    stopping = stop_on_signals(agent.stop, f"node {settings.session.name}")
     code = 0
     try:
         await agent.run()
