@@ -19,6 +19,10 @@ log = logging.getLogger(__name__)
 
 def attach_role(session: AgentSession, kind: str) -> object:
     """Give the session its kind's behaviour; returns the role object."""
+    if kind in ("engine", "driver"):
+        from backend.audio.scipy_signal import preload
+
+        preload()
     if kind == "engine":
         from backend.engine import Engine
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -65,6 +66,7 @@ class _Track:
     left: float  # fader x pan/balance, per channel
     right: float
     raw_scale: float  # the source's factor to full scale when read raw (1.0 with a chain)
+    remote: bool = False  # an instance in its chain waits on another process
 
 
 class Graph:
@@ -93,6 +95,7 @@ class Graph:
             self.instances[iid] = made
             self._params[iid] = inst_spec.params.model_dump(mode="json")
         self._tracks: list[_Track] = []
+        self._pool: ThreadPoolExecutor | None = None
         try:
             for track in spec.tracks:
                 source = open_source(track.source, self.sample_rate, self.block_size, media_dir)
@@ -125,8 +128,9 @@ class Graph:
         fader = db_to_gain(gain_db)
         left, right = left * fader, right * fader
         scale = 1.0 if chain else source.raw_scale
-        return _Track(track_id, source, mono, [(iid, self.instances[iid]) for iid in chain],
-                      left, right, scale)
+        instances = [(iid, self.instances[iid]) for iid in chain]
+        remote = any(getattr(instance, "remote", False) for _, instance in instances)
+        return _Track(track_id, source, mono, instances, left, right, scale, remote)
 
     # --- running -------------------------------------------------------------------------
 
@@ -144,8 +148,11 @@ class Graph:
         if self._pending:
             self._apply_pending()
         stack = self._stack[:, :2 * n]
+        waiting = self._start_remote(n)
         for row, track in zip(stack, self._tracks, strict=True):
             frames = row.reshape(n, 2)
+            if track.remote:
+                continue
             if track.chain:
                 np.copyto(frames, self._run_chain(track, n))
                 continue
@@ -155,11 +162,24 @@ class Graph:
                 np.copyto(frames[:, 1], raw[:, 0])
             else:
                 np.copyto(frames, raw)
+        for row, future in waiting:
+            np.copyto(stack[row].reshape(n, 2), future.result())
         mixed = np.einsum("ti,ti->i", stack, self._gains[:, :2 * n])
         bus: FloatBlock = mixed.reshape(n, 2)
         self._meter.update(bus)
         self.position_frames += n
         return bus
+
+    def _start_remote(self, n: int) -> list[tuple[int, Future[FloatBlock]]]:
+        """Start the chains that wait on other processes, so their round trips overlap
+        each other and the local tracks. Each track keeps its own row and its instances
+        are in no other chain, so the samples and their summation order are unchanged."""
+        remote = [(row, track) for row, track in enumerate(self._tracks) if track.remote]
+        if not remote:
+            return []
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(len(remote), thread_name_prefix="insert")
+        return [(row, self._pool.submit(self._run_chain, track, n)) for row, track in remote]
 
     def _run_chain(self, track: _Track, n: int) -> FloatBlock:
         raw = track.source.read(n)
@@ -231,6 +251,9 @@ class Graph:
 
     def close(self) -> None:
         """Close the sources' files."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         for track in self._tracks:
             track.source.close()
 

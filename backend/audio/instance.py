@@ -36,7 +36,9 @@ class Instance(Protocol):
     processing state, so a change mid-stream does not click. ``report`` returns the latest
     figures (e.g. ``{"gain_reduction_db": 4.2}``); it must be cheap and safe to call from
     another thread. ``reset`` clears the state (filter memories, envelopes) but keeps the
-    parameters.
+    parameters. A proxy whose ``process`` waits on another process sets a class attribute
+    ``remote = True``; the graph then runs its track's chain on a helper thread, so the
+    round trips of several such tracks overlap each other and the local tracks.
     """
 
     @property

@@ -143,10 +143,13 @@ class Engine:
         assert isinstance(message, PlayStart)
         task_id = message.task_id
         spec = self.specs.get(task_id)
-        if spec is None or task_id in self.runs:
-            reason = "no spec for this task" if spec is None else "already running"
-            await self.session.send(PlayState(task_id=task_id, state="failed", reason=reason))
+        if spec is None:
+            await self.session.send(PlayState(task_id=task_id, state="failed",
+                                              reason="no spec for this task"))
             return
+        # The hub allows play only when the task is ready; a run still here is one the hub
+        # already ended (a failed driver, a lost connection) that has not unwound yet.
+        await self._end_run(task_id, "superseded by a new play")
         run = self._new_run("play", task_id)
         try:
             run.graph = await asyncio.to_thread(self._graph, task_id, spec, run.run_id)
@@ -163,7 +166,7 @@ class Engine:
         rate, block_s = graph.sample_rate, graph.block_size / graph.sample_rate
         loop = asyncio.get_running_loop()
         start = loop.time()
-        last_meter = 0.0
+        last_meter = -METER_INTERVAL_S
         seq = 0
         state, reason = "stopped", "end of program"
         try:
@@ -182,9 +185,9 @@ class Engine:
                           "t": time.time()}
                 await self.session.send_bytes(
                     frames.pack(header, frames.block_bytes(block.astype(np.float32))))
-                now = loop.time()
-                if now - last_meter >= METER_INTERVAL_S:
-                    last_meter = now
+                heard = graph.position_frames / rate  # audio time, so 25 Hz of program
+                if heard - last_meter >= METER_INTERVAL_S:
+                    last_meter = heard
                     await self._send_meters(task_id, graph)
             if run.cancel.is_set():
                 reason = run.reason or "stopped"
@@ -213,11 +216,11 @@ class Engine:
         assert isinstance(message, RenderStart)
         task_id, render_id = message.task_id, message.render_id
         spec = self.specs.get(task_id)
-        if spec is None or task_id in self.runs:
-            reason = "no spec for this task" if spec is None else "task is busy"
+        if spec is None:
             await self.session.send(RenderEnded(task_id=task_id, render_id=render_id,
-                                                state="failed", reason=reason))
+                                                state="failed", reason="no spec for this task"))
             return
+        await self._end_run(task_id, "superseded by a new render")
         run = self._new_run("render", task_id)
         run.job = asyncio.create_task(self._render(task_id, render_id, message, run, spec))
 

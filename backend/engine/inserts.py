@@ -37,6 +37,9 @@ class InsertRouter:
         self._send = send
         self.timeout_s = timeout_s
         self._pending: dict[tuple[int, str, int], Future[tuple[np.ndarray, dict[str, Any]]]] = {}
+        #: Runs that were stopped: a block still on its way in fails at once instead of
+        #: waiting out the timeout for a driver that is gone.
+        self._ended: dict[int, str] = {}
 
     def new_run(self) -> int:
         return next(_run_ids)
@@ -44,6 +47,8 @@ class InsertRouter:
     def call(self, task_id: str, run: int, driver: str, iid: str, seq: int, reset: bool,
              block: npt.NDArray[Any]) -> tuple[np.ndarray, dict[str, Any]]:
         """From the worker thread: send one block and wait for the processed one."""
+        if run in self._ended:
+            raise InstanceError(iid, self._ended[run])
         future: Future[tuple[np.ndarray, dict[str, Any]]] = Future()
         key = (run, iid, seq)
         self._pending[key] = future
@@ -82,6 +87,7 @@ class InsertRouter:
         future.set_result((block, dict(header.get("report") or {})))
 
     def fail_run(self, run: int, reason: str) -> None:
+        self._ended[run] = reason
         for key in [k for k in self._pending if k[0] == run]:
             self._fail(key, reason)
 
@@ -97,6 +103,8 @@ class InsertRouter:
 
 class RemoteInstance:
     """An :class:`~backend.audio.instance.Instance` whose processing happens on a driver."""
+
+    remote = True  # the graph overlaps its round trips with other work
 
     def __init__(self, router: InsertRouter, task_id: str, run: int, driver: str, iid: str,
                  params: Mapping[str, Any]) -> None:

@@ -67,6 +67,7 @@ class StarletteLink:
             try:
                 await self._ws.send_text(encode(message))
             except Exception:  # the receive loop sees the close and reports it
+                log.warning("send to an agent failed; dropping the link", exc_info=True)
                 self.closed = True
 
     async def send_bytes(self, data: bytes) -> None:
@@ -76,6 +77,7 @@ class StarletteLink:
             try:
                 await self._ws.send_bytes(data)
             except Exception:
+                log.warning("send to an agent failed; dropping the link", exc_info=True)
                 self.closed = True
 
     async def close(self, code: int, reason: str) -> None:

@@ -137,7 +137,8 @@ def test_reserve_play_stop_render_download_release(studio: Studio) -> None:
     assert [h["seq"] for h in audio] == list(range(1, len(audio) + 1))
     assert max(h["peak"] for h in audio) > 0.05
     meters = [t for t in texts if t["type"] == "meters"]
-    assert len(meters) >= 20  # >= 20 Hz
+    program_s = len(audio) * 1024 / 48000  # what was produced, however loaded the machine
+    assert len(meters) >= 20 * program_s - 2  # >= 20 Hz of program
     assert meters[-1]["channels"][0]["peak_dbfs"] > -40
     assert "driver-1.comp" in meters[-1]["reports"]
     r = studio.call("POST", f"/tasks/{tid}/stop")
