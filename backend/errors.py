@@ -4,7 +4,11 @@
     ├── ProtocolViolation   a peer sent something the agent protocol does not allow;
     │                       carries the WebSocket close code and a reason to send back
     ├── AuthError           enrollment token or agent credentials refused (which and why)
-    └── AgentFatal          an agent cannot go on (e.g. refused credentials); retrying is pointless
+    ├── AgentFatal          an agent cannot go on (e.g. refused credentials); retrying is pointless
+    └── AudioError          the audio core (backend/audio/errors.py): ParamError (bad or unknown
+                            instance parameters; UnknownModelError), SourceError (a source file
+                            that cannot be used), BlockError, InstanceError (an instance failed
+                            on a block, naming which)
 
 Callers catch the subclass they can act on; the messages are written for an operator,
 saying what was wrong and how to fix it.
