@@ -28,6 +28,14 @@ def attach_role(session: AgentSession, kind: str) -> object:
 
         engine = Engine(session, session.settings.data_dir)
         session.on_disconnected = engine.connection_lost
+
+        async def split_renders(config: dict[str, Any]) -> None:
+            if int(config.get("render_processes", 1)) > 1:
+                from backend.audio.workers import prewarm
+
+                await asyncio.to_thread(prewarm)
+
+        session.on_config_hooks.append(split_renders)
         return engine
     if kind == "driver":
         from backend.driver import Driver
@@ -40,6 +48,10 @@ def attach_role(session: AgentSession, kind: str) -> object:
 
         session.on_config_hooks.append(configured)
         return driver
+    if kind == "runner":
+        from backend.runner import Runner
+
+        return Runner(session)
     return None
 
 

@@ -38,7 +38,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -51,6 +51,9 @@ from backend.audio.models import check_params, create_instance
 from backend.audio.pan import balance_gains, pan_gains
 from backend.audio.sources import Source, open_source
 from backend.audio.spec import InstanceSpec, TaskSpec
+
+if TYPE_CHECKING:
+    from backend.audio.workers import TrackWorkers
 
 InstanceFactory = Callable[[str, InstanceSpec], Instance | None]
 """Called once per declared instance: return a stand-in (e.g. a proxy to an instance
@@ -73,7 +76,8 @@ class Graph:
     """A task's sources, instances and bus, producing the mix one block at a time."""
 
     def __init__(self, spec: TaskSpec, instance_factory: InstanceFactory | None = None, *,
-                 media_dir: Path | None = None) -> None:
+                 media_dir: Path | None = None, processes: int = 1,
+                 stack: np.ndarray | None = None) -> None:
         self.spec = spec
         self.sample_rate: int = spec.sample_rate
         self.block_size = spec.block_size
@@ -112,7 +116,12 @@ class Graph:
         self._meter = Meter(self.sample_rate)
         # One row per track, its block interleaved (L R L R ...); the gains likewise, master
         # gain included, so the whole mix is one sum of products over the rows.
-        self._stack = np.zeros((len(self._tracks), 2 * self.block_size))
+        shape = (len(self._tracks), 2 * self.block_size)
+        self._stack = np.zeros(shape) if stack is None else stack
+        self._rows = list(range(len(self._tracks)))  # the rows this process computes
+        self._workers: TrackWorkers | None = None
+        if processes > 1 and len(self._tracks) > 1:
+            self._split(processes, media_dir)
         self._gains = np.stack([
             tiled(t.left * t.raw_scale * self._master, t.right * t.raw_scale * self._master,
                   self.block_size).reshape(-1)
@@ -148,11 +157,31 @@ class Graph:
         if self._pending:
             self._apply_pending()
         stack = self._stack[:, :2 * n]
+        if self._workers is not None:
+            self._workers.start(n)  # other processes fill their rows meanwhile
         waiting = self._start_remote(n)
-        for row, track in zip(stack, self._tracks, strict=True):
-            frames = row.reshape(n, 2)
+        self.fill_rows(n)
+        for row, future in waiting:
+            np.copyto(stack[row].reshape(n, 2), future.result())
+        if self._workers is not None:
+            self._workers.finish()
+        mixed = np.einsum("ti,ti->i", stack, self._gains[:, :2 * n])
+        bus: FloatBlock = mixed.reshape(n, 2)
+        self._meter.update(bus)
+        self.position_frames += n
+        return bus
+
+    def fill_rows(self, n: int) -> None:
+        """Compute this process's rows of the next ``n`` frames, chains that wait on other
+        processes excepted (:meth:`_start_remote`). A track worker calls it alone."""
+        if self._pending:
+            self._apply_pending()
+        stack = self._stack
+        for row in self._rows:
+            track = self._tracks[row]
             if track.remote:
                 continue
+            frames = stack[row, :2 * n].reshape(n, 2)
             if track.chain:
                 np.copyto(frames, self._run_chain(track, n))
                 continue
@@ -162,13 +191,32 @@ class Graph:
                 np.copyto(frames[:, 1], raw[:, 0])
             else:
                 np.copyto(frames, raw)
-        for row, future in waiting:
-            np.copyto(stack[row].reshape(n, 2), future.result())
-        mixed = np.einsum("ti,ti->i", stack, self._gains[:, :2 * n])
-        bus: FloatBlock = mixed.reshape(n, 2)
-        self._meter.update(bus)
-        self.position_frames += n
-        return bus
+
+    def _split(self, processes: int, media_dir: Path | None) -> None:
+        """Hand whole tracks to other processes, which write their rows into a shared
+        stack: the rows are computed by the same code and the mix is the same sum over the
+        same rows in the same order, so the output is bit-identical to one process. Tracks
+        that wait on a driver stay here (their proxies talk through this process)."""
+        from backend.audio.workers import TrackWorkers, share_rows
+
+        weight = [1 + 4 * len(t.chain) for t in self._tracks]
+        bins: list[list[int]] = [[] for _ in range(processes)]
+        load = [0] * processes
+        for row, track in enumerate(self._tracks):
+            if track.remote:
+                bins[0].append(row)
+                load[0] += 1
+        for row in sorted((r for r, t in enumerate(self._tracks) if not t.remote),
+                          key=lambda r: -weight[r]):
+            target = min(range(processes), key=lambda i: load[i])
+            bins[target].append(row)
+            load[target] += weight[row]
+        assigned = [sorted(b) for b in bins[1:] if b]
+        if not assigned:
+            return
+        self._rows = sorted(bins[0])
+        self._stack, memory = share_rows(self._stack)
+        self._workers = TrackWorkers(self.spec, media_dir, memory, self._stack.shape, assigned)
 
     def _start_remote(self, n: int) -> list[tuple[int, Future[FloatBlock]]]:
         """Start the chains that wait on other processes, so their round trips overlap
@@ -207,6 +255,8 @@ class Graph:
             track.source.seek(frame)
         for instance in self.instances.values():
             instance.reset()
+        if self._workers is not None:
+            self._workers.seek(frame)
         self._meter.reset()
         self.position_frames = frame
 
@@ -221,7 +271,10 @@ class Graph:
         with self._lock:
             merged = {**self._params[instance_id], **dict(params)}
             self._params[instance_id] = check_params(model, merged)
-            self._pending.append((instance_id, dict(params)))
+            if self._workers is not None and self._workers.hosts(instance_id):
+                self._workers.set_params(instance_id, dict(params))
+            else:
+                self._pending.append((instance_id, dict(params)))
 
     def _apply_pending(self) -> None:
         with self._lock:
@@ -245,12 +298,19 @@ class Graph:
 
     def reports(self) -> dict[str, dict[str, float]]:
         """Every instance's latest ``report()``, by instance id."""
-        return {iid: instance.report() for iid, instance in self.instances.items()}
+        reports = {iid: instance.report() for iid, instance in self.instances.items()}
+        if self._workers is not None:
+            reports.update(self._workers.reports)
+        return reports
 
     # --- lifetime ----------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the sources' files."""
+        """Close the sources' files (and stop the track workers, if any)."""
+        if self._workers is not None:
+            self._stack = np.zeros(self._stack.shape)  # let go of the shared buffer first
+            self._workers.close()
+            self._workers = None
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None

@@ -245,7 +245,8 @@ class Engine:
                     channels=_channels(graph.meters()), reports=graph.reports()))
 
         def work() -> str:
-            graph = run.graph = self._graph(task_id, spec, run.run_id)
+            processes = max(1, int(self.config.get("render_processes", 1)))
+            graph = run.graph = self._graph(task_id, spec, run.run_id, processes)
             try:
                 segment = tuple(request.segment) if request.segment else None
                 result = render(graph, path, request.format, progress, run.cancel,
@@ -320,7 +321,7 @@ class Engine:
         self.runs[task_id] = run
         return run
 
-    def _graph(self, task_id: str, spec: TaskSpec, run_id: int) -> Graph:
+    def _graph(self, task_id: str, spec: TaskSpec, run_id: int, processes: int = 1) -> Graph:
         router = self.router
         assert router is not None
 
@@ -330,7 +331,7 @@ class Engine:
                                       inst.params.model_dump(mode="json"))
             return None
 
-        return Graph(spec, factory, media_dir=self.media_dir)
+        return Graph(spec, factory, media_dir=self.media_dir, processes=processes)
 
     async def _end_run(self, task_id: str, reason: str) -> None:
         run = self.runs.get(task_id)

@@ -360,3 +360,21 @@ def test_the_task_command_line(studio: Studio, tmp_path: Path) -> None:
     assert again.returncode == 1 and "released" in again.stderr
     bad = cli("reserve", str(tmp_path / "nope.json"))
     assert bad.returncode == 2 and "cannot read" in bad.stderr
+
+
+def test_a_render_split_across_processes_is_bit_identical(studio: Studio) -> None:
+    spec = copy.deepcopy(SPEC)
+    for i in range(4):  # tracks a second process can take; the fixed ones stay
+        spec["tracks"].append({"id": f"x{i}", "chain": [f"eqx{i}"], "source": {
+            "type": "tone", "freq_hz": 200 + 100 * i, "level_dbfs": -18, "duration_s": 3}})
+        spec["instances"][f"eqx{i}"] = {"model": "eq", "params": {"bands": [
+            {"type": "peaking", "freq_hz": 250 + 100 * i, "gain_db": 5}]}}
+    tid = studio.reserve(spec)["id"]
+    single = studio.render(tid, "float32")
+    r = studio.call("PUT", "/configs/engine-1", json={"render_processes": 2})
+    assert r.status_code == 200 and r.json()["pushed"]
+    wait_until(lambda: "'render_processes': 2" in studio.agents["engine-1"].output(), 10,
+               "the engine to apply the config")
+    assert studio.render(tid, "float32") == single
+    output = studio.agents["engine-1"].output()
+    assert "rendered by 1 other process" in output and "track worker" not in output
