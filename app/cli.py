@@ -6,7 +6,7 @@ import argparse
 import socket
 from pathlib import Path
 
-from app import task_cli
+from app import runner_cli, task_cli
 from backend import __version__
 from backend.agents import AGENT_COMMAND_KINDS
 from backend.host import DEFAULT_PORT
@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds before a check counts as missed (default 0.5)")
     parser.add_argument("--health-misses", type=int, default=3, metavar="N",
                         help="missed checks in a row before down (default 3)")
+    parser.add_argument("--runner-lease", type=_positive, default=300.0, metavar="S",
+                        help="seconds a runner may be away before its running jobs are "
+                        "marked lost (default 300)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="info")
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -85,5 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--advertise-url", dest="node_url", default=None, metavar="URL",
                       help="the URL the hub and other nodes reach this node at "
                       "(default http://LISTEN:PORT)")
+    runner = agent.add_argument_group("runner only")
+    runner.add_argument("--labels", default="", metavar="A,B",
+                        help="labels jobs can ask for (comma-separated)")
     task_cli.add_parser(sub)
+    runner_cli.add_parser(sub)
     return parser

@@ -13,15 +13,16 @@ log = logging.getLogger(__name__)
 
 async def serve(settings: HostSettings) -> int:
     host = Host(settings)
+    # Handlers first: hub.url appears during start, and a supervisor may signal at once.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
         await host.start()
     except OSError as exc:
         log.error("%s", exc)
         return 1
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
     finally:

@@ -23,6 +23,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app import task_cli
 
         return task_cli.run(args, args.data_dir or paths.default_hub_dir())
+    if args.command == "runner":
+        from app import runner_cli
+
+        return runner_cli.run(args)
     data_dir = args.data_dir or paths.default_hub_dir()
     logs.setup(args.log_level, data_dir / "logs" / "controlroom.log", "hub")
     try:
@@ -35,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         upstream = Upstream(url=args.upstream, name=args.name, token=args.token)
     settings = HostSettings(
         data_dir=data_dir, host=args.host, port=args.port, role=args.role,
-        health=health, upstream=upstream,
+        health=health, upstream=upstream, runner_lease_s=args.runner_lease,
     )
     if not args.headless and not has_display():
         print("controlroom: no display found (DISPLAY and WAYLAND_DISPLAY are unset); "
@@ -64,6 +68,8 @@ def _agent(args: argparse.Namespace) -> int:
             )
         agent_channel_url(args.hub)
         config = static_config(kind, args.config, name)
+        if kind == "runner":
+            config["labels"] = [x for x in args.labels.split(",") if x] or config["labels"]
         settings = SessionSettings(
             hub_url=args.hub, name=name, kind=kind, data_dir=data_dir,
             token=args.token, static_config=config, backoff=Backoff(),
@@ -75,6 +81,10 @@ def _agent(args: argparse.Namespace) -> int:
         from app import node_agent
 
         return node_agent.run(settings, args)
+    if kind == "runner":
+        from app import runner_cli
+
+        return runner_cli.run_agent(settings)
     from app import agent
 
     return agent.run(settings)

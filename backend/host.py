@@ -17,6 +17,7 @@ from backend import __version__
 from backend.agents.upstream import UpstreamLink
 from backend.hub import HealthSettings, Hub, HubSettings
 from backend.hub import router as hub_router
+from backend.hub.jobs.api import router as jobs_router
 from backend.hub.nodes import NodeDirectory
 from backend.hub.nodes import router as nodes_router
 from backend.hub.service import Role
@@ -47,6 +48,7 @@ class HostSettings:
     role: Role = "studio"
     health: HealthSettings = field(default_factory=HealthSettings)
     upstream: Upstream | None = None
+    runner_lease_s: float = 300.0
 
 
 def create_app(hub: Hub, node: Node | None, nodes: NodeDirectory | None = None) -> FastAPI:
@@ -58,6 +60,7 @@ def create_app(hub: Hub, node: Node | None, nodes: NodeDirectory | None = None) 
     app.state.operator_token = hub.operator_token
     app.include_router(hub_router(hub))
     app.include_router(tasks_router(hub.tasks))
+    app.include_router(jobs_router(hub.jobs))
     if node is not None:
         app.include_router(node_router(node))
     if nodes is not None:
@@ -69,7 +72,8 @@ def create_app(hub: Hub, node: Node | None, nodes: NodeDirectory | None = None) 
 class Host:
     def __init__(self, settings: HostSettings) -> None:
         self.settings = settings
-        self.hub = Hub(HubSettings(settings.data_dir, settings.role, settings.health))
+        self.hub = Hub(HubSettings(settings.data_dir, settings.role, settings.health,
+                                   runner_lease_s=settings.runner_lease_s))
         self.node = (Node(NodeSettings(settings.data_dir / "node"))
                      if settings.role == "studio" else None)
         self.nodes = NodeDirectory(self.hub)

@@ -24,6 +24,10 @@ DEFAULT_STATIC_CONFIG: dict[str, dict[str, Any]] = {
     "engine": {"media_dir": ".", "insert_timeout_s": 2.0},
     "driver": {},
     "node": {},  # url and flows are filled in by the node itself (backend/node/agent.py)
+    # backend/runner/runner.py (RunnerConfig): labels, heartbeat and report timing, the
+    # grace between SIGTERM and SIGKILL, where render jobs find their media.
+    "runner": {"labels": [], "heartbeat_s": 60.0, "report_interval_s": 1.0, "retry_s": 5.0,
+               "grace_s": 10.0, "media_dir": "."},
 }
 
 

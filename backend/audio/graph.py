@@ -100,6 +100,7 @@ class Graph:
             self._params[iid] = inst_spec.params.model_dump(mode="json")
         self._tracks: list[_Track] = []
         self._pool: ThreadPoolExecutor | None = None
+        self._workers: TrackWorkers | None = None
         try:
             for track in spec.tracks:
                 source = open_source(track.source, self.sample_rate, self.block_size, media_dir)
@@ -119,7 +120,6 @@ class Graph:
         shape = (len(self._tracks), 2 * self.block_size)
         self._stack = np.zeros(shape) if stack is None else stack
         self._rows = list(range(len(self._tracks)))  # the rows this process computes
-        self._workers: TrackWorkers | None = None
         if processes > 1 and len(self._tracks) > 1:
             self._split(processes, media_dir)
         self._gains = np.stack([

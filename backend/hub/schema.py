@@ -60,3 +60,28 @@ MIGRATIONS.append(
         "CREATE INDEX task_events_by_task ON task_events (task_id, id)",
     ]
 )
+
+# Version 3: runner jobs as events folded into state (backend/hub/jobs/state.py), and
+# what runners report about themselves (backend/hub/jobs/runners.py).
+MIGRATIONS.append(
+    [
+        """CREATE TABLE job_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            job_id TEXT NOT NULL,
+            ts REAL NOT NULL,
+            type TEXT NOT NULL,
+            data TEXT NOT NULL
+        )""",
+        "CREATE INDEX job_events_by_job ON job_events (job_id, id)",
+        """CREATE TABLE runners (
+            id TEXT PRIMARY KEY,
+            phase TEXT NOT NULL,
+            labels TEXT NOT NULL DEFAULT '[]',
+            hardware TEXT NOT NULL DEFAULT '{}',
+            digest TEXT NOT NULL DEFAULT '',
+            free TEXT NOT NULL DEFAULT '{}',
+            last_heartbeat REAL,
+            revoked_at REAL
+        )""",
+    ]
+)

@@ -16,6 +16,7 @@ from typing import Literal
 from backend.hub import tokens
 from backend.hub.events import EventLog
 from backend.hub.health import Health, HealthSettings
+from backend.hub.jobs.service import DEFAULT_LEASE_S, JobService
 from backend.hub.registry import Registry
 from backend.hub.schema import MIGRATIONS
 from backend.hub.tasks.service import TaskService
@@ -34,6 +35,8 @@ class HubSettings:
     enrollment_ttl_s: float = tokens.DEFAULT_ENROLLMENT_TTL_S
     #: How long the engine and drivers have to accept a pushed spec.
     push_timeout_s: float = 5.0
+    #: How long a runner may be away before its running jobs are marked lost.
+    runner_lease_s: float = DEFAULT_LEASE_S
 
 
 class Hub:
@@ -44,6 +47,8 @@ class Hub:
         self.registry = Registry(self.store, self.events, settings.health)
         self.tasks = TaskService(self.registry, self.store, self.events, settings.data_dir,
                                  settings.push_timeout_s)
+        self.jobs = JobService(self.registry, self.store, self.events, settings.data_dir,
+                               settings.runner_lease_s)
         self.operator_token = ""
         self.started_at = 0.0
 
@@ -55,11 +60,13 @@ class Hub:
         await self.store.open()
         await self.registry.load()
         await self.tasks.load()
+        await self.jobs.load()
         self.started_at = time.time()
         await self.events.append("hub.started", "hub", {"role": self.settings.role})
 
     async def shutdown(self) -> None:
         await self.tasks.shutdown()
+        await self.jobs.shutdown()
         await self.registry.close_all("hub shutting down")
         await self.events.append("hub.stopped", "hub", {})
         await self.store.close()

@@ -4,6 +4,7 @@
 from backend.protocol import (
     closecodes,
     frames,
+    jobs,
     tasks,
 )
 from backend.protocol.messages import (
@@ -43,6 +44,7 @@ __all__ = [
     "decode_hub_message",
     "encode",
     "frames",
+    "jobs",
     "register",
     "tasks",
 ]

@@ -1,0 +1,227 @@
+"""The job and runner routes under ``/api/v1`` (DESIGN.md's contract for ``job``/``runner``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
+from fastapi.responses import FileResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from backend import sse
+from backend.hub.auth import require_operator
+from backend.hub.jobs.service import JobError, JobService
+from backend.hub.jobs.state import FINAL
+from backend.protocol import NAME_PATTERN
+
+JobId = Annotated[str, Path(pattern=r"^j_[0-9a-f]{12}$", description="a job id")]
+RunnerId = Annotated[str, Path(pattern=NAME_PATTERN, description="the runner's name")]
+ArtifactName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+FOLLOW_POLL_S = 0.2
+MAX_ARTIFACT_BYTES = 2 * 1024**3
+
+
+class Needs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cpus: float = Field(default=1.0, ge=0, le=4096)
+    memory_mb: int = Field(default=0, ge=0)
+    disk_mb: int = Field(default=0, ge=0)
+    gpus: int = Field(default=0, ge=0, le=64)
+    labels: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(default_factory=list)
+
+
+class CommandPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    argv: list[str] = Field(min_length=1)
+    cwd: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    shell: bool = Field(default=False, description="run argv[0] through /bin/sh -c")
+
+    @field_validator("argv")
+    @classmethod
+    def _no_empty_program(cls, argv: list[str]) -> list[str]:
+        if not argv[0]:
+            raise ValueError("argv[0] must name a program")
+        return argv
+
+
+class RenderPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    spec: dict[str, Any]
+    format: Literal["wav24", "float32"] = "wav24"
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")] = "render.wav"
+
+
+class JobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["command", "render"]
+    needs: Needs = Field(default_factory=Needs)
+    payload: dict[str, Any]
+    timeout_s: float | None = Field(default=None, gt=0, le=30 * 24 * 3600)
+
+
+def _http(exc: JobError) -> HTTPException:
+    return HTTPException(exc.status, exc.message)
+
+
+def _check_payload(request: JobRequest) -> dict[str, Any]:
+    """Validate the payload for its kind; errors name the field as ``payload.<field>``."""
+    from pydantic import ValidationError
+
+    model: type[BaseModel] = CommandPayload if request.kind == "command" else RenderPayload
+    try:
+        checked = model.model_validate(request.payload)
+    except ValidationError as exc:
+        detail = [{**{k: v for k, v in e.items() if k in ("type", "msg")},
+                   "loc": ["body", "payload", *e["loc"]]} for e in exc.errors()]
+        raise HTTPException(422, detail) from None
+    if isinstance(checked, RenderPayload):
+        from backend.audio import parse_task_spec
+
+        try:
+            parse_task_spec(checked.spec)
+        except ValidationError as exc:
+            detail = [{"type": e["type"], "msg": e["msg"],
+                       "loc": ["body", "payload", "spec", *e["loc"]]} for e in exc.errors()]
+            raise HTTPException(422, detail) from None
+    return checked.model_dump(mode="json")
+
+
+def router(jobs: JobService) -> APIRouter:
+    api = APIRouter(prefix="/api/v1")
+    operator = [Depends(require_operator)]
+
+    @api.post("/jobs", status_code=201, dependencies=operator, tags=["jobs"])
+    async def submit(request: JobRequest) -> dict[str, Any]:
+        """Queue a job; the hub offers it to one runner that fits at a time."""
+        payload = _check_payload(request)
+        job = await jobs.submit(request.kind, request.needs.model_dump(), payload,
+                                request.timeout_s)
+        return job.view()
+
+    @api.get("/jobs", tags=["jobs"])
+    async def list_jobs(
+        state: Annotated[str | None, Query(description="only jobs in this state")] = None,
+    ) -> list[dict[str, Any]]:
+        found = sorted(jobs.jobs.values(), key=lambda j: j.created_at)
+        return [j.view() for j in found if state is None or j.state.value == state]
+
+    @api.get("/jobs/{job_id}", tags=["jobs"])
+    async def get_job(job_id: JobId) -> dict[str, Any]:
+        try:
+            return jobs.get(job_id).view()
+        except JobError as exc:
+            raise _http(exc) from None
+
+    @api.post("/jobs/{job_id}/cancel", dependencies=operator, tags=["jobs"])
+    async def cancel(job_id: JobId) -> dict[str, Any]:
+        """A queued job is cancelled at once; a running one gets SIGTERM, then SIGKILL."""
+        try:
+            return (await jobs.cancel(job_id)).view()
+        except JobError as exc:
+            raise _http(exc) from None
+
+    @api.get("/jobs/{job_id}/logs", tags=["jobs"], response_model=None)
+    async def job_logs(request: Request, job_id: JobId,
+                       follow: Annotated[bool, Query()] = False) -> Any:
+        """The job's output; ``?follow=1`` streams it as server-sent events until it ends."""
+        try:
+            path = jobs.output_path(job_id)
+        except JobError as exc:
+            raise _http(exc) from None
+        if not follow:
+            text = path.read_bytes() if path.exists() else b""
+            return PlainTextResponse(text.decode(errors="replace"))
+        start = sse.resume_point(request, None)
+
+        async def records() -> AsyncIterator[bytes]:
+            offset = start
+            while True:
+                done = jobs.jobs[job_id].state in FINAL
+                size = path.stat().st_size if path.exists() else 0
+                if size > offset:
+                    with path.open("rb") as handle:
+                        handle.seek(offset)
+                        chunk = handle.read(size - offset)
+                    offset = size
+                    yield sse.frame(offset, "output", {"text": chunk.decode(errors="replace")})
+                elif done:
+                    job = jobs.jobs[job_id]
+                    yield sse.frame(offset, "end", {"state": job.state.value,
+                                                    "exit_code": job.exit_code})
+                    return
+                else:
+                    await asyncio.sleep(FOLLOW_POLL_S)
+
+        return sse.stream(records())
+
+    @api.get("/jobs/{job_id}/artifacts/{name}", tags=["jobs"], response_class=FileResponse)
+    async def artifact(job_id: JobId, name: ArtifactName) -> FileResponse:
+        try:
+            job = jobs.get(job_id)
+        except JobError as exc:
+            raise _http(exc) from None
+        path = jobs.artifact_path(job_id, name)
+        if name not in job.artifacts or not path.exists():
+            raise HTTPException(404, f"job {job_id} has no artifact {name!r} "
+                                f"(it has: {', '.join(job.artifacts) or 'none'})")
+        return FileResponse(path, filename=name)
+
+    @api.put("/jobs/{job_id}/artifacts/{name}", status_code=204, tags=["jobs"])
+    async def upload_artifact(
+        request: Request, job_id: JobId, name: ArtifactName,
+        x_agent_id: Annotated[str, Header()], x_agent_secret: Annotated[str, Header()],
+    ) -> None:
+        """The job's runner uploads a result file (its channel id and secret prove it)."""
+        try:
+            job = jobs.get(job_id)
+            await jobs.check_runner_secret(job, x_agent_id, x_agent_secret)
+        except JobError as exc:
+            raise _http(exc) from None
+        path = jobs.artifact_path(job_id, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(f".{name}.part")
+        size = 0
+        with part.open("wb") as handle:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_ARTIFACT_BYTES:
+                    handle.close()
+                    part.unlink(missing_ok=True)
+                    raise HTTPException(413, "artifact over the 2 GiB limit")
+                await asyncio.to_thread(handle.write, chunk)
+        os.replace(part, path)
+
+    @api.get("/runners", tags=["runners"])
+    async def list_runners() -> list[dict[str, Any]]:
+        return [jobs.runner_view(i) for i in sorted(jobs.book.runners.values(),
+                                                     key=lambda i: i.id)]
+
+    @api.get("/runners/{runner_id}", tags=["runners"])
+    async def get_runner(runner_id: RunnerId) -> dict[str, Any]:
+        try:
+            return jobs.runner_view(jobs.runner(runner_id))
+        except JobError as exc:
+            raise _http(exc) from None
+
+    @api.get("/runners/{runner_id}/logs", tags=["runners"], response_class=PlainTextResponse)
+    async def runner_logs(runner_id: RunnerId,
+                          lines: Annotated[int, Query(ge=1, le=10_000)] = 200) -> str:
+        """The tail of the runner's own log, fetched from the runner over its channel."""
+        try:
+            return await jobs.runner_logs(runner_id, lines)
+        except JobError as exc:
+            raise _http(exc) from None
+
+    @api.delete("/runners/{runner_id}", dependencies=operator, tags=["runners"])
+    async def revoke(runner_id: RunnerId) -> dict[str, Any]:
+        """Revoke: the connection is closed and the runner's secret refused from now on."""
+        try:
+            return jobs.runner_view(await jobs.revoke(runner_id))
+        except JobError as exc:
+            raise _http(exc) from None
+
+    return api

@@ -1,0 +1,23 @@
+"""The runner agent: jobs sized to resources, run under a journaling shim (seed 001).
+
+The hub imports the pure parts (:mod:`backend.runner.resources`,
+:mod:`backend.runner.inventory`), so this package loads the role lazily: importing it
+must not pull in the agent session (which imports the hub).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from backend.runner.runner import Runner, RunnerConfig
+
+__all__ = ["Runner", "RunnerConfig"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from backend.runner import runner
+
+        return getattr(runner, name)
+    raise AttributeError(name)

@@ -1,0 +1,45 @@
+"""A ``render`` job's process: ``python -m backend.runner.render_job JOBDIR``.
+
+Renders the payload's audio task spec with the audio core (dynamic instances only: a
+runner has no instance drivers) into ``JOBDIR/artifacts/<name>``, printing ``progress F``
+lines the runner reports like any command job's.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from backend.runner.journal import read_json
+
+
+def main(argv: list[str]) -> int:
+    from backend.audio import Graph, parse_task_spec, render
+    from backend.audio.errors import AudioError
+
+    job_dir = Path(argv[0])
+    offer = read_json(job_dir / "payload.json")
+    payload = offer["payload"]
+    media_dir = Path(offer.get("media_dir") or ".")
+    spec = parse_task_spec(payload["spec"])
+    target = job_dir / "artifacts" / payload.get("name", "render.wav")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    last = [-1.0]
+
+    def progress(fraction: float) -> None:
+        if fraction - last[0] >= 0.05 or fraction >= 1.0:
+            last[0] = fraction
+            print(f"progress {fraction:.3f}", flush=True)
+
+    try:
+        graph = Graph(spec, media_dir=media_dir)
+        result = render(graph, target, payload.get("format", "wav24"), progress=progress)
+    except (AudioError, OSError, ValueError) as exc:
+        print(f"render failed: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print(f"rendered {result.duration_s:.2f} s to {target.name}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,488 @@
+"""The runner role: start-up report, inventory, heartbeat, offers, supervised jobs, sign-off.
+
+Its life reads top to bottom (seed 001): :meth:`Runner.start` brings back the jobs its
+journal holds (their shims may have run on while it was away); each registration runs
+:meth:`Runner._announce` (``starting``, inventory in full or as a change, ``ready`` with
+the jobs it holds); offers are accepted or refused on the event loop; each job is watched
+by :meth:`Runner._supervise` until its end is journaled; :meth:`Runner.sign_off` posts
+``shutdown`` and leaves the jobs running. Every report is journaled before it is sent and
+resent until the hub acknowledges it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from backend.agents import AgentSession, credentials
+from backend.protocol import Message
+from backend.protocol.jobs import (
+    InventoryRequest,
+    JobAck,
+    JobCancel,
+    JobEvent,
+    JobOffer,
+    JobOutput,
+    JobRefuse,
+    RunnerHeartbeat,
+    RunnerInventory,
+    RunnerLogs,
+    RunnerLogsRequest,
+    RunnerState,
+)
+from backend.runner import inventory
+from backend.runner.journal import Journal, open_journals, read_json, write_atomic
+from backend.runner.launch import Shim, find_shim, start_shim, unmet_at_start
+from backend.runner.progress import ProgressParser
+from backend.runner.resources import QUANTITIES, shortfall
+
+log = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+OUTPUT_CHUNK = 192 * 1024
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """The runner's settings, from its merged config (static defaults, file, hub)."""
+
+    labels: tuple[str, ...] = ()
+    heartbeat_s: float = 60.0
+    report_interval_s: float = 1.0
+    retry_s: float = 5.0
+    grace_s: float = 10.0
+    media_dir: str = "."
+
+    @classmethod
+    def of(cls, config: dict[str, Any]) -> RunnerConfig:
+        return cls(
+            labels=tuple(str(x) for x in config.get("labels") or ()),
+            heartbeat_s=float(config.get("heartbeat_s", 60.0)),
+            report_interval_s=float(config.get("report_interval_s", 1.0)),
+            retry_s=float(config.get("retry_s", 5.0)),
+            grace_s=float(config.get("grace_s", 10.0)),
+            media_dir=str(config.get("media_dir", ".")),
+        )
+
+
+@dataclass
+class ActiveJob:
+    journal: Journal
+    offer: dict[str, Any]
+    shim: Shim | None = None
+    sent_offset: int = 0
+    output_acked: int = 0
+    last_flush: float = 0.0
+    progress: ProgressParser = field(default_factory=ProgressParser)
+    reported_progress: float | None = None
+    task: asyncio.Task[None] | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def id(self) -> str:
+        return self.journal.job_id
+
+    @property
+    def ended(self) -> bool:
+        return self.journal.ended is not None
+
+
+class Runner:
+    def __init__(self, session: AgentSession) -> None:
+        self.session = session
+        self.data_dir = session.settings.data_dir
+        self.jobs_root = self.data_dir / "jobs"
+        self.archive_root = self.data_dir / "archive"
+        self.active: dict[str, ActiveJob] = {}
+        self.hardware: dict[str, Any] = {}
+        self._registrations = 0
+        self._stopping = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._heartbeat: asyncio.Task[None] | None = None
+        session.handlers.update({
+            "job.offer": self._on_offer, "job.ack": self._on_ack,
+            "job.cancel": self._on_cancel, "runner.inventory.request": self._on_inventory_req,
+            "runner.logs.request": self._on_logs_request,
+        })
+        session.on_config_hooks.append(self._configured)
+
+    @property
+    def config(self) -> RunnerConfig:
+        return RunnerConfig.of(self.session.config or self.session.settings.static_config)
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Collect the hardware and pick up every job the journal still holds."""
+        self.jobs_root.mkdir(parents=True, exist_ok=True)
+        self.hardware = await asyncio.to_thread(inventory.collect, self.data_dir)
+        for journal in open_journals(self.jobs_root):
+            if journal.finished:
+                journal.archive(self.archive_root)
+                continue
+            job = ActiveJob(journal, journal.offer)
+            self.active[job.id] = job
+            log.info("picked up job %s from the journal (last report #%d, acked #%d)",
+                     job.id, journal.last_seq, journal.acked)
+            self._supervise_soon(job)
+        self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="heartbeat")
+        self._spawn(self._retry_loop())
+
+    async def sign_off(self) -> None:
+        """Tell the hub we are leaving and exit; running jobs keep running."""
+        if self._stopping:
+            return
+        self._stopping = True
+        log.info("signing off; %d job(s) keep running", sum(
+            1 for j in self.active.values() if not j.ended))
+        await self.session.send(RunnerState(state="shutdown", labels=list(self.config.labels)))
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await self.session.stop()
+
+    # -- registration and start-up report -----------------------------------------------
+
+    async def _configured(self, config: dict[str, Any]) -> None:
+        if self.session.registrations != self._registrations:
+            self._registrations = self.session.registrations
+            self._spawn(self._announce())
+
+    async def _announce(self) -> None:
+        labels = list(self.config.labels)
+        await self.session.send(RunnerState(state="starting", labels=labels))
+        current = await asyncio.to_thread(inventory.collect, self.data_dir)
+        self.hardware = current
+        cached = inventory.load_cache(self.data_dir)
+        if cached is None:
+            await self._send_inventory(full=True)
+        else:
+            changed, removed = inventory.diff(cached, current)
+            if changed or removed:
+                log.info("hardware changed: %s", ", ".join([*changed, *removed]))
+            await self.session.send(RunnerInventory(
+                full=False, hardware=changed, removed=removed,
+                digest=inventory.digest(current)))
+        await asyncio.to_thread(inventory.save_cache, self.data_dir, current)
+        # The hub answers ``ready`` with an ack (``rewind``) for each job listed: output
+        # and unacknowledged reports are resent from there (see _on_ack).
+        await self.session.send(RunnerState(state="ready", labels=labels,
+                                            jobs=sorted(self.active), free=self.free()))
+        await self._beat()
+
+    async def _send_inventory(self, full: bool) -> None:
+        await self.session.send(RunnerInventory(full=full, hardware=self.hardware,
+                                                digest=inventory.digest(self.hardware)))
+
+    async def _on_inventory_req(self, message: Message) -> None:
+        assert isinstance(message, InventoryRequest)
+        await self._send_inventory(full=True)
+
+    # -- heartbeat and free resources -------------------------------------------------
+
+    def free(self) -> dict[str, float]:
+        """Capacity less what accepted jobs reserved, capped by what the OS has free."""
+        hw = self.hardware
+        totals = {
+            "cpus": float(hw.get("cpu", {}).get("threads", 0)),
+            "memory_mb": float(hw.get("memory", {}).get("total_mb", 0)),
+            "disk_mb": psutil.disk_usage(str(self.data_dir)).free / MiB,
+            "gpus": float(len(hw.get("gpus", []))),
+        }
+        for job in self.active.values():
+            if not job.ended:
+                for key, _ in QUANTITIES:
+                    totals[key] -= float(job.offer.get("needs", {}).get(key) or 0)
+        totals["memory_mb"] = min(totals["memory_mb"],
+                                  psutil.virtual_memory().available / MiB)
+        return {k: round(v, 3) for k, v in totals.items()}
+
+    async def _beat(self) -> None:
+        await self.session.send(RunnerHeartbeat(
+            load=[round(x, 3) for x in os.getloadavg()], free=self.free(),
+            running=sorted(j.id for j in self.active.values() if not j.ended)))
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat_s)
+            await self._beat()
+
+    # -- offers -----------------------------------------------------------------------
+
+    async def _on_offer(self, message: Message) -> None:
+        assert isinstance(message, JobOffer)
+        existing = self.active.get(message.job_id)
+        if existing is not None:  # the hub offered again (our accept was not seen)
+            await self._flush(existing)
+            return
+        reason = "the runner is signing off" if self._stopping else shortfall(
+            message.needs, self.free(), self.config.labels)
+        if (self.archive_root / message.job_id).exists():
+            reason = "this runner has already run the job"  # never twice
+        if reason is not None:
+            log.info("refused job %s: %s", message.job_id, reason)
+            await self.session.send(JobRefuse(job_id=message.job_id, reason=reason))
+            return
+        offer = {**message.model_dump(exclude={"type"}), "media_dir": self.config.media_dir}
+        journal = Journal.create(self.jobs_root, message.job_id, offer)
+        job = ActiveJob(journal, offer)
+        self.active[job.id] = job
+        await self._report(job, "accepted")
+        self._supervise_soon(job)
+
+    async def _on_cancel(self, message: Message) -> None:
+        assert isinstance(message, JobCancel)
+        job = self.active.get(message.job_id)
+        if job is not None and not job.ended:
+            self._stop_job(job, "cancel", message.reason)
+
+    # -- supervising one job ----------------------------------------------------------
+
+    def _supervise_soon(self, job: ActiveJob) -> None:
+        job.task = self._spawn(self._supervise(job))
+
+    async def _supervise(self, job: ActiveJob) -> None:
+        d = job.journal.dir
+        if not job.ended and not (d / "shim.json").exists() and not (d / "exit.json").exists():
+            unmet = await asyncio.to_thread(unmet_at_start, job.offer.get("needs", {}),
+                                            self.data_dir)
+            if unmet is not None:
+                await self._end(job, "failed", error=unmet)
+                return
+            job.shim = await asyncio.to_thread(start_shim, job.offer, d)
+            await self._report(job, "started")
+        elif not job.ended:
+            job.shim = find_shim(read_json(d / "shim.json"))
+        while not job.ended:
+            await self._pump(job)
+            outcome = read_json(d / "exit.json")
+            if outcome is None and (job.shim is None or not job.shim.alive()):
+                outcome = read_json(d / "exit.json")  # it may have just been written
+                if outcome is None:
+                    outcome = {"lost": True}
+            if outcome is not None:
+                await self._pump(job)
+                await self._finish(job, outcome)
+                break
+            self._check_stop(job)
+            try:
+                await asyncio.wait_for(job.wake.wait(), self.config.report_interval_s)
+            except TimeoutError:
+                pass
+            job.wake.clear()
+
+    async def _pump(self, job: ActiveJob) -> None:
+        """Send new output, and journal and report progress when it changed."""
+        path = job.journal.dir / "output.log"
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return
+        if size > job.progress.offset:
+            with path.open("rb") as handle:
+                handle.seek(job.progress.offset)
+                job.progress.feed(handle.read(size - job.progress.offset))
+        while self.session.connected.is_set() and job.sent_offset < size:
+            with path.open("rb") as handle:
+                handle.seek(job.sent_offset)
+                chunk = handle.read(min(OUTPUT_CHUNK, size - job.sent_offset))
+            sent = await self.session.send(JobOutput(
+                job_id=job.id, offset=job.sent_offset, data=base64.b64encode(chunk).decode()))
+            if not sent:
+                break
+            job.sent_offset += len(chunk)
+        latest = job.progress.latest
+        if latest is not None and latest != job.reported_progress and not job.ended:
+            job.reported_progress = latest
+            await self._report(job, "progress", progress=latest)
+
+    def _check_stop(self, job: ActiveJob) -> None:
+        d = job.journal.dir
+        stopping = read_json(d / "stopping.json")
+        if stopping is None:
+            timeout = job.offer.get("timeout_s")
+            started = next((e["ts"] for e in job.journal.events
+                            if e["event"] == "started"), None)
+            if timeout and started is not None and time.time() - started > float(timeout):
+                self._stop_job(job, "timeout", f"timed out after {float(timeout):g} s")
+            return
+        if time.time() - float(stopping["at"]) > self.config.grace_s:
+            self._signal_job(job, signal.SIGKILL)
+
+    def _stop_job(self, job: ActiveJob, why: str, reason: str) -> None:
+        """SIGTERM now, SIGKILL after the grace period; the reason is journaled first."""
+        path = job.journal.dir / "stopping.json"
+        if not path.exists():
+            write_atomic(path, {"why": why, "reason": reason, "at": time.time()})
+            log.info("stopping job %s: %s", job.id, reason)
+        self._signal_job(job, signal.SIGTERM)
+        job.wake.set()
+
+    def _signal_job(self, job: ActiveJob, sig: signal.Signals) -> None:
+        child = read_json(job.journal.dir / "child.json")
+        if child is None:
+            return  # not started yet: the next tick tries again
+        try:
+            os.killpg(int(child["pid"]), sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    async def _finish(self, job: ActiveJob, outcome: dict[str, Any]) -> None:
+        stopping = read_json(job.journal.dir / "stopping.json")
+        code = outcome.get("exit_code")
+        duration = None
+        if "ended" in outcome and "started" in outcome:
+            duration = round(float(outcome["ended"]) - float(outcome["started"]), 3)
+        if stopping is not None:
+            state = "cancelled" if stopping["why"] == "cancel" else "timed_out"
+            await self._end(job, state, exit_code=code, error=stopping["reason"],
+                            duration_s=duration)
+            return
+        if outcome.get("lost"):
+            await self._end(job, "failed", error="the job's shim died without recording "
+                            "how the job ended")
+            return
+        if code == 0:
+            artifacts = await self._upload_artifacts(job)
+            await self._end(job, "succeeded", exit_code=0, duration_s=duration,
+                            artifacts=artifacts)
+            return
+        error = outcome.get("error") or (
+            f"killed by {signal.Signals(-code).name}" if code is not None and code < 0
+            else f"exit code {code}")
+        await self._end(job, "failed", exit_code=code, error=error, duration_s=duration)
+
+    async def _upload_artifacts(self, job: ActiveJob) -> list[str]:
+        folder = job.journal.dir / "artifacts"
+        names = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) \
+            if folder.exists() else []
+        creds = credentials.load(self.data_dir)
+        base = _http_base(self.session.settings.hub_url)
+        for name in names:
+            marker = folder / f".uploaded-{name}"
+            while not marker.exists():
+                try:
+                    async with httpx.AsyncClient(timeout=60) as client:
+                        content = await asyncio.to_thread((folder / name).read_bytes)
+                        r = await client.put(
+                            f"{base}/api/v1/jobs/{job.id}/artifacts/{name}", content=content,
+                            headers={"X-Agent-Id": creds.agent_id if creds else "",
+                                     "X-Agent-Secret": creds.secret if creds else ""})
+                    r.raise_for_status()
+                    marker.touch()
+                except httpx.HTTPError as exc:
+                    log.warning("upload of %s for %s failed (%s); retrying", name, job.id, exc)
+                    await asyncio.sleep(self.config.retry_s)
+        return names
+
+    async def _end(self, job: ActiveJob, state: str, **data: Any) -> None:
+        log.info("job %s %s %s", job.id, state, data.get("error") or "")
+        await self._report(job, "ended", state=state, **data)
+
+    # -- reports and their acknowledgements -------------------------------------------
+
+    async def _report(self, job: ActiveJob, event: str, **data: Any) -> None:
+        entry = job.journal.append(event, time.time(), **data)
+        await self.session.send(_event(job.id, entry))
+
+    async def _flush(self, job: ActiveJob) -> None:
+        """Send every report the hub has not acknowledged (again)."""
+        job.last_flush = time.monotonic()
+        for entry in job.journal.unacked():
+            if not await self.session.send(_event(job.id, entry)):
+                return
+
+    async def _on_ack(self, message: Message) -> None:
+        assert isinstance(message, JobAck)
+        job = self.active.get(message.job_id)
+        if job is None:
+            return
+        job.journal.ack(min(message.seq, job.journal.last_seq))
+        job.output_acked = max(job.output_acked, message.output_bytes)
+        if message.rewind:
+            job.sent_offset = job.output_acked = message.output_bytes
+            self._spawn(self._resend(job))
+        self._archive_if_done(job)
+
+    async def _resend(self, job: ActiveJob) -> None:
+        """After a reconnect: output first, then the reports (so ``ended`` comes last)."""
+        await self._pump(job)
+        await self._flush(job)
+
+    def _archive_if_done(self, job: ActiveJob) -> None:
+        """Archive once the hub has acknowledged the end and holds all the output."""
+        if not job.journal.finished or job.id not in self.active:
+            return
+        try:
+            size = (job.journal.dir / "output.log").stat().st_size
+        except OSError:
+            size = 0
+        if job.output_acked >= size:
+            self.active.pop(job.id, None)
+            job.journal.archive(self.archive_root)
+
+    async def _retry_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.report_interval_s)
+            now = time.monotonic()
+            for job in list(self.active.values()):
+                try:
+                    if job.ended:
+                        await self._pump(job)
+                    if job.journal.unacked() and now - job.last_flush > self.config.retry_s:
+                        await self._flush(job)
+                except Exception:  # one bad job must not stop the retries of others
+                    log.exception("resending the reports of %s failed", job.id)
+
+    # -- logs -------------------------------------------------------------------------
+
+    async def _on_logs_request(self, message: Message) -> None:
+        assert isinstance(message, RunnerLogsRequest)
+        text = await asyncio.to_thread(_tail, self.data_dir / "logs" / "agent.log",
+                                       message.lines)
+        await self.session.send(RunnerLogs(request_id=message.request_id, text=text))
+
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("runner task failed", exc_info=task.exception())
+
+
+def _event(job_id: str, entry: dict[str, Any]) -> JobEvent:
+    """A journal entry as a message (fields a newer journal may hold are left out)."""
+    return JobEvent(job_id=job_id, **{k: v for k, v in entry.items()
+                                      if k in JobEvent.model_fields and k != "type"})
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        with path.open("rb") as handle:
+            return b"".join(deque(handle, maxlen=lines)).decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _http_base(url: str) -> str:
+    url = url.rstrip("/")
+    for ws, http in (("ws://", "http://"), ("wss://", "https://")):
+        if url.startswith(ws):
+            url = http + url[len(ws):]
+    return url.removesuffix("/api/v1/agents")
