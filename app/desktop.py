@@ -28,6 +28,7 @@ from PySide6.QtCore import QCoreApplication
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
+from app.supervisor import Supervisor
 from backend import __version__
 from backend.host import Host, HostSettings
 from ui import HubBridge, MainWindow
@@ -37,6 +38,26 @@ log = logging.getLogger(__name__)
 APP_NAME = "Control Room"
 #: QSettings files live under this name (``~/.config/controlroom/`` on Linux).
 ORGANISATION = "controlroom"
+
+
+class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
+    """qasync's loop, with the async-generator hooks asyncio's own ``run_forever`` installs.
+
+    qasync runs Qt's ``exec()`` instead of asyncio's ``run_forever`` and so never calls
+    ``sys.set_asyncgen_hooks``: an async generator abandoned mid-iteration (an HTTP
+    stream whose client went away, a streaming proxy cancelled by a disconnect) is then
+    finalized by the garbage collector with no loop running, and its clean-up coroutine
+    is lost ("Exception ignored in ... aclose"). With the hooks, the loop closes it.
+    """
+
+    def run_forever(self) -> None:
+        old = sys.get_asyncgen_hooks()
+        sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
+                               finalizer=self._asyncgen_finalizer_hook)
+        try:
+            super().run_forever()
+        finally:
+            sys.set_asyncgen_hooks(*old)
 
 
 def run(settings: HostSettings) -> int:
@@ -51,7 +72,7 @@ def run(settings: HostSettings) -> int:
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))
     app.setQuitOnLastWindowClosed(False)
-    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+    with asyncio.Runner(loop_factory=lambda: QtEventLoop(app)) as runner:
         return runner.run(main(settings))
 
 
@@ -88,7 +109,8 @@ async def _serve(settings: HostSettings, quit_requested: _QuitRequest) -> int:
         return 1
 
     bridge = HubBridge(host.hub, host.base_url)
-    window = MainWindow(bridge)
+    supervisor = Supervisor(host.base_url, settings.data_dir / "agents", bridge.create_enrollment)
+    window = MainWindow(bridge, supervisor=supervisor)
     window.closed.connect(quit_requested.set)
     quit_requested.closes(window)
     try:
@@ -99,8 +121,11 @@ async def _serve(settings: HostSettings, quit_requested: _QuitRequest) -> int:
             await quit_requested.wait()
     finally:
         log.info("shutting down")
+        await window.shutdown()
+        await supervisor.close(keep=window.keep_agents)
         bridge.stop()
         await bridge.wait_stopped()
+        await bridge.aclose()
         await host.stop()
         window.deleteLater()
     return 0

@@ -16,18 +16,37 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from PySide6.QtCore import QObject, Signal
 
+from backend.audio.spec import TaskSpec
 from backend.hub import HealthSettings, Hub
 from backend.hub.events import Event
+from backend.hub.tasks.service import TaskError
+from backend.node.client import HubClient, HubError, parse_sse
+from backend.node.fold import RunEvent
 
 log = logging.getLogger(__name__)
 
 #: How many stored events a new window shows, so it opens with the recent history.
 BACKLOG_EVENTS = 200
+#: Enrollment tokens the console creates for agents it spawns live this long.
+SPAWN_ENROLLMENT_TTL_S = 120.0
+#: A run's event stream is reopened after this much silence, so a follower can stop.
+FOLLOW_IDLE_S = 1.0
+
+
+class BridgeError(Exception):
+    """A command the hub refused; ``message`` is what to show the operator."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
 
 
 class HubBridge(QObject):
@@ -41,6 +60,8 @@ class HubBridge(QObject):
     events_skipped = Signal(int)
     #: Live updates stopped because of an error (the message); the view is now stale.
     failed = Signal(str)
+    #: Every audio task: ``list[dict]``, one ``Task.view()`` each, newest last.
+    tasks_changed = Signal(object)
 
     def __init__(
         self,
@@ -57,6 +78,7 @@ class HubBridge(QObject):
         self._refresh_s = refresh_s
         self._backlog = backlog
         self._task: asyncio.Task[None] | None = None
+        self._client: HubClient | None = None
 
     # -- what the views may know about the hub ----------------------------------------
 
@@ -84,6 +106,154 @@ class HubBridge(QObject):
     def snapshot(self) -> list[dict[str, Any]]:
         """Every component as the HTTP API shows it, deep-copied."""
         return [copy.deepcopy(c.view()) for c in self._hub.registry.components.values()]
+
+    def tasks_snapshot(self) -> list[dict[str, Any]]:
+        """Every audio task as ``GET /api/v1/tasks`` shows it, oldest first, deep-copied."""
+        tasks = sorted(self._hub.tasks.tasks.values(), key=lambda t: t.created_at)
+        return [copy.deepcopy(t.view()) for t in tasks]
+
+    # -- commands (each one a coroutine on the shared loop) ---------------------------
+
+    async def create_enrollment(self, kind: str,
+                                ttl_s: float = SPAWN_ENROLLMENT_TTL_S) -> str:
+        """A one-time enrollment token, made in-process (no HTTP round trip)."""
+        enrollment = await self._hub.registry.create_enrollment(kind, ttl_s)
+        return enrollment.token
+
+    async def reserve_task(self, spec: TaskSpec, engine: str | None = None) -> dict[str, Any]:
+        task = await self._task_call(self._hub.tasks.reserve(spec, engine))
+        self._publish_tasks()
+        return copy.deepcopy(task.view())
+
+    async def play_task(self, task_id: str) -> None:
+        await self._task_call(self._hub.tasks.play(task_id))
+
+    async def stop_task(self, task_id: str) -> None:
+        await self._task_call(self._hub.tasks.stop(task_id))
+
+    async def render_task(self, task_id: str, fmt: str = "wav24") -> str:
+        render = await self._task_call(self._hub.tasks.render(task_id, fmt, None))
+        return str(render.render_id)
+
+    async def cancel_render(self, task_id: str, render_id: str) -> None:
+        await self._task_call(self._hub.tasks.cancel_render(task_id, render_id))
+
+    async def release_task(self, task_id: str) -> None:
+        await self._task_call(self._hub.tasks.release(task_id))
+
+    async def set_params(self, task_id: str, iid: str, params: dict[str, Any]) -> None:
+        await self._task_call(self._hub.tasks.set_params(task_id, iid, params))
+
+    def render_file(self, task_id: str, render_id: str) -> Path:
+        """Where a finished render's file is (raises :class:`BridgeError` if none)."""
+        try:
+            return self._hub.tasks.render_path(task_id, render_id)
+        except TaskError as exc:
+            raise BridgeError(exc.message, exc.status) from None
+
+    def subscribe_stream(self, task_id: str) -> asyncio.Queue[bytes | str | None]:
+        """The task's audio frames and meters JSON, as WebSocket subscribers get them."""
+        try:
+            return self._hub.tasks.subscribe(task_id)
+        except TaskError as exc:
+            raise BridgeError(exc.message, exc.status) from None
+
+    def unsubscribe_stream(self, task_id: str, queue: asyncio.Queue[bytes | str | None]) -> None:
+        self._hub.tasks.unsubscribe(task_id, queue)
+
+    # -- nodes, flows, runs and locks (over the hub's own HTTP API, on the loop) --------
+
+    @property
+    def _nodes_client(self) -> HubClient:
+        if self._client is None:
+            self._client = HubClient(self._base_url, self._hub.operator_token)
+        return self._client
+
+    async def nodes(self) -> list[dict[str, Any]]:
+        """Every node the hub knows, with its flow catalog (``GET /api/v1/nodes``)."""
+        return list(await self._node_call(self._nodes_client.nodes(), "nodes"))
+
+    async def start_run(self, node: str, flow: str, inputs: dict[str, Any] | None) -> str:
+        return str(await self._node_call(
+            self._nodes_client.node(node).start(flow, inputs), f"run {flow}"))
+
+    async def run_state(self, node: str, fid: str) -> dict[str, Any]:
+        return dict(await self._node_call(self._nodes_client.node(node).state(fid), fid))
+
+    async def cancel_run(self, node: str, fid: str) -> None:
+        await self._node_call(self._nodes_client.node(node).cancel(fid), f"cancel {fid}")
+
+    async def follow_run(self, node: str, fid: str, on_event: Callable[[RunEvent], Any],
+                         after: int = 0, stop: asyncio.Event | None = None,
+                         idle_s: float = FOLLOW_IDLE_S) -> bool:
+        """Call ``on_event`` for each event of the run until ``final``, or until ``stop``.
+
+        True when the run reached ``final``. A coroutine, not an async generator, and
+        never meant to be cancelled mid-read: qasync installs no async-generator hooks, and
+        httpcore's clean-up of a cancelled stream then runs outside any task. Instead the
+        read times out after ``idle_s`` of silence, ``stop`` is checked, and the stream
+        is opened again with ``Last-Event-ID`` (the node sends exactly what was missed).
+        """
+        http = self._nodes_client._http  # the hub client's pooled, authorized connection
+        last, delay = after, 0.05
+        while stop is None or not stop.is_set():
+            try:
+                async with http.stream(
+                    "GET", f"/api/v1/nodes/{node}/runs/{fid}/events",
+                    headers={"Last-Event-ID": str(last)},
+                    timeout=httpx.Timeout(10, read=idle_s),
+                ) as response:
+                    if response.status_code != 200:
+                        await response.aread()
+                        raise BridgeError(f"events of {fid}: {response.status_code} "
+                                          f"{response.text}", response.status_code)
+                    final = False
+                    async for offset, _, data in parse_sse(response.aiter_lines()):
+                        last, delay = offset, 0.05
+                        event = RunEvent(offset, data["ts"], data["type"], data["data"])
+                        result = on_event(event)
+                        if asyncio.iscoroutine(result):
+                            await result
+                        final = final or event.type == "final"
+                    if final:
+                        return True
+                    continue  # the stream ended early: open it again at once
+            except httpx.ReadTimeout:
+                continue  # quiet for idle_s: check stop, then resume after `last`
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        return False
+
+    async def submit_candidate(self, node: str, fid: str, lid: str,
+                               candidate: dict[str, Any]) -> tuple[int, Any]:
+        """``(status, body)``: 200 released; 422 denied (``reason``) or invalid (``detail``)."""
+        response = await self._nodes_client.node(node).submit(fid, lid, candidate)
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text
+        return response.status_code, body
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    @staticmethod
+    async def _node_call(call: Any, what: str) -> Any:
+        try:
+            return await call
+        except HubError as exc:
+            raise BridgeError(str(exc), exc.status_code) from None
+
+    @staticmethod
+    async def _task_call(call: Any) -> Any:
+        try:
+            return await call
+        except TaskError as exc:
+            raise BridgeError(exc.message, exc.status) from None
 
     # -- life -------------------------------------------------------------------------
 
@@ -126,6 +296,7 @@ class HubBridge(QObject):
         try:
             last_id = await self._replay(0, self._backlog)
             self._publish()
+            self._publish_tasks()
             next_refresh = loop.time() + self._refresh_s
             while True:
                 wait = next_refresh - loop.time()
@@ -150,6 +321,8 @@ class HubBridge(QObject):
                 self._emit(item)
                 if item.type.startswith("component."):
                     self._publish()
+                elif item.type.startswith("task."):
+                    self._publish_tasks()
         finally:
             events.unsubscribe(queue)
 
@@ -169,3 +342,6 @@ class HubBridge(QObject):
 
     def _publish(self) -> None:
         self.components_changed.emit(self.snapshot())
+
+    def _publish_tasks(self) -> None:
+        self.tasks_changed.emit(self.tasks_snapshot())

@@ -62,7 +62,18 @@ def describe(event: Mapping[str, Any]) -> str:
         return f"hub started (role {html.escape(str(data.get('role', '?')))})"
     if kind == "hub.stopped":
         return "hub stopped"
+    if kind.startswith("task."):
+        what = html.escape(kind.removeprefix("task.").replace("_", " "))
+        why = data.get("reason") or data.get("component") or ""
+        detail = f": {html.escape(str(why))}" if why else ""
+        state = data.get("state")
+        now = f" (task {html.escape(str(state))})" if state else ""
+        return f"task {who} {what}{detail}{now}"
     return f"{html.escape(kind)} {who}"
+
+
+#: Events too frequent for a log a person reads.
+QUIET = frozenset({"task.render_progress", "task.play_position"})
 
 
 def _clock(epoch: float) -> str:
@@ -94,6 +105,8 @@ class EventLogView(QPlainTextEdit):
         )
 
     def append_event(self, event: Mapping[str, Any]) -> None:
+        if event.get("type") in QUIET:
+            return  # the task's own progress bar shows these; here they drown the rest
         when = timestamp(float(event.get("ts", 0.0)))
         self._append(f'<span style="color:#8c959f">{when}</span>&nbsp;&nbsp;{describe(event)}')
 

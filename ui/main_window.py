@@ -10,6 +10,7 @@ owns the loop and shuts the servers down, so the window never has to know they e
 
 from __future__ import annotations
 
+import asyncio
 import json
 import platform
 import shlex
@@ -55,12 +56,16 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStackedWidget,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from app.supervisor import Supervisor
 from backend import __version__
 from ui import health_style
+from ui.actions import Actions
+from ui.agents_view import AgentsView
 from ui.bridge import HubBridge
 from ui.components_model import (
     COMPONENT,
@@ -75,6 +80,9 @@ from ui.components_model import (
     relative_time,
 )
 from ui.event_log import EventLogView
+from ui.flows_view import FlowsView
+from ui.notifications import NotificationArea
+from ui.tasks_view import TasksView
 
 WINDOW_TITLE = "Control Room"
 DEFAULT_SIZE = QSize(1200, 780)
@@ -128,6 +136,13 @@ def agent_command(base_url: str, kind: str = "engine", name: str = "engine-1") -
 def summary_text(counts: Mapping[str, int]) -> str:
     """``2 up · 1 half-open · 0 down``."""
     return " · ".join(f"{counts.get(s, 0)} {health_style.label(s)}" for s in health_style.STATES)
+
+
+def _separator() -> QFrame:
+    line = QFrame()
+    line.setFrameShape(QFrame.Shape.VLine)
+    line.setFrameShadow(QFrame.Shadow.Sunken)
+    return line
 
 
 class EmptyState(QFrame):
@@ -322,9 +337,18 @@ class MainWindow(QMainWindow):
         bridge: HubBridge,
         settings: QSettings | None = None,
         parent: QWidget | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         super().__init__(parent)
         self.bridge = bridge
+        self.supervisor = supervisor
+        #: What happens to spawned agents when the console exits (the operator's choice).
+        self.keep_agents = False
+        self._exit_confirmed = False
+        self.exit_box: QMessageBox | None = None
+        self.commands = Actions(self)
+        self.notifications = NotificationArea()
+        self.commands.failed.connect(self.notify_error)
         self._settings = settings if settings is not None else QSettings()
         self._ever_selected = False
         self.setWindowTitle(WINDOW_TITLE)
@@ -340,6 +364,10 @@ class MainWindow(QMainWindow):
         self.empty_state = EmptyState(bridge.base_url, str(bridge.admin_token_path))
         self.details = ComponentDetails()
         self.event_log = EventLogView()
+        self.agents_view = (AgentsView(supervisor, bridge, self.commands)
+                            if supervisor is not None else None)
+        self.tasks_view = TasksView(bridge, self.commands)
+        self.flows_view = FlowsView(bridge, self.commands)
         self.setCentralWidget(self._build_central())
         self._build_status_bar()
         self._build_menus()
@@ -349,6 +377,10 @@ class MainWindow(QMainWindow):
         bridge.event_received.connect(self.event_log.append_event)
         bridge.events_skipped.connect(self._on_events_skipped)
         bridge.failed.connect(self._on_bridge_failed)
+        self.tasks_view.model.updated.connect(self._update_counts)
+        if self.agents_view is not None:
+            self.agents_view.model.updated.connect(self._update_counts)
+        self._update_counts()
         self.model.updated.connect(self._on_model_updated)
         self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
 
@@ -408,9 +440,22 @@ class MainWindow(QMainWindow):
         events_layout.addWidget(events_title)
         events_layout.addWidget(self.event_log, 1)
 
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("mainTabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.splitter, "Components")
+        self.tabs.setTabToolTip(0, "Every registered component and its health")
+        if self.agents_view is not None:
+            index = self.tabs.addTab(self.agents_view, "Agents")
+            self.tabs.setTabToolTip(index, "Engines, drivers and nodes spawned on this machine")
+        index = self.tabs.addTab(self.tasks_view, "Tasks")
+        self.tabs.setTabToolTip(index, "Audio tasks: reserve, play, render, meters")
+        index = self.tabs.addTab(self.flows_view, "Flows")
+        self.tabs.setTabToolTip(index, "Nodes' flows: launch, follow runs, answer locks")
+
         self.main_splitter = QSplitter(Qt.Orientation.Vertical)
         self.main_splitter.setObjectName("mainSplitter")
-        self.main_splitter.addWidget(self.splitter)
+        self.main_splitter.addWidget(self.tabs)
         self.main_splitter.addWidget(self.events_panel)
         self.main_splitter.setStretchFactor(0, 3)
         self.main_splitter.setStretchFactor(1, 1)
@@ -421,6 +466,7 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(8, 6, 8, 4)
         layout.setSpacing(6)
         layout.addWidget(self.header)
+        layout.addWidget(self.notifications)
         layout.addWidget(self.main_splitter, 1)
         return central
 
@@ -433,7 +479,15 @@ class MainWindow(QMainWindow):
         self.stale_label.hide()
         self.address_label = QLabel(f"Hub {self.bridge.base_url}")
         self.address_label.setToolTip("Where agents and API clients reach this hub")
+        self.tasks_label = QLabel("No tasks")
+        self.tasks_label.setToolTip("Audio tasks per state (released ones not counted)")
+        self.agents_label = QLabel("")
+        self.agents_label.setToolTip("Agents spawned by this console, per process state")
         self.statusBar().addWidget(self.counts_label)
+        self.statusBar().addWidget(_separator())
+        self.statusBar().addWidget(self.tasks_label)
+        self.statusBar().addWidget(_separator())
+        self.statusBar().addWidget(self.agents_label)
         self.statusBar().addWidget(self.stale_label)
         self.statusBar().addPermanentWidget(self.address_label)
 
@@ -529,10 +583,80 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
+    def _update_counts(self) -> None:
+        counts = self.tasks_view.model.counts()
+        counts.pop("released", None)
+        self.tasks_label.setText(
+            "Tasks: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+            if counts else "No tasks")
+        if self.supervisor is None:
+            self.agents_label.setText("")
+            return
+        states: dict[str, int] = {}
+        for agent in self.supervisor.agents.values():
+            states[agent.state.value] = states.get(agent.state.value, 0) + 1
+        self.agents_label.setText(
+            "Agents: " + ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+            if states else "No agents spawned")
+
+    async def shutdown(self) -> None:
+        """Stop what the views run on the loop (streams, playback, pending actions)."""
+        self.tasks_view.panel.meters.close_stream()
+        await self.flows_view.close_streams()
+        self.commands.cancel_all()
+        if self.agents_view is not None:
+            self.agents_view.model.detach()
+        await self.commands.wait_idle()
+        await asyncio.sleep(0)  # cancelled stream followers finish their finally blocks
+
+    def notify_error(self, title: str, message: str) -> None:
+        """A non-modal notification, and a line in the event log."""
+        self.notifications.error(title, message)
+        self.event_log.append_note(f"{title}: {message}")
+
+    def show_tab(self, widget: QWidget) -> None:
+        self.tabs.setCurrentWidget(widget)
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        running = self.supervisor.running() if self.supervisor is not None else []
+        if running and not self._exit_confirmed:
+            event.ignore()
+            self._ask_about_agents(len(running))
+            return
         self._save_layout()
         event.accept()
         self.closed.emit()
+
+    def _ask_about_agents(self, count: int) -> None:
+        """Non-modal: stop the spawned agents (the default) or leave them running."""
+        if self.exit_box is not None:
+            self.exit_box.raise_()
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "Quit Control Room",
+                          f"{count} agent{'s' if count != 1 else ''} started from this console "
+                          "{} still running.".format("are" if count != 1 else "is"),
+                          parent=self)
+        box.setInformativeText("Stop them with the console, or leave them running? Agents "
+                               "left running keep serving the studio and rejoin the hub "
+                               "when the console starts again.")
+        self.stop_agents_button = box.addButton("Stop agents and quit",
+                                                QMessageBox.ButtonRole.AcceptRole)
+        self.keep_agents_button = box.addButton("Leave running and quit",
+                                                QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(self.stop_agents_button)
+        box.finished.connect(lambda _result: self._on_exit_choice(box))
+        self.exit_box = box
+        box.open()
+
+    def _on_exit_choice(self, box: QMessageBox) -> None:
+        clicked = box.clickedButton()
+        self.exit_box = None
+        box.deleteLater()
+        if clicked is self.stop_agents_button or clicked is self.keep_agents_button:
+            self.keep_agents = clicked is self.keep_agents_button
+            self._exit_confirmed = True
+            self.close()
 
     def _on_model_updated(self) -> None:
         empty = self.model.rowCount() == 0

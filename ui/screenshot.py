@@ -1,9 +1,18 @@
-"""``python -m ui.screenshot OUTDIR``: a true picture of the main window, for the docs.
+"""``python -m ui.screenshot OUTDIR``: true pictures of the console's main views, for the docs.
 
-Nothing is staged: it starts a real hub on a free port in a temporary data dir, enrolls
-and spawns two real agent processes (an engine and an instance driver) over HTTP as an
-operator would, waits until the hub's health checks have both up, selects the engine,
-and saves ``OUTDIR/main-window.png``. Run it under Xvfb for the platform's real look
+Nothing is staged: it starts a real hub on a free port in a temporary data dir and drives
+the real window as an operator would. The Agents tab's buttons spawn an engine and two
+instance drivers (real child processes, enrolled automatically); once the hub has them up
+it saves
+
+- ``main-window.png``: the Components tab, the engine selected;
+- ``agents.png``: the Agents tab, with PIDs, health and the selected agent's output;
+- ``tasks.png``: the demo spec reserved through the editor, rendered once, and playing,
+  with the meters and level history moving;
+- ``flows.png``: the ``approve-render`` flow launched from its generated inputs form,
+  locked on its approval, after a candidate the flow denied (the reason shown inline).
+
+Run it under Xvfb for the platform's real look
 (``xvfb-run -a -s "-screen 0 1400x900x24" python -m ui.screenshot docs/screenshots``) or
 with ``QT_QPA_PLATFORM=offscreen``.
 """
@@ -17,98 +26,144 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import argparse
 import asyncio
+import json
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-import qasync
 from PySide6.QtCore import QCoreApplication, QSettings
 from PySide6.QtWidgets import QApplication
 
+from app.desktop import QtEventLoop
+from app.supervisor import Supervisor
 from backend.host import Host, HostSettings
 from ui.bridge import HubBridge
 from ui.main_window import MainWindow
+from ui.spec_editor import DEMO_SPEC
 
-AGENTS = (("engine", "engine-1"), ("driver", "driver-1"))
-SIZE = (1200, 760)
-
-
-async def enroll(client: httpx.AsyncClient, base_url: str, operator_token: str, kind: str) -> str:
-    response = await client.post(
-        f"{base_url}/api/v1/enrollments",
-        json={"kind": kind},
-        headers={"Authorization": f"Bearer {operator_token}"},
-    )
-    response.raise_for_status()
-    return str(response.json()["token"])
+SIZE = (1280, 820)
+NAMES = ("engine-1", "driver-1", "driver-2")
 
 
-async def wait_until_up(window: MainWindow, names: list[str]) -> None:
-    """Poll the window's own model: the picture shows what the window shows."""
-    while True:
-        states = {c["id"]: c["state"] for c in window.model.components()}
-        if all(states.get(n) == "up" for n in names):
-            return
+async def wait_for(predicate: Callable[[], bool], what: str, within: float = 60.0) -> None:
+    """Poll while the loop (hub, agents, Qt) keeps running; fail loudly if it never holds."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not {what} after {within:g} s")
         await asyncio.sleep(0.1)
 
 
-async def capture(out_dir: Path, settle_s: float) -> Path:
+def save(window: MainWindow, path: Path) -> Path:
+    if not window.grab().save(str(path)):
+        raise OSError(f"could not write {path}")
+    print(path)
+    return path
+
+
+def states(window: MainWindow) -> dict[str, str]:
+    return {str(c["id"]): str(c["state"]) for c in window.model.components()}
+
+
+async def capture(out_dir: Path, settle_s: float) -> list[Path]:
     with tempfile.TemporaryDirectory(prefix="controlroom-shot-") as tmp:
         root = Path(tmp)
         host = Host(HostSettings(data_dir=root / "hub", port=0))
         await host.start()
         bridge = HubBridge(host.hub, host.base_url)
-        window = MainWindow(bridge, QSettings(str(root / "ui.ini"), QSettings.Format.IniFormat))
+        supervisor = Supervisor(host.base_url, root / "agents", bridge.create_enrollment)
+        window = MainWindow(bridge, QSettings(str(root / "ui.ini"), QSettings.Format.IniFormat),
+                            supervisor=supervisor)
         window.resize(*SIZE)
         bridge.start()
         window.show()
-        agents: list[asyncio.subprocess.Process] = []
+        shots: list[Path] = []
         try:
-            async with httpx.AsyncClient(timeout=10) as client:
-                for kind, name in AGENTS:
-                    token = await enroll(client, host.base_url, host.hub.operator_token, kind)
-                    agents.append(await asyncio.create_subprocess_exec(
-                        sys.executable, "-m", "app.main", "agent", kind, "--hub",
-                        host.base_url, "--name", name, "--token", token,
-                        "--data-dir", str(root / name), "--log-level", "warning",
-                        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-                    ))
-            async with asyncio.timeout(60):
-                await wait_until_up(window, [name for _, name in AGENTS])
-            window.select_component(AGENTS[0][1])
+            agents = window.agents_view
+            assert agents is not None
+            window.show_tab(agents)
+            agents.spawn_engine_button.click()
+            agents.driver_count.setValue(2)
+            agents.spawn_drivers_button.click()
+            await wait_for(lambda: all(states(window).get(n) == "up" for n in NAMES),
+                           "engine and drivers up")
+            window.select_component("engine-1")
             await asyncio.sleep(settle_s)  # a few health checks: round trips and "n s ago"
-            path = out_dir / "main-window.png"
-            if not window.grab().save(str(path)):
-                raise OSError(f"could not write {path}")
-            return path
+            window.show_tab(window.tabs.widget(0))
+            shots.append(save(window, out_dir / "main-window.png"))
+            window.show_tab(agents)
+            agents.select("driver-1")
+            await asyncio.sleep(0.3)
+            shots.append(save(window, out_dir / "agents.png"))
+
+            tasks = window.tasks_view
+            window.show_tab(tasks)
+            tasks.load_demo()
+            tasks.reserve_button.click()
+            await wait_for(lambda: (tasks.selected_task() or {}).get("state") == "ready",
+                           "the demo task ready")
+            panel = tasks.panel
+            panel.render_button.click()
+            await wait_for(lambda: (tasks.selected_task() or {}).get("state") == "rendering",
+                           "rendering")
+            await wait_for(lambda: (tasks.selected_task() or {}).get("state") == "ready",
+                           "the render done", within=120)
+            await asyncio.sleep(0.5)
+            before = panel.meters.readings
+            panel.play_button.click()
+            await wait_for(lambda: (tasks.selected_task() or {}).get("state") == "playing"
+                           and panel.meters.readings > before + 50, "the meters moving")
+            shots.append(save(window, out_dir / "tasks.png"))
+            task = tasks.selected_task() or {}
+            if task.get("state") == "playing":
+                await bridge.stop_task(str(task["id"]))
+            await bridge.release_task(str(task["id"]))
+
+            flows = window.flows_view
+            window.show_tab(flows)
+            node = host.node
+            assert node is not None
+            await wait_for(lambda: flows.select_flow(node.name, "approve-render"),
+                           "the flow catalog")
+            flows.inputs.set_values({"spec": json.loads(DEMO_SPEC.read_text())})
+            flows.launch()
+            await wait_for(lambda: bool(flows.runs.runs)
+                           and flows.runs.runs[0].state == "locked", "the run locked",
+                           within=120)
+            await wait_for(flows.lock_panel.isVisible, "the lock panel")
+            sent = flows.lock_panel.submit()  # approve unticked, gain 0: the flow denies it
+            assert sent is not None
+            await wait_for(sent.done, "the verdict")
+            await asyncio.sleep(0.5)
+            shots.append(save(window, out_dir / "flows.png"))
+            return shots
         finally:
-            for agent in agents:
-                if agent.returncode is None:
-                    agent.terminate()
-            for agent in agents:
-                await agent.wait()
+            await window.shutdown()
+            await supervisor.close()
             window.close()
             bridge.stop()
             await bridge.wait_stopped()
+            await bridge.aclose()
             await host.stop()
             window.deleteLater()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ui.screenshot", description=__doc__)
-    parser.add_argument("out_dir", type=Path, help="where main-window.png is written")
+    parser = argparse.ArgumentParser(prog="python -m ui.screenshot", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out_dir", type=Path, help="where the PNGs are written")
     parser.add_argument("--settle", type=float, default=2.5, metavar="S",
-                        help="seconds to let health checks run before the capture")
+                        help="seconds to let health checks run before the first capture")
     args = parser.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     QCoreApplication.setApplicationName("Control Room")
     app.setQuitOnLastWindowClosed(False)
-    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
-        path = runner.run(capture(args.out_dir, args.settle))
-    print(path)
+    with asyncio.Runner(loop_factory=lambda: QtEventLoop(app)) as runner:
+        runner.run(capture(args.out_dir, args.settle))
     return 0
 
 

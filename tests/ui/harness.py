@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import httpx
-import qasync
 import shiboken6
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
+from app.desktop import QtEventLoop
+from app.supervisor import Supervisor
 from backend.host import Host, HostSettings
 from ui.bridge import HubBridge
 from ui.main_window import MainWindow
@@ -44,7 +45,7 @@ class QtLoop:
 
     def __init__(self, app: QApplication) -> None:
         self.app = app
-        self.loop = qasync.QEventLoop(app)
+        self.loop = QtEventLoop(app)
         asyncio.set_event_loop(self.loop)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
@@ -96,6 +97,7 @@ class Console:
     bridge: HubBridge
     window: MainWindow
     closed: asyncio.Future[None]
+    supervisor: Supervisor
 
     @property
     def base_url(self) -> str:
@@ -117,19 +119,24 @@ async def open_console(data_dir: Path, settings: QSettings) -> AsyncIterator[Con
     window: MainWindow | None = None
     try:
         bridge = HubBridge(host.hub, host.base_url)
-        window = MainWindow(bridge, settings)
+        supervisor = Supervisor(host.base_url, data_dir / "agents", bridge.create_enrollment,
+                                log_level="warning")
+        window = MainWindow(bridge, settings, supervisor=supervisor)
         closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         window.closed.connect(lambda: closed.done() or closed.set_result(None))
         bridge.start()
         window.show()
         try:
-            yield Console(host, bridge, window, closed)
+            yield Console(host, bridge, window, closed, supervisor)
         finally:
+            await supervisor.close()  # nothing left running: closing asks no question
             window.close()
             async with asyncio.timeout(5):
                 await closed
+            await window.shutdown()
             bridge.stop()
             await bridge.wait_stopped()
+            await bridge.aclose()
     finally:
         await host.stop()
         if window is not None:

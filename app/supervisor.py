@@ -1,0 +1,297 @@
+"""The console's supervisor of agents on this machine: spawn, watch, restart, stop, keep.
+
+The desktop console can start an audio engine, instance drivers and a node as child
+processes of the same program (``python -m app.main agent KIND``). Each one gets a fresh
+one-time enrollment token on its first start (asked of the hub in-process through the
+``enroll`` callable) and its own data dir, where it keeps the credentials it earns, so a
+restart needs no token. Its output goes to ``<data-dir>/agent.log`` rather than a pipe: an
+agent the operator chooses to keep running when the console exits must not lose its
+stdout with us. The supervisor follows that file and reports every line.
+
+Qt-free asyncio; views learn what happens through the listener callbacks. Children are
+``subprocess.Popen`` objects started in a worker thread and polled, not asyncio
+subprocesses: asyncio's subprocess transport kills its child when it is closed, which
+would take a kept agent down with the console.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+#: Agent kinds the console can spawn, in the order the operator usually needs them.
+KINDS = ("engine", "driver", "node")
+#: Lines of output kept per agent (the rest is in its agent.log).
+KEPT_LINES = 2000
+#: How often the log file is read for new lines.
+POLL_S = 0.2
+#: How long a stopped agent gets to sign off before it is killed.
+STOP_GRACE_S = 5.0
+
+Enroll = Callable[[str], Awaitable[str]]
+
+
+class AgentState(StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    CRASHED = "crashed"
+    KEPT = "left running"
+
+
+@dataclass
+class AgentProcess:
+    """One spawned agent: what it is, where it keeps things, and how it is doing."""
+
+    kind: str
+    name: str
+    data_dir: Path
+    args: list[str]
+    state: AgentState = AgentState.STARTING
+    pid: int | None = None
+    exit_code: int | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    lines: deque[str] = field(default_factory=lambda: deque(maxlen=KEPT_LINES))
+    process: subprocess.Popen[bytes] | None = None
+    stopping: bool = False
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "agent.log"
+
+    @property
+    def alive(self) -> bool:
+        return self.state in (AgentState.STARTING, AgentState.RUNNING, AgentState.STOPPING)
+
+    def describe_exit(self) -> str:
+        code = self.exit_code
+        if code is None:
+            return ""
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exit code {code}"
+
+
+#: ``listener(kind_of_change, agent, line)``: "state" (line empty) or "output".
+Listener = Callable[[str, AgentProcess, str], None]
+
+
+class Supervisor:
+    """Spawns agents as child processes of this program and keeps an eye on them."""
+
+    def __init__(
+        self,
+        hub_url: str,
+        root: Path,
+        enroll: Enroll,
+        *,
+        python: str = sys.executable,
+        log_level: str = "info",
+    ) -> None:
+        self.hub_url = hub_url
+        self.root = root
+        self._enroll = enroll
+        self._python = python
+        self._log_level = log_level
+        self.agents: dict[str, AgentProcess] = {}
+        self._listeners: list[Listener] = []
+        self._watchers: set[asyncio.Task[None]] = set()
+
+    # -- observing --------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def _notify(self, change: str, agent: AgentProcess, line: str = "") -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(change, agent, line)
+            except Exception:
+                log.exception("an agent listener failed")
+
+    def running(self) -> list[AgentProcess]:
+        return [a for a in self.agents.values() if a.alive]
+
+    def next_name(self, kind: str) -> str:
+        """``engine-1``, ``driver-2``, ...: the first free name of that kind."""
+        n = 1
+        while f"{kind}-{n}" in self.agents:
+            n += 1
+        return f"{kind}-{n}"
+
+    # -- life of one agent ------------------------------------------------------------
+
+    async def spawn(self, kind: str, name: str | None = None,
+                    extra_args: list[str] | None = None) -> AgentProcess:
+        """Enroll (first start only) and start ``agent KIND``; returns once it has a PID."""
+        if kind not in KINDS:
+            raise ValueError(f"cannot spawn a {kind!r}; choose one of {', '.join(KINDS)}")
+        name = name or self.next_name(kind)
+        existing = self.agents.get(name)
+        if existing is not None and existing.alive:
+            raise ValueError(f"{name} is already running (PID {existing.pid})")
+        args = list(extra_args or [])
+        if kind == "node" and "--port" not in args:
+            args += ["--port", "0"]  # never collide with another node on 8751
+        agent = AgentProcess(kind, name, self.root / name, args)
+        if existing is not None:
+            agent.restarts = existing.restarts
+            agent.lines = existing.lines
+        self.agents[name] = agent
+        await self._start(agent)
+        return agent
+
+    async def restart(self, name: str) -> AgentProcess:
+        """Start a stopped or crashed agent again with the same name and data dir."""
+        agent = self.agents[name]
+        if agent.alive:
+            await self.stop(name)
+        agent.restarts += 1
+        agent.state, agent.exit_code, agent.stopping = AgentState.STARTING, None, False
+        self._note(agent, f"— restarting {name} —")
+        await self._start(agent)
+        return agent
+
+    async def _start(self, agent: AgentProcess) -> None:
+        agent.data_dir.mkdir(parents=True, exist_ok=True)
+        command = [self._python, "-m", "app.main", "agent", agent.kind, "--hub", self.hub_url,
+                   "--name", agent.name, "--data-dir", str(agent.data_dir),
+                   "--log-level", self._log_level, *agent.args]
+        if not (agent.data_dir / "credentials.json").exists():
+            command += ["--token", await self._enroll(agent.kind)]
+        offset = agent.log_path.stat().st_size if agent.log_path.exists() else 0
+        out = agent.log_path.open("ab")
+        try:
+            process = await asyncio.to_thread(
+                subprocess.Popen, command, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, cwd=_project_root(),
+                start_new_session=True,  # Ctrl+C in our terminal does not reach kept agents
+            )
+        except BaseException:
+            agent.state = AgentState.CRASHED
+            self._notify("state", agent)
+            raise
+        finally:
+            out.close()
+        agent.process, agent.pid = process, process.pid
+        agent.started_at = time.time()
+        agent.state = AgentState.RUNNING
+        log.info("spawned %s %s (PID %s)", agent.kind, agent.name, agent.pid)
+        self._note(agent, f"— {agent.kind} {agent.name} started, PID {agent.pid} —")
+        self._notify("state", agent)
+        watcher = asyncio.get_running_loop().create_task(
+            self._watch(agent, process, offset), name=f"watch-{agent.name}")
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+
+    async def _watch(self, agent: AgentProcess, process: subprocess.Popen[bytes],
+                     offset: int) -> None:
+        """Follow the agent's log until it exits, then say how it ended."""
+        with agent.log_path.open("rb") as log_file:
+            log_file.seek(offset)
+            pending = b""
+            while True:
+                done = process.poll() is not None  # also reaps it
+                chunk = log_file.read()  # a local, small, append-only file
+                if chunk:
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for raw in lines:
+                        self._note(agent, raw.decode(errors="replace").rstrip("\r"))
+                if done:
+                    if pending:
+                        self._note(agent, pending.decode(errors="replace"))
+                    break
+                await asyncio.sleep(POLL_S)
+        if agent.process is not process:
+            return  # a newer start owns the agent now
+        agent.exit_code = process.returncode
+        agent.state = AgentState.STOPPED if agent.stopping else AgentState.CRASHED
+        self._note(agent, f"— {agent.name} {agent.state.value}: {agent.describe_exit()} —")
+        log.log(logging.INFO if agent.stopping else logging.WARNING, "%s %s (%s)",
+                agent.name, agent.state.value, agent.describe_exit())
+        self._notify("state", agent)
+
+    def _note(self, agent: AgentProcess, line: str) -> None:
+        agent.lines.append(line)
+        self._notify("output", agent, line)
+
+    async def stop(self, name: str, grace_s: float = STOP_GRACE_S) -> None:
+        """SIGTERM (the agent signs off), then SIGKILL after ``grace_s``."""
+        agent = self.agents[name]
+        process = agent.process
+        if process is None or process.poll() is not None or not agent.alive:
+            return
+        agent.stopping = True
+        agent.state = AgentState.STOPPING
+        self._notify("state", agent)
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+        deadline = time.monotonic() + grace_s
+        while process.poll() is None and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            while process.poll() is None:  # noqa: ASYNC110 (a Popen is polled)
+                await asyncio.sleep(0.02)
+        # Let the watcher read the last lines and report the exit (bounded).
+        for _ in range(int(2 * POLL_S / 0.02) + 10):
+            if agent.process is not process or not agent.alive:
+                return
+            await asyncio.sleep(0.02)
+
+    async def stop_all(self, grace_s: float = STOP_GRACE_S) -> None:
+        await asyncio.gather(*(self.stop(a.name, grace_s) for a in self.running()))
+
+    def keep_all(self) -> list[AgentProcess]:
+        """Leave every running agent running after the console exits; stop watching them."""
+        kept = self.running()
+        for agent in kept:
+            agent.state = AgentState.KEPT
+            agent.process = None
+            self._notify("state", agent)
+        for watcher in list(self._watchers):
+            watcher.cancel()
+        return kept
+
+    async def close(self, keep: bool = False) -> None:
+        """The console is exiting: stop the agents (default) or leave them running."""
+        if keep:
+            kept = self.keep_all()
+            for agent in kept:
+                log.info("left %s running (PID %s)", agent.name, agent.pid)
+        else:
+            await self.stop_all()
+        for watcher in list(self._watchers):
+            watcher.cancel()
+        if self._watchers:
+            await asyncio.wait(set(self._watchers))
+
+
+def _project_root() -> str:
+    """Where ``python -m app.main`` resolves: the source tree (or the frozen bundle)."""
+    base = getattr(sys, "_MEIPASS", None)
+    return base or os.fspath(Path(__file__).resolve().parent.parent)

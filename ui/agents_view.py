@@ -1,0 +1,322 @@
+"""Agents on this machine: spawn an engine, drivers and a node; watch, restart, stop them.
+
+The view is over an :class:`app.supervisor.Supervisor` (the processes) and the bridge's
+component snapshots (what the hub thinks of them): a row per spawned agent with its PID,
+its process state (running, crashed, stopped) and its health at the hub, and below the
+table the output of the selected agent. Commands go through :class:`ui.actions.Actions`,
+so a spawn never blocks the window and a failure becomes a notification.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import Signal as QtSignal
+from PySide6.QtGui import QBrush, QColor, QFontDatabase
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.supervisor import AgentProcess, AgentState, Supervisor
+from ui import health_style
+from ui.actions import Actions
+from ui.bridge import HubBridge
+
+NAME, KIND, PID, PROCESS, HEALTH, UPTIME = range(6)
+HEADERS = ("Agent", "Kind", "PID", "Process", "Health at hub", "Started")
+_PROCESS_COLOURS = {
+    AgentState.CRASHED: "#c62828", AgentState.STOPPED: "#757575",
+    AgentState.KEPT: "#6a1b9a", AgentState.STOPPING: "#ef6c00",
+    AgentState.STARTING: "#ef6c00", AgentState.RUNNING: "#2e7d32",
+}
+_Index = QModelIndex | QPersistentModelIndex
+
+
+class AgentsModel(QAbstractTableModel):
+    """One row per spawned agent; process state from the supervisor, health from the hub."""
+
+    #: ``(agent name, line)``: a line of an agent's output.
+    output = QtSignal(str, str)
+    #: Something in the table changed (counts, states).
+    updated = QtSignal()
+
+    def __init__(self, supervisor: Supervisor, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.supervisor = supervisor
+        self._names: list[str] = []
+        self._health: dict[str, str] = {}
+        supervisor.subscribe(self._on_supervisor)
+        self.destroyed.connect(lambda: supervisor.unsubscribe(self._on_supervisor))
+        self._sync()
+
+    def detach(self) -> None:
+        self.supervisor.unsubscribe(self._on_supervisor)
+
+    # -- feeding ----------------------------------------------------------------------
+
+    def set_components(self, components: list[dict[str, Any]]) -> None:
+        health = {str(c["id"]): str(c["state"]) for c in components}
+        if health != self._health:
+            self._health = health
+            if self._names:
+                self.dataChanged.emit(self.index(0, HEALTH),
+                                      self.index(len(self._names) - 1, HEALTH))
+            self.updated.emit()
+
+    def _on_supervisor(self, change: str, agent: AgentProcess, line: str) -> None:
+        if change == "output":
+            self.output.emit(agent.name, line)
+            return
+        self._sync()
+
+    def _sync(self) -> None:
+        names = list(self.supervisor.agents)
+        if names != self._names:
+            self.beginResetModel()
+            self._names = names
+            self.endResetModel()
+        elif names:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(names) - 1, UPTIME))
+        self.updated.emit()
+
+    # -- reading ----------------------------------------------------------------------
+
+    def agent(self, row: int) -> AgentProcess:
+        return self.supervisor.agents[self._names[row]]
+
+    def row_of(self, name: str) -> int | None:
+        return self._names.index(name) if name in self._names else None
+
+    def health_of(self, name: str) -> str | None:
+        return self._health.get(name)
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._names)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[section]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        agent = self.agent(index.row())
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == NAME:
+                return agent.name
+            if column == KIND:
+                return agent.kind
+            if column == PID:
+                return str(agent.pid) if agent.pid else "—"
+            if column == PROCESS:
+                if agent.state in (AgentState.CRASHED, AgentState.STOPPED):
+                    return f"{agent.state.value} ({agent.describe_exit()})"
+                return agent.state.value
+            if column == HEALTH:
+                state = self._health.get(agent.name)
+                return health_style.label(state) if state else "not registered"
+            if column == UPTIME:
+                return time.strftime("%H:%M:%S", time.localtime(agent.started_at)) \
+                    if agent.started_at else "—"
+        if role == Qt.ItemDataRole.ForegroundRole and column == PROCESS:
+            return QBrush(QColor(_PROCESS_COLOURS[agent.state]))
+        if role == Qt.ItemDataRole.DecorationRole and column == HEALTH:
+            state = self._health.get(agent.name)
+            return health_style.dot_icon(state) if state else None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == PROCESS and agent.state is AgentState.CRASHED:
+                return (f"{agent.name} exited on its own ({agent.describe_exit()}); "
+                        "see its output below, then Restart")
+            if column == PID:
+                return f"Process id; output also in {agent.log_path}"
+            return f"{agent.kind} {agent.name}, data in {agent.data_dir}"
+        return None
+
+
+class AgentsView(QWidget):
+    """The Agents tab: spawn buttons, the agents table, and the selected agent's output."""
+
+    def __init__(self, supervisor: Supervisor, bridge: HubBridge, actions: Actions,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.supervisor = supervisor
+        self.commands = actions
+        self.model = AgentsModel(supervisor, self)
+        bridge.components_changed.connect(self.model.set_components)
+
+        self.spawn_engine_button = QPushButton("Spawn engine")
+        self.spawn_engine_button.setToolTip(
+            "Start an audio engine on this machine as a child process, enrolled with a "
+            "fresh one-time token")
+        self.spawn_engine_button.clicked.connect(lambda: self.spawn("engine"))
+        self.driver_count = QSpinBox()
+        self.driver_count.setRange(1, 8)
+        self.driver_count.setValue(2)
+        self.driver_count.setToolTip("How many instance drivers to start")
+        self.spawn_drivers_button = QPushButton("Spawn drivers")
+        self.spawn_drivers_button.setToolTip(
+            "Start instance drivers, each hosting the default rack NAME.eq, NAME.comp, "
+            "NAME.tape")
+        self.spawn_drivers_button.clicked.connect(
+            lambda: self.spawn("driver", self.driver_count.value()))
+        self.spawn_node_button = QPushButton("Spawn node")
+        self.spawn_node_button.setToolTip("Start an extra node service with its own flows")
+        self.spawn_node_button.clicked.connect(lambda: self.spawn("node"))
+        self.restart_button = QPushButton("Restart")
+        self.restart_button.setToolTip("Start the selected agent again (same name and data)")
+        self.restart_button.clicked.connect(self.restart_selected)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Ask the selected agent to sign off (SIGTERM), then kill it")
+        self.stop_button.clicked.connect(self.stop_selected)
+
+        bar = QHBoxLayout()
+        bar.addWidget(self.spawn_engine_button)
+        bar.addSpacing(12)
+        bar.addWidget(self.driver_count)
+        bar.addWidget(self.spawn_drivers_button)
+        bar.addSpacing(12)
+        bar.addWidget(self.spawn_node_button)
+        bar.addStretch(1)
+        bar.addWidget(self.restart_button)
+        bar.addWidget(self.stop_button)
+
+        self.table = QTableView()
+        self.table.setObjectName("agentsTable")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setMinimumHeight(120)
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(True)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        for column, width in ((NAME, 130), (KIND, 80), (PID, 80), (PROCESS, 240),
+                              (HEALTH, 130)):
+            header.resizeSection(column, width)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.selectionModel().selectionChanged.connect(self._on_selection)
+
+        self.empty_hint = QLabel(
+            "No agents started from this console yet. <b>Spawn engine</b> and "
+            "<b>Spawn drivers</b> give you what the demo spec needs (engine-1, driver-1, "
+            "driver-2); each process enrolls by itself and turns <i>up</i> within seconds.")
+        self.empty_hint.setWordWrap(True)
+        self.empty_hint.setTextFormat(Qt.TextFormat.RichText)
+
+        self.output_title = QLabel("Output")
+        self.output = QPlainTextEdit()
+        self.output.setObjectName("agentOutput")
+        self.output.setReadOnly(True)
+        self.output.setMaximumBlockCount(5000)
+        self.output.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.output.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.output.setToolTip("The selected agent's stdout and stderr (also in its agent.log)")
+        output_panel = QWidget()
+        out_layout = QVBoxLayout(output_panel)
+        out_layout.setContentsMargins(0, 0, 0, 0)
+        out_layout.addWidget(self.output_title)
+        out_layout.addWidget(self.output, 1)
+
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addLayout(bar)
+        top_layout.addWidget(self.empty_hint)
+        top_layout.addWidget(self.table, 1)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(top)
+        self.splitter.addWidget(output_panel)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setSizes([220, 200])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.splitter)
+        self.setMinimumSize(520, 320)
+
+        self.model.output.connect(self._on_output)
+        self.model.updated.connect(self._refresh)
+        self._refresh()
+
+    # -- commands ---------------------------------------------------------------------
+
+    def spawn(self, kind: str, count: int = 1) -> None:
+        """Start ``count`` agents of a kind; each takes the next free name when it runs."""
+        for _ in range(count):
+            self.commands.run(f"Spawn {kind}", self.supervisor.spawn(kind),
+                             on_done=lambda agent: self._spawned(agent))
+
+    def _spawned(self, agent: AgentProcess) -> None:
+        if self.selected_name() is None:
+            self.select(agent.name)
+
+    def selected_name(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.agent(rows[0].row()).name if rows else None
+
+    def select(self, name: str) -> bool:
+        row = self.model.row_of(name)
+        if row is None:
+            return False
+        self.table.selectRow(row)
+        return True
+
+    def restart_selected(self) -> None:
+        name = self.selected_name()
+        if name is not None:
+            self.commands.run(f"Restart {name}", self.supervisor.restart(name))
+
+    def stop_selected(self) -> None:
+        name = self.selected_name()
+        if name is not None:
+            self.commands.run(f"Stop {name}", self.supervisor.stop(name))
+
+    # -- reacting ---------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        empty = self.model.rowCount() == 0
+        self.empty_hint.setVisible(empty)
+        name = self.selected_name()
+        agent = self.supervisor.agents.get(name) if name else None
+        self.restart_button.setEnabled(agent is not None and not agent.alive)
+        self.stop_button.setEnabled(agent is not None and agent.alive)
+        if agent is not None:
+            self.output_title.setText(f"Output of {agent.name} (PID {agent.pid or '—'}) — "
+                                      f"{agent.log_path}")
+
+    def _on_selection(self, *_args: object) -> None:
+        name = self.selected_name()
+        self.output.clear()
+        if name is not None:
+            self.output.setPlainText("\n".join(self.supervisor.agents[name].lines))
+            self.output.verticalScrollBar().setValue(self.output.verticalScrollBar().maximum())
+        self._refresh()
+
+    def _on_output(self, name: str, line: str) -> None:
+        if name == self.selected_name():
+            self.output.appendPlainText(line)
+        elif self.selected_name() is None:
+            self.select(name)
+
+    def output_text(self) -> str:
+        return self.output.toPlainText()

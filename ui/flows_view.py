@@ -1,0 +1,552 @@
+"""The Flows tab: every node's catalog, launch with an inputs form, runs, events, locks.
+
+Left: the catalog (flows grouped by node) with the selected flow's description and an inputs form
+generated from its JSON Schema, and the runs launched from this console with their
+state. Right: the selected run's live events and, while it is locked, the lock panel —
+the prompt, a form from the lock's schema, the time left before the flow stops waiting,
+and Submit, which shows "released" or the flow's denial inline and keeps what was typed.
+
+Each run is followed by a coroutine reading its event stream through the bridge until its
+``final`` event; every event refreshes the run's state (one GET) so the table, the
+locks and the result are always the node's own view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+)
+from PySide6.QtCore import Signal as QtSignal
+from PySide6.QtGui import QBrush, QColor, QFontDatabase
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from backend.node.fold import RunEvent
+from ui.actions import Actions
+from ui.bridge import BridgeError, HubBridge
+from ui.schema_form import FieldError, SchemaForm
+
+FINAL = ("done", "error", "cancelled", "interrupted")
+RUN_COLOURS = {
+    "pending": "#ef6c00", "running": "#1565c0", "locked": "#6a1b9a", "done": "#2e7d32",
+    "error": "#c62828", "cancelled": "#757575", "interrupted": "#c62828",
+}
+NODE, FLOW, FID, STATE, PROGRESS = range(5)
+HEADERS = ("Node", "Flow", "Run", "State", "Progress")
+_Index = QModelIndex | QPersistentModelIndex
+
+
+@dataclass
+class Run:
+    node: str
+    flow: str
+    fid: str
+    view: dict[str, Any] = field(default_factory=dict)
+    events: list[str] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        return str(self.view.get("state", "pending"))
+
+
+def event_line(ts: float, kind: str, data: dict[str, Any]) -> str:
+    """One event as the operator reads it: time, kind, and what it says."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(ts))
+    if kind == "log":
+        text = str(data.get("message", data))
+    elif kind == "progress":
+        text = f"{float(data.get('value') or 0) * 100:.0f} %"
+        if data.get("message"):
+            text += f" {data['message']}"
+    elif kind == "lock":
+        text = f"locked: {data.get('prompt', '')}"
+    elif kind in ("release", "deny"):
+        text = (f"candidate {data.get('cid', '')} " +
+                ("released" if kind == "release" else f"denied: {data.get('reason', '')}"))
+    elif kind in ("result", "final", "status", "error"):
+        text = json.dumps(data, ensure_ascii=False)[:300]
+    else:
+        text = json.dumps(data, ensure_ascii=False)[:200]
+    return f"{stamp}  {kind:<9} {text}"
+
+
+def format_left(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class RunsModel(QAbstractTableModel):
+    updated = QtSignal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.runs: list[Run] = []
+
+    def add(self, run: Run) -> None:
+        self.beginInsertRows(QModelIndex(), len(self.runs), len(self.runs))
+        self.runs.append(run)
+        self.endInsertRows()
+        self.updated.emit()
+
+    def find(self, fid: str | None) -> Run | None:
+        return next((r for r in self.runs if r.fid == fid), None)
+
+    def row_of(self, fid: str) -> int | None:
+        return next((i for i, r in enumerate(self.runs) if r.fid == fid), None)
+
+    def changed(self, run: Run) -> None:
+        row = self.row_of(run.fid)
+        if row is not None:
+            self.dataChanged.emit(self.index(row, 0), self.index(row, PROGRESS))
+        self.updated.emit()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.runs)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[section]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        run = self.runs[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == PROGRESS:
+                progress = run.view.get("progress")
+                if run.state == "done":
+                    progress = 1.0
+                return f"{float(progress) * 100:.0f} %" if progress is not None else ""
+            return (run.node, run.flow, run.fid, run.state)[column]
+        if role == Qt.ItemDataRole.ForegroundRole and column == STATE:
+            return QBrush(QColor(RUN_COLOURS.get(run.state, "#000000")))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            error = run.view.get("error")
+            return f"{run.flow} on {run.node}: {run.state}" + (f" — {error}" if error else "")
+        return None
+
+
+class LockPanel(QFrame):
+    """The open lock of the selected run: prompt, form, countdown, Submit and verdict."""
+
+    def __init__(self, bridge: HubBridge, actions: Actions,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.commands = actions
+        self.run: Run | None = None
+        self.lock: dict[str, Any] | None = None
+        self.setObjectName("lockPanel")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setStyleSheet("QFrame#lockPanel { border: 2px solid #6a1b9a; border-radius: 6px;"
+                           " background: palette(base); }")
+        self.heading = QLabel("<b>Locked: the run is waiting for your answer</b>")
+        self.prompt = QLabel()
+        self.prompt.setWordWrap(True)
+        self.prompt.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.form = SchemaForm()
+        self.countdown = QLabel()
+        self.countdown.setObjectName("lockCountdown")
+        self.countdown.setWordWrap(True)
+        self.countdown.setToolTip("The flow stops waiting for a candidate at this deadline "
+                                  "(no-candidate timeout); after a Submit it has the release "
+                                  "timeout to answer")
+        self.submit_button = QPushButton("Submit")
+        self.submit_button.setToolTip("Send these values to the flow as the lock's candidate")
+        self.submit_button.clicked.connect(self.submit)
+        self.verdict = QLabel()
+        self.verdict.setObjectName("lockVerdict")
+        self.verdict.setWordWrap(True)
+        self.verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        row = QHBoxLayout()
+        row.addWidget(self.submit_button)
+        row.addWidget(self.verdict, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.heading)
+        layout.addWidget(self.prompt)
+        layout.addWidget(self.form)
+        layout.addWidget(self.countdown)
+        layout.addLayout(row)
+        self._timer = QTimer(self)
+        self._timer.setInterval(1000)
+        self._timer.timeout.connect(self._tick)
+        self.hide()
+
+    def show_lock(self, run: Run | None) -> None:
+        locks = run.view.get("locks") if run is not None else None
+        lock = dict(locks[0]) if locks else None
+        same = (lock is not None and self.lock is not None and run is self.run
+                and lock.get("lid") == self.lock.get("lid"))
+        self.run, self.lock = run, lock
+        if lock is None:
+            self._timer.stop()
+            self.hide()
+            return
+        if not same:  # a new lock: a fresh form; the same lock keeps what was typed
+            self.prompt.setText(str(lock.get("prompt", "")))
+            self.form.set_schema(dict(lock.get("schema") or {}))
+            self.verdict.clear()
+        self.submit_button.setEnabled(True)
+        self._tick()
+        self._timer.start()
+        self.show()
+
+    def _tick(self) -> None:
+        if self.lock is None:
+            return
+        deadline = float(self.lock.get("deadline") or 0)
+        release = float(self.lock.get("release_timeout") or 0)
+        left = deadline - time.time()
+        self.countdown.setText(
+            f"Answer within <b>{format_left(left)}</b> (no-candidate timeout); after "
+            f"Submit the flow has {release:g} s to release or deny it."
+            if left > 0 else "The no-candidate timeout has passed; the flow has stopped "
+            "waiting.")
+
+    def submit(self) -> asyncio.Task[Any] | None:
+        if self.run is None or self.lock is None:
+            return None
+        try:
+            candidate = self.form.value()
+        except FieldError as exc:
+            self._verdict(f"✗ {exc.field}: {exc.message}", ok=False)
+            return None
+        run, lid = self.run, str(self.lock["lid"])
+        node = str(self.lock.get("node") or run.node)
+        fid = str(self.lock.get("fid") or run.fid)
+        self.submit_button.setEnabled(False)
+        self._verdict("Submitted; waiting for the flow's verdict…", ok=None)
+
+        async def send() -> tuple[int, Any]:
+            try:
+                return await self.bridge.submit_candidate(node, fid, lid, candidate)
+            finally:
+                self.submit_button.setEnabled(True)
+
+        return self.commands.run(f"Submit to {run.flow}", send(), on_done=self._on_verdict)
+
+    def _on_verdict(self, answer: tuple[int, Any]) -> None:
+        status, body = answer
+        if status == 200:
+            self._verdict("✓ Released: the flow accepted these values.", ok=True)
+            return
+        reason = body.get("reason") or body.get("detail") if isinstance(body, dict) else body
+        if isinstance(reason, list | dict):
+            reason = json.dumps(reason)
+        word = "Denied" if isinstance(body, dict) and body.get("reason") else "Refused"
+        self._verdict(f"✗ {word} ({status}): {reason}", ok=False)
+
+    def _verdict(self, text: str, ok: bool | None) -> None:
+        colour = {True: "#2e7d32", False: "#c62828", None: ""}[ok]
+        self.verdict.setStyleSheet(f"color: {colour}; font-weight: bold;" if colour else "")
+        self.verdict.setText(text)
+
+
+class FlowsView(QWidget):
+    def __init__(self, bridge: HubBridge, actions: Actions,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.commands = actions
+        self.catalog: list[dict[str, Any]] = []
+        self._followers: dict[str, asyncio.Task[None]] = {}
+        self._stop = asyncio.Event()
+
+        self.tree = QTreeWidget()
+        self.tree.setObjectName("flowCatalog")
+        self.tree.setHeaderLabels(["Flow", "Description"])
+        self.tree.setMinimumHeight(120)
+        self.tree.setToolTip("Every node's flows; select one to launch it")
+        self.tree.header().resizeSection(0, 180)
+        self.tree.currentItemChanged.connect(lambda *_: self._on_flow())
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setToolTip("Ask the hub again for its nodes and their flows")
+        self.refresh_button.clicked.connect(self.refresh)
+        self.flow_title = QLabel("Select a flow to launch it.")
+        self.flow_title.setWordWrap(True)
+        self.inputs = SchemaForm()
+        self.launch_button = QPushButton("Launch")
+        self.launch_button.setToolTip("Start the flow with these inputs; leave required "
+                                      "ones empty to launch it without inputs (some flows "
+                                      "then ask for them with a lock)")
+        self.launch_button.setEnabled(False)
+        self.launch_button.clicked.connect(self.launch)
+        self.launch_status = QLabel()
+        self.launch_status.setWordWrap(True)
+
+        catalog_head = QHBoxLayout()
+        catalog_head.addWidget(QLabel("<b>Catalog</b>"), 1)
+        catalog_head.addWidget(self.refresh_button)
+        launch_row = QHBoxLayout()
+        launch_row.addWidget(self.launch_button)
+        launch_row.addWidget(self.launch_status, 1)
+        catalog = QWidget()
+        catalog_layout = QVBoxLayout(catalog)
+        catalog_layout.setContentsMargins(0, 0, 0, 0)
+        catalog_layout.addLayout(catalog_head)
+        catalog_layout.addWidget(self.tree, 1)
+        catalog_layout.addWidget(self.flow_title)
+        catalog_layout.addWidget(self.inputs)
+        catalog_layout.addLayout(launch_row)
+
+        self.runs = RunsModel(self)
+        self.table = QTableView()
+        self.table.setObjectName("runsTable")
+        self.table.setModel(self.runs)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.setShowGrid(False)
+        self.table.setMinimumHeight(90)
+        self.table.setToolTip("Runs launched from this console; select one for its events")
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        for column, width in ((NODE, 90), (FLOW, 110), (FID, 150), (STATE, 80)):
+            header.resizeSection(column, width)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._show_run())
+        runs = QWidget()
+        runs_layout = QVBoxLayout(runs)
+        runs_layout.setContentsMargins(0, 0, 0, 0)
+        runs_layout.addWidget(QLabel("<b>Runs</b>"))
+        runs_layout.addWidget(self.table, 1)
+
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(catalog)
+        left.addWidget(runs)
+        left.setChildrenCollapsible(False)
+
+        self.run_title = QLabel("No run selected")
+        self.run_title.setWordWrap(True)
+        self.events = QPlainTextEdit()
+        self.events.setObjectName("runEvents")
+        self.events.setReadOnly(True)
+        self.events.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.events.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.events.setToolTip("The selected run's events as the node stores them, live")
+        self.lock_panel = LockPanel(bridge, actions)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(8, 0, 0, 0)
+        right_layout.addWidget(self.run_title)
+        right_layout.addWidget(self.lock_panel)
+        right_layout.addWidget(QLabel("<b>Events</b>"))
+        right_layout.addWidget(self.events, 1)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setChildrenCollapsible(False)
+        splitter.setSizes([520, 640])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(splitter)
+        self.setMinimumSize(720, 380)
+        self._loaded = False
+
+    # -- catalog ----------------------------------------------------------------------
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if not self._loaded:
+            self._loaded = True
+            self.refresh()
+
+    def refresh(self) -> asyncio.Task[Any]:
+        return self.commands.run("List flows", self.bridge.nodes(), on_done=self._on_nodes)
+
+    def _on_nodes(self, nodes: list[dict[str, Any]]) -> None:
+        current = self.selected_flow()
+        self.catalog = nodes
+        self.tree.clear()
+        for node in nodes:
+            up = node.get("state") == "up"
+            parent = QTreeWidgetItem([str(node["name"]),
+                                      ("embedded in this console" if node.get("embedded")
+                                       else f"node agent, {node.get('state')}")])
+            parent.setFlags(parent.flags() & ~Qt.ItemFlag.ItemIsSelectable)
+            self.tree.addTopLevelItem(parent)
+            for entry in node.get("flows") or []:
+                item = QTreeWidgetItem([str(entry["name"]), str(entry.get("description", ""))])
+                item.setData(0, Qt.ItemDataRole.UserRole, (str(node["name"]), entry))
+                item.setToolTip(1, str(entry.get("description", "")))
+                item.setDisabled(not up)
+                parent.addChild(item)
+                if current and current[0] == node["name"] and current[1]["name"] == entry["name"]:
+                    self.tree.setCurrentItem(item)
+            parent.setExpanded(True)
+
+    def selected_flow(self) -> tuple[str, dict[str, Any]] | None:
+        item = self.tree.currentItem()
+        data = item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
+        return data if isinstance(data, tuple) else None
+
+    def select_flow(self, node: str, flow: str) -> bool:
+        for i in range(self.tree.topLevelItemCount()):
+            parent = self.tree.topLevelItem(i)
+            if parent is None:
+                continue
+            for j in range(parent.childCount()):
+                item = parent.child(j)
+                if item is None:
+                    continue
+                data = item.data(0, Qt.ItemDataRole.UserRole)
+                if data and data[0] == node and data[1]["name"] == flow:
+                    self.tree.setCurrentItem(item)
+                    return not item.isDisabled() and self.tree.currentItem() is item
+        return False
+
+    def _on_flow(self) -> None:
+        selected = self.selected_flow()
+        self.launch_button.setEnabled(selected is not None)
+        if selected is None:
+            self.flow_title.setText("Select a flow to launch it.")
+            self.inputs.set_schema({})
+            return
+        node, entry = selected
+        self.flow_title.setText(f"<b>{entry['name']}</b> on {node}: "
+                                f"{entry.get('description', '')}")
+        self.inputs.set_schema(dict(entry.get("inputs_schema") or {}))
+        self.launch_status.clear()
+
+    def launch(self, without_inputs: bool = False) -> asyncio.Task[Any] | None:
+        selected = self.selected_flow()
+        if selected is None:
+            return None
+        node, entry = selected
+        inputs: dict[str, Any] | None
+        if without_inputs:
+            inputs = None
+        else:
+            try:
+                inputs = self.inputs.value()
+            except FieldError as exc:
+                if exc.message != "required":
+                    self.launch_status.setText(f"✗ {exc.field}: {exc.message}")
+                    return None
+                inputs = None  # incomplete: launched without inputs, it may ask for them
+                self.inputs.mark(None)
+        self.launch_status.setText("Launching…")
+
+        async def start() -> Run:
+            fid = await self.bridge.start_run(node, str(entry["name"]), inputs)
+            return Run(node, str(entry["name"]), fid)
+
+        return self.commands.run(f"Launch {entry['name']}", start(), on_done=self._launched)
+
+    def _launched(self, run: Run) -> None:
+        self.launch_status.setText(f"Started run {run.fid}")
+        self.runs.add(run)
+        self.table.selectRow(len(self.runs.runs) - 1)
+        self._followers[run.fid] = asyncio.get_running_loop().create_task(
+            self._follow(run), name=f"run-{run.fid}")
+
+    # -- runs -------------------------------------------------------------------------
+
+    async def _follow(self, run: Run) -> None:
+        try:
+            run.view = await self.bridge.run_state(run.node, run.fid)
+            self._changed(run)
+
+            async def on_event(event: RunEvent) -> None:
+                line = event_line(event.ts, event.type, dict(event.data))
+                run.events.append(line)
+                if self.selected_run() is run:
+                    self.events.appendPlainText(line)
+                run.view = await self.bridge.run_state(run.node, run.fid)
+                self._changed(run)
+
+            await self.bridge.follow_run(run.node, run.fid, on_event, stop=self._stop)
+        except asyncio.CancelledError:
+            raise
+        except (BridgeError, Exception) as exc:  # the stream is gone: say so on the run
+            run.events.append(f"— stopped following: {exc}")
+            self._changed(run)
+        finally:
+            self._followers.pop(run.fid, None)
+
+    def _changed(self, run: Run) -> None:
+        self.runs.changed(run)
+        if self.selected_run() is run:
+            self._show_header(run)
+            self.lock_panel.show_lock(run)
+
+    def selected_run(self) -> Run | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.runs.runs[rows[0].row()] if rows else None
+
+    def _show_run(self) -> None:
+        run = self.selected_run()
+        self.events.clear()
+        if run is None:
+            self.run_title.setText("No run selected")
+            self.lock_panel.show_lock(None)
+            return
+        self.events.setPlainText("\n".join(run.events))
+        self._show_header(run)
+        self.lock_panel.show_lock(run)
+
+    def _show_header(self, run: Run) -> None:
+        colour = RUN_COLOURS.get(run.state, "#000000")
+        text = (f"<b>{run.flow}</b> run {run.fid} on {run.node}: "
+                f"<b style='color:{colour}'>{run.state}</b>")
+        if run.view.get("result") is not None:
+            text += f" — result {_escape(json.dumps(run.view['result'])[:200])}"
+        if run.view.get("error"):
+            text += f" — {_escape(str(run.view['error'])[:200])}"
+        self.run_title.setText(text)
+
+    async def close_streams(self, grace_s: float = 3.0) -> None:
+        """Ask the followers to stop, wait for them, and cancel only as a last resort.
+
+        Cancelling one in the middle of an HTTP read leaves httpcore a clean-up
+        coroutine that is then closed outside its task; asked to stop, a follower ends
+        at its next event or read timeout (``FOLLOW_IDLE_S``).
+        """
+        self._stop.set()
+        followers = set(self._followers.values())
+        if not followers:
+            return
+        _done, pending = await asyncio.wait(followers, timeout=grace_s)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
