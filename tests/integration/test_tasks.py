@@ -370,6 +370,10 @@ def test_a_render_split_across_processes_is_bit_identical(studio: Studio) -> Non
         spec["instances"][f"eqx{i}"] = {"model": "eq", "params": {"bands": [
             {"type": "peaking", "freq_hz": 250 + 100 * i, "gain_db": 5}]}}
     tid = studio.reserve(spec)["id"]
+    r = studio.call("PUT", "/configs/engine-1", json={"render_processes": 1})
+    assert r.status_code == 200 and r.json()["pushed"]
+    wait_until(lambda: "'render_processes': 1" in studio.agents["engine-1"].output(), 10,
+               "the engine to apply the config")
     single = studio.render(tid, "float32")
     r = studio.call("PUT", "/configs/engine-1", json={"render_processes": 2})
     assert r.status_code == 200 and r.json()["pushed"]
