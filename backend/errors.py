@@ -5,6 +5,8 @@
     │                       carries the WebSocket close code and a reason to send back
     ├── AuthError           enrollment token or agent credentials refused (which and why)
     ├── AgentFatal          an agent cannot go on (e.g. refused credentials); retrying is pointless
+    ├── RequestRefused      a service cannot carry out a request; carries the HTTP status
+    │                       (TaskError for audio tasks, JobError for jobs)
     └── AudioError          the audio core (backend/audio/errors.py): ParamError (bad or unknown
                             instance parameters; UnknownModelError), SourceError (a source file
                             that cannot be used), BlockError, InstanceError (an instance failed
@@ -41,3 +43,12 @@ class AuthError(ControlRoomError):
 
 class AgentFatal(ControlRoomError):
     """The agent must stop: the hub refused it for a reason a retry cannot change."""
+
+
+class RequestRefused(ControlRoomError):
+    """A request a service cannot carry out; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from backend.errors import RequestRefused
 from backend.hub import tokens
 from backend.hub.events import EventLog
 from backend.hub.health import Health
@@ -54,13 +55,8 @@ DEFAULT_LEASE_S = 300.0
 LOGS_TIMEOUT_S = 5.0
 
 
-class JobError(Exception):
+class JobError(RequestRefused):
     """A request the hub cannot carry out; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def _capacity(info: RunnerInfo) -> dict[str, float]:

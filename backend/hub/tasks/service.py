@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 
 from backend.audio.models import check_params
 from backend.audio.spec import DriverLocation, TaskSpec
+from backend.errors import RequestRefused
 from backend.hub.events import EventLog
 from backend.hub.health import Health
 from backend.hub.registry import Component, Registry
@@ -56,13 +57,8 @@ log = logging.getLogger(__name__)
 STREAM_QUEUE = 64
 
 
-class TaskError(Exception):
+class TaskError(RequestRefused):
     """A request the hub cannot carry out; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass
