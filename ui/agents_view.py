@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtCore import Signal as QtSignal
 from PySide6.QtGui import QBrush, QColor, QFontDatabase
 from PySide6.QtWidgets import (
@@ -33,6 +33,7 @@ from app.supervisor import AgentProcess, AgentState, Supervisor
 from ui import health_style
 from ui.actions import Actions
 from ui.bridge import HubBridge
+from ui.table_model import HeaderedTableModel
 
 NAME, KIND, PID, PROCESS, HEALTH, UPTIME = range(6)
 HEADERS = ("Agent", "Kind", "PID", "Process", "Health at hub", "Started")
@@ -44,8 +45,10 @@ _PROCESS_COLOURS = {
 _Index = QModelIndex | QPersistentModelIndex
 
 
-class AgentsModel(QAbstractTableModel):
+class AgentsModel(HeaderedTableModel):
     """One row per spawned agent; process state from the supervisor, health from the hub."""
+
+    headers = HEADERS
 
     #: ``(agent name, line)``: a line of an agent's output.
     output = QtSignal(str, str)
@@ -102,17 +105,8 @@ class AgentsModel(QAbstractTableModel):
     def health_of(self, name: str) -> str | None:
         return self._health.get(name)
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._names)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section]
-        return None
+    def row_count(self) -> int:
+        return len(self._names)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -49,6 +48,7 @@ from backend.node.fold import RunEvent
 from ui.actions import Actions
 from ui.bridge import BridgeError, HubBridge
 from ui.schema_form import FieldError, SchemaForm
+from ui.table_model import HeaderedTableModel
 
 FINAL = ("done", "error", "cancelled", "interrupted")
 RUN_COLOURS = {
@@ -101,7 +101,9 @@ def format_left(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-class RunsModel(QAbstractTableModel):
+class RunsModel(HeaderedTableModel):
+    headers = HEADERS
+
     updated = QtSignal()
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -126,17 +128,8 @@ class RunsModel(QAbstractTableModel):
             self.dataChanged.emit(self.index(row, 0), self.index(row, PROGRESS))
         self.updated.emit()
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.runs)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section]
-        return None
+    def row_count(self) -> int:
+        return len(self.runs)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -47,6 +46,7 @@ from ui.actions import Actions
 from ui.bridge import BridgeError, HubBridge
 from ui.meters import MetersPanel
 from ui.spec_editor import DEMO_SPEC, SpecEditor
+from ui.table_model import HeaderedTableModel
 
 TASK, STATE, ENGINE, DRIVERS, DETAIL = range(5)
 HEADERS = ("Task", "State", "Engine", "Drivers", "Detail")
@@ -104,7 +104,9 @@ def detail_text(task: dict[str, Any]) -> str:
     return ""
 
 
-class TasksModel(QAbstractTableModel):
+class TasksModel(HeaderedTableModel):
+    headers = HEADERS
+
     updated = QtSignal()
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -147,17 +149,8 @@ class TasksModel(QAbstractTableModel):
             counts[task["state"]] = counts.get(task["state"], 0) + 1
         return counts
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._tasks)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section]
-        return None
+    def row_count(self) -> int:
+        return len(self._tasks)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
