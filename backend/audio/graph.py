@@ -19,15 +19,21 @@ as it can). The graph is single-threaded: ``next_block`` and ``seek`` belong to 
 
 Speed (see ``docs/performance.md``): each track's block is copied into one row of a
 ``(tracks, 2 * frames)`` matrix (a chain-less track straight from the file's native
-samples, the int-to-float conversion being the copy), and the whole mix is one
-``einsum("ti,ti->i")`` against a constant matrix of the same shape holding, per track and
-interleaved channel, fader x pan or balance x the file's full-scale factor x master gain.
-The result is the interleaved bus, already ``(frames, 2)``. That is one C loop instead of a
-multiply and an add per track (about half the time). A BLAS matrix product was as fast on
-an idle machine but took 5-8 ms instead of 0.12 ms per block while other processes kept the
-shared cores busy (OpenBLAS threads spin); einsum uses no BLAS and no threads, and sums in a
-fixed order, so the mix is deterministic.
-The fold of the full-scale factors is exact: they are powers of two.
+samples, the int-to-float conversion being the copy), and each group of up to
+:data:`GROUP` tracks is mixed by one ``einsum("ti,ti->i")`` against a constant matrix of
+the same shape holding, per track and interleaved channel, fader x pan or balance x the
+file's full-scale factor x master gain, into one partial bus; the partials are then summed
+in group order. The result is the interleaved bus, already ``(frames, 2)``. That is one C
+loop per group instead of a multiply and an add per track (about half the time).
+
+The groups are what other processes take (``processes=``): a worker mixes its groups
+itself and hands back one partial row per group rather than a row per track, and as the
+summation is the same whichever process computed a group, a split render is bit-identical
+to one process. A BLAS matrix product was as fast as einsum on an idle machine but took
+5-8 ms instead of 0.12 ms per block while other processes kept the shared cores busy
+(OpenBLAS threads spin); einsum uses no BLAS and no threads, and sums in a fixed order, so
+the mix is deterministic. The fold of the full-scale factors is exact: they are powers of
+two.
 """
 
 from __future__ import annotations
@@ -55,6 +61,13 @@ from backend.audio.spec import InstanceSpec, TaskSpec
 if TYPE_CHECKING:
     from backend.audio.workers import TrackWorkers
 
+#: At most this many tracks per mix group (the unit of work handed to another process, and
+#: of the summation), and at least this many groups when there are tracks enough. Both
+#: depend on the track count only, never on the number of processes, so that the sum is
+#: the same however the groups are spread.
+GROUP = 8
+MIN_GROUPS = 4
+
 InstanceFactory = Callable[[str, InstanceSpec], Instance | None]
 """Called once per declared instance: return a stand-in (e.g. a proxy to an instance
 driver for a fixed instance) or None to run the built-in model in the graph."""
@@ -77,7 +90,7 @@ class Graph:
 
     def __init__(self, spec: TaskSpec, instance_factory: InstanceFactory | None = None, *,
                  media_dir: Path | None = None, processes: int = 1,
-                 stack: np.ndarray | None = None) -> None:
+                 partials: np.ndarray | None = None) -> None:
         self.spec = spec
         self.sample_rate: int = spec.sample_rate
         self.block_size = spec.block_size
@@ -116,11 +129,17 @@ class Graph:
         self._master = db_to_gain(spec.mix.master_gain_db)
         self._meter = Meter(self.sample_rate)
         # One row per track, its block interleaved (L R L R ...); the gains likewise, master
-        # gain included, so the whole mix is one sum of products over the rows.
-        shape = (len(self._tracks), 2 * self.block_size)
-        self._stack = np.zeros(shape) if stack is None else stack
-        self._rows = list(range(len(self._tracks)))  # the rows this process computes
-        if processes > 1 and len(self._tracks) > 1:
+        # gain included, so each group's mix is one sum of products over its rows.
+        count = len(self._tracks)
+        self._stack = np.zeros((count, 2 * self.block_size))
+        size = max(1, min(GROUP, -(-count // MIN_GROUPS)))
+        self._groups = [list(range(i, min(i + size, count))) for i in range(0, count, size)]
+        shape = (len(self._groups), 2 * self.block_size)
+        self._partials = np.zeros(shape) if partials is None else partials
+        self._mine: list[int] = []  # the groups this process mixes, and their rows
+        self._rows: list[int] = []
+        self.take_groups(list(range(len(self._groups))))
+        if processes > 1 and len(self._groups) > 1:
             self._split(processes, media_dir)
         self._gains = np.stack([
             tiled(t.left * t.raw_scale * self._master, t.right * t.raw_scale * self._master,
@@ -128,6 +147,8 @@ class Graph:
             for t in self._tracks])
         self._lock = threading.Lock()
         self._pending: list[tuple[str, dict[str, Any]]] = []
+        self._ahead: tuple[int, list[tuple[int, Future[FloatBlock]]]] | None = None
+        self._ahead_until: int | None = None
         self.position_frames = 0
 
     def _track(self, track_id: str, source: Source, gain_db: float, pan: float,
@@ -159,17 +180,40 @@ class Graph:
         stack = self._stack[:, :2 * n]
         if self._workers is not None:
             self._workers.start(n)  # other processes fill their rows meanwhile
-        waiting = self._start_remote(n)
+        waiting = self._take_ahead(n)
         self.fill_rows(n)
         for row, future in waiting:
             np.copyto(stack[row].reshape(n, 2), future.result())
+        if self._ahead_until is not None:  # the next block's round trips start now
+            following = min(self.block_size, self._ahead_until - self.position_frames - n)
+            if following > 0:
+                self._ahead = (following, self._start_remote(following))
+        self.mix_groups(n)
         if self._workers is not None:
             self._workers.finish()
-        mixed = np.einsum("ti,ti->i", stack, self._gains[:, :2 * n])
+        mixed = np.add.reduce(self._partials[:, :2 * n], axis=0)
         bus: FloatBlock = mixed.reshape(n, 2)
         self._meter.update(bus)
         self.position_frames += n
         return bus
+
+    def take_groups(self, groups: list[int]) -> None:
+        """Compute and mix only these groups (the others are another process's)."""
+        self._mine = sorted(groups)
+        self._rows = [row for group in self._mine for row in self._groups[group]]
+
+    @property
+    def rows(self) -> list[int]:
+        """The tracks (by index) whose blocks this process computes."""
+        return list(self._rows)
+
+    def mix_groups(self, n: int) -> None:
+        """Mix this process's groups of the filled rows into their partial buses."""
+        for group in self._mine:
+            rows = self._groups[group]
+            first, last = rows[0], rows[-1] + 1
+            np.einsum("ti,ti->i", self._stack[first:last, :2 * n],
+                      self._gains[first:last, :2 * n], out=self._partials[group, :2 * n])
 
     def fill_rows(self, n: int) -> None:
         """Compute this process's rows of the next ``n`` frames, chains that wait on other
@@ -193,30 +237,75 @@ class Graph:
                 np.copyto(frames, raw)
 
     def _split(self, processes: int, media_dir: Path | None) -> None:
-        """Hand whole tracks to other processes, which write their rows into a shared
-        stack: the rows are computed by the same code and the mix is the same sum over the
-        same rows in the same order, so the output is bit-identical to one process. Tracks
-        that wait on a driver stay here (their proxies talk through this process)."""
+        """Hand whole groups of tracks to other processes, which write their partial buses
+        into shared memory: the rows and partials are computed by the same code, and the
+        partials summed in the same order, so the output is bit-identical to one process.
+        Groups with a track that waits on a driver stay here (their proxies talk through
+        this process)."""
         from backend.audio.workers import TrackWorkers, share_rows
 
-        weight = [1 + 4 * len(t.chain) for t in self._tracks]
+        # A track costs its read plus about four reads per instance; one that waits on a
+        # driver costs this process that much and its round trips' messaging too, which
+        # runs here (measured: weighing it as 1 left the workers idle a quarter of the time).
+        def weight(track: _Track) -> int:
+            remote = sum(1 for _, inst in track.chain if getattr(inst, "remote", False))
+            return 1 + 4 * len(track.chain) + 4 * remote
+
+        weights = [sum(weight(self._tracks[row]) for row in rows) for rows in self._groups]
         bins: list[list[int]] = [[] for _ in range(processes)]
         load = [0] * processes
-        for row, track in enumerate(self._tracks):
-            if track.remote:
-                bins[0].append(row)
-                load[0] += 1
-        for row in sorted((r for r, t in enumerate(self._tracks) if not t.remote),
-                          key=lambda r: -weight[r]):
-            target = min(range(processes), key=lambda i: load[i])
-            bins[target].append(row)
-            load[target] += weight[row]
+        here = [g for g, rows in enumerate(self._groups)
+                if any(self._tracks[row].remote for row in rows)]
+        for group in here:
+            bins[0].append(group)
+            load[0] += weights[group]
+        for group in sorted(set(range(len(self._groups))) - set(here),
+                            key=lambda g: (-weights[g], g)):
+            target = min(range(processes), key=lambda i: (load[i], i))
+            bins[target].append(group)
+            load[target] += weights[group]
         assigned = [sorted(b) for b in bins[1:] if b]
         if not assigned:
             return
-        self._rows = sorted(bins[0])
-        self._stack, memory = share_rows(self._stack)
-        self._workers = TrackWorkers(self.spec, media_dir, memory, self._stack.shape, assigned)
+        self.take_groups(bins[0])
+        self._partials, memory = share_rows(self._partials)
+        self._workers = TrackWorkers(self.spec, media_dir, memory, self._partials.shape,
+                                     [[row for g in groups for row in self._groups[g]]
+                                      for groups in assigned], assigned)
+
+    def read_ahead(self, until_frame: int) -> None:
+        """Start each block's driver round trips one block early, up to ``until_frame``.
+
+        For offline renders, whose caller asks for every block up to a known end: a chain
+        with a fixed instance then computes block k+1 (its source, its local instances,
+        the trip through the driver) while this process fills and mixes block k, instead
+        of the round trip's latency adding to every block. Measured through the real hub
+        and driver, the engine waited 0.6-1.0 s per minute of audio for round trips
+        without it. The samples are those of the block-by-block graph; a parameter change
+        reaches those chains one block later. :meth:`seek` turns it off.
+        """
+        self._drain_ahead()
+        self._ahead_until = min(until_frame, self.total_frames)
+
+    def _take_ahead(self, n: int) -> list[tuple[int, Future[FloatBlock]]]:
+        """This block's round trips: started a block early, or now."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            return self._start_remote(n)
+        frames, futures = ahead
+        if frames != n:
+            for _, future in futures:
+                future.exception()  # let them finish before the chains are used again
+            raise RuntimeError(f"read-ahead computed {frames} frames, but {n} were asked "
+                               f"for; ask for blocks up to the frame given to read_ahead()")
+        return futures
+
+    def _drain_ahead(self) -> None:
+        """Wait for round trips started early, and drop them (before a seek or close)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            for _, future in ahead[1]:
+                future.exception()
 
     def _start_remote(self, n: int) -> list[tuple[int, Future[FloatBlock]]]:
         """Start the chains that wait on other processes, so their round trips overlap
@@ -251,6 +340,8 @@ class Graph:
         """Continue from ``frame``: sources seek, instances and meters start from silence."""
         if not 0 <= frame <= self.total_frames:
             raise ValueError(f"frame {frame} is outside the task (0..{self.total_frames})")
+        self._drain_ahead()
+        self._ahead_until = None
         for track in self._tracks:
             track.source.seek(frame)
         for instance in self.instances.values():
@@ -277,6 +368,9 @@ class Graph:
                 self._pending.append((instance_id, dict(params)))
 
     def _apply_pending(self) -> None:
+        if self._ahead is not None:  # no instance may change while a chain runs it
+            for _, future in self._ahead[1]:
+                future.exception()
         with self._lock:
             pending, self._pending = self._pending, []
         for iid, params in pending:
@@ -308,9 +402,10 @@ class Graph:
     def close(self) -> None:
         """Close the sources' files (and stop the track workers, if any)."""
         if self._workers is not None:
-            self._stack = np.zeros(self._stack.shape)  # let go of the shared buffer first
+            self._partials = np.zeros(self._partials.shape)  # let go of the shared buffer
             self._workers.close()
             self._workers = None
+        self._drain_ahead()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None

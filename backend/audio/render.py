@@ -87,6 +87,7 @@ def render(graph: Graph, path: str | os.PathLike[str], fmt: RenderFormat = "wav2
     target = Path(path)
     start, end = _frames_of(graph, segment)
     graph.seek(start)
+    graph.read_ahead(end)
     total = end - start
     subtype, width = _SUBTYPES[fmt]
     container = "RF64" if total * 2 * width > _WAV_LIMIT else "WAV"

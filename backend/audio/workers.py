@@ -1,12 +1,13 @@
-"""Tracks rendered in other processes, into rows of a shared stack.
+"""Groups of tracks rendered in other processes, into partial buses in shared memory.
 
 scipy's IIR loop holds the GIL, so threads cannot use a second core for a mix. A
-:class:`TrackWorkers` starts one process per group of tracks (from a forkserver that has
+:class:`TrackWorkers` starts one process per set of mix groups (from a forkserver that has
 the audio core already imported, so a start costs milliseconds, not a second). Each holds
 the same :class:`~backend.audio.graph.Graph` built from the same spec, but computes only
-its own rows, straight into shared memory; the main graph computes the rest, waits for the
-workers, and mixes all rows in one product. The samples and the summation are exactly
-those of a single process, so a render is bit-identical whatever the number of processes.
+its own groups' rows and mixes each group into its partial bus, straight into shared
+memory; the main graph does the rest, waits for the workers, and sums the partials in
+group order. The samples and the summation are exactly those of a single process, so a
+render is bit-identical whatever the number of processes.
 
 Per block the main process sends ``("block", n)`` and each worker answers
 ``("done", reports)``; parameter changes and seeks travel on the same pipe, so a worker
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.connection
+import sys
 from multiprocessing import shared_memory
 from pathlib import Path
 from typing import Any
@@ -36,22 +38,40 @@ def _context() -> Any:
     global _CONTEXT
     if _CONTEXT is None:
         _CONTEXT = multiprocessing.get_context("forkserver")
-        _CONTEXT.set_forkserver_preload(["backend.audio.graph", "scipy.signal"])
+        _CONTEXT.set_forkserver_preload(_preload())
     return _CONTEXT
 
 
-def share_rows(stack: np.ndarray) -> tuple[np.ndarray, shared_memory.SharedMemory]:
-    """A copy of ``stack`` in shared memory, and the memory (kept alive by the caller)."""
-    memory = shared_memory.SharedMemory(create=True, size=max(1, stack.nbytes))
-    shared: np.ndarray = np.ndarray(stack.shape, dtype=stack.dtype, buffer=memory.buf)
-    shared[:] = stack
+def _preload() -> list[str]:
+    """What the forkserver imports once, so that a worker starts in milliseconds.
+
+    Besides the audio core, the program's main module: every child re-runs it as
+    ``__mp_main__`` before it runs its target (multiprocessing's ``spawn.prepare``), and
+    for ``python -m app.main`` that imported the hub, FastAPI and uvicorn again in each
+    worker: 0.47 s per render, measured in the engine. With the module imported in the
+    forkserver, re-running it costs only its own lines (its ``main()`` is guarded).
+    """
+    modules = ["backend.audio.graph", "scipy.signal"]
+    main = sys.modules.get("__main__")
+    name = getattr(getattr(main, "__spec__", None), "name", None)
+    if name and name != "__main__" and not name.endswith(".__main__"):
+        modules.append(name)
+    return modules
+
+
+def share_rows(rows: np.ndarray) -> tuple[np.ndarray, shared_memory.SharedMemory]:
+    """A copy of ``rows`` in shared memory, and the memory (kept alive by the caller)."""
+    memory = shared_memory.SharedMemory(create=True, size=max(1, rows.nbytes))
+    shared: np.ndarray = np.ndarray(rows.shape, dtype=rows.dtype, buffer=memory.buf)
+    shared[:] = rows
     return shared, memory
 
 
 class TrackWorkers:
     def __init__(self, spec: TaskSpec, media_dir: Path | None,
                  memory: shared_memory.SharedMemory, shape: tuple[int, ...],
-                 groups: list[list[int]]) -> None:
+                 rows: list[list[int]], groups: list[list[int]]) -> None:
+        """One process per entry of ``groups`` (mix groups), computing those ``rows``."""
         self._memory = memory
         self.reports: dict[str, dict[str, float]] = {}
         self._owner: dict[str, int] = {}
@@ -59,15 +79,15 @@ class TrackWorkers:
         self._procs: list[Any] = []
         ctx = _context()
         spec_json = spec.model_dump_json()
-        for index, rows in enumerate(groups):
-            for row in rows:
+        for index, (tracks, mine) in enumerate(zip(rows, groups, strict=True)):
+            for row in tracks:
                 for iid in spec.tracks[row].chain:
                     self._owner[iid] = index
             ours, theirs = ctx.Pipe()
             proc = ctx.Process(
                 target=_serve, daemon=True, name=f"tracks-{index}",
                 args=(theirs, spec_json, str(media_dir) if media_dir else None, memory.name,
-                      shape, rows),
+                      shape, mine),
             )
             proc.start()
             theirs.close()
@@ -76,7 +96,7 @@ class TrackWorkers:
         for pipe in self._pipes:  # each worker says it is ready (or why not)
             self._receive(pipe)
         log.info("tracks %s rendered by %d other process(es)",
-                 [spec.tracks[row].id for rows in groups for row in rows], len(groups))
+                 [spec.tracks[row].id for tracks in rows for row in tracks], len(groups))
 
     def hosts(self, instance_id: str) -> bool:
         return instance_id in self._owner
@@ -130,21 +150,22 @@ class TrackWorkers:
 
 def _serve(pipe: multiprocessing.connection.Connection, spec_json: str,
            media_dir: str | None, memory_name: str, shape: tuple[int, ...],
-           rows: list[int]) -> None:
-    """A worker: build the graph, then fill its rows for each block until told to stop."""
+           groups: list[int]) -> None:
+    """A worker: build the graph, then mix its groups for each block until told to stop."""
     from backend.audio.graph import Graph
 
     # A forkserver child shares its creator's resource tracker, so attaching registers
     # nothing new, and the creator's unlink is the only clean-up.
     memory = shared_memory.SharedMemory(name=memory_name)
     graph: Graph | None = None
-    stack: np.ndarray | None = None
+    partials: np.ndarray | None = None
     try:
-        stack = np.ndarray(shape, dtype=np.float64, buffer=memory.buf)
+        partials = np.ndarray(shape, dtype=np.float64, buffer=memory.buf)
         spec = TaskSpec.model_validate_json(spec_json)
-        graph = Graph(spec, media_dir=Path(media_dir) if media_dir else None, stack=stack)
-        graph._rows = rows
-        mine = {iid for row in rows for iid in spec.tracks[row].chain}
+        graph = Graph(spec, media_dir=Path(media_dir) if media_dir else None,
+                      partials=partials)
+        graph.take_groups(groups)
+        mine = {iid for row in graph.rows for iid in spec.tracks[row].chain}
         pipe.send(("ready", {}))
         while True:
             message = pipe.recv()
@@ -158,6 +179,7 @@ def _serve(pipe: multiprocessing.connection.Connection, spec_json: str,
             elif message[0] == "block":
                 try:
                     graph.fill_rows(message[1])
+                    graph.mix_groups(message[1])
                 except InstanceError as exc:
                     pipe.send(("error", (exc.instance_id, exc.reason)))
                     continue
@@ -172,7 +194,7 @@ def _serve(pipe: multiprocessing.connection.Connection, spec_json: str,
     finally:
         if graph is not None:
             graph.close()
-        graph = stack = None  # no view of the buffer may outlive it
+        graph = partials = None  # no view of the buffer may outlive it
         memory.close()
 
 

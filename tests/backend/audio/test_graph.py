@@ -220,3 +220,85 @@ def test_a_factory_that_cannot_reach_its_driver_is_named() -> None:
 
     with pytest.raises(InstanceError, match="'comp' failed: ConnectionRefusedError: rack-a"):
         Graph(chained_spec(), instance_factory=factory)
+
+
+class SlowRemote(Proxy):
+    """A proxy that takes ``delay_s`` per block, like a round trip through a driver, and
+    marks itself remote so the graph runs it on a helper thread."""
+
+    remote = True
+
+    def __init__(self, iid: str, spec: InstanceSpec, calls: list[tuple[str, int]],
+                 delay_s: float) -> None:
+        super().__init__(iid, spec, calls)
+        self.delay_s = delay_s
+        self.started: list[float] = []
+
+    def process(self, block: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+        import time
+
+        self.started.append(time.monotonic())
+        time.sleep(self.delay_s)
+        return super().process(block)
+
+
+def test_read_ahead_starts_the_next_round_trip_early_and_keeps_every_sample() -> None:
+    """With ``read_ahead`` the trip for block k+1 runs while the caller still holds block k,
+    so a consumer as slow as the trip no longer waits for it; the samples do not change."""
+    import time
+
+    calls: list[tuple[str, int]] = []
+    made: list[SlowRemote] = []
+
+    def factory(iid: str, inst: InstanceSpec) -> SlowRemote | None:
+        if inst.location == "dynamic":
+            return None
+        made.append(SlowRemote(iid, inst, calls, delay_s=0.01))
+        return made[-1]
+
+    spec = chained_spec()
+    with Graph(spec) as local:
+        expected = drain(local)
+    with Graph(spec, instance_factory=factory) as graph:
+        graph.read_ahead(graph.total_frames)
+        blocks, handed_out = [], []
+        while (block := graph.next_block()) is not None:
+            handed_out.append(time.monotonic())
+            blocks.append(block)
+            time.sleep(0.01)  # the consumer's own work on this block (a render's write)
+    assert np.array_equal(np.concatenate(blocks), expected)
+    starts = made[0].started
+    assert len(starts) == len(blocks)
+    # every trip after the first started before the block before it was handed out
+    early = sum(1 for k in range(1, len(starts)) if starts[k] < handed_out[k - 1] + 0.005)
+    assert early == len(starts) - 1
+
+
+def test_read_ahead_refuses_a_block_size_it_did_not_prepare() -> None:
+    spec = chained_spec()
+
+    def factory(iid: str, inst: InstanceSpec) -> SlowRemote | None:
+        return None if inst.location == "dynamic" else SlowRemote(iid, inst, [], 0.0)
+
+    with Graph(spec, instance_factory=factory) as graph:
+        graph.read_ahead(graph.total_frames)
+        graph.next_block()
+        with pytest.raises(RuntimeError, match="read-ahead computed 777 frames"):
+            graph.next_block(100)
+        graph.seek(0)  # a seek drops what was read ahead and starts over
+        assert graph.next_block(100) is not None
+
+
+def test_parameter_changes_wait_for_a_round_trip_in_flight() -> None:
+    """A change never touches an instance while a helper thread runs it."""
+    calls: list[tuple[str, int]] = []
+
+    def factory(iid: str, inst: InstanceSpec) -> SlowRemote | None:
+        return None if inst.location == "dynamic" else SlowRemote(iid, inst, calls, 0.005)
+
+    with Graph(chained_spec(), instance_factory=factory) as graph:
+        graph.read_ahead(graph.total_frames)
+        graph.next_block()
+        graph.set_instance_params("eq", {"bands": [{"freq_hz": 880, "gain_db": 3}]})
+        assert graph.next_block() is not None
+        assert graph.instance_params("eq")["bands"][0]["freq_hz"] == 880

@@ -59,3 +59,25 @@ def test_parameter_changes_and_seeks_reach_the_workers(tmp_path: Path) -> None:
     assert len(blocks[1]) == 3
     for a, b in zip(blocks[1], blocks[2], strict=True):
         assert np.array_equal(a, b)
+
+
+def test_groups_depend_on_the_track_count_only() -> None:
+    """The summation order is fixed by the groups, so they must not follow the process
+    count: at most 8 tracks per group, at least 4 groups when there are tracks enough."""
+    from backend.audio.graph import Graph as G
+
+    for tracks, sizes in ((3, [1, 1, 1]), (6, [2, 2, 2]), (32, [8, 8, 8, 8]),
+                          (20, [5, 5, 5, 5]), (40, [8, 8, 8, 8, 8])):
+        with G(spec(tracks)) as graph:
+            assert [len(g) for g in graph._groups] == sizes
+
+
+def test_a_split_render_with_many_tracks_is_bit_identical(tmp_path: Path) -> None:
+    one, two = tmp_path / "one.wav", tmp_path / "two.wav"
+    with Graph(spec(20)) as graph:
+        render(graph, one, "float32")
+    with Graph(spec(20), processes=2) as graph:
+        assert graph._workers is not None
+        assert len(graph.rows) == 10  # two of the four groups stay here
+        render(graph, two, "float32")
+    assert digest(one) == digest(two)
