@@ -208,7 +208,7 @@ class Engine:
     async def _send_meters(self, task_id: str, graph: Graph) -> None:
         await self.session.send(Meters(
             task_id=task_id, position_s=graph.position_frames / graph.sample_rate,
-            channels=_channels(graph.meters()), reports=graph.reports()))
+            channels=_channels(graph.meters()), reports=graph.reports(), t=time.time()))
 
     # -- render -----------------------------------------------------------------------
 
@@ -242,7 +242,8 @@ class Engine:
                 graph = run.graph
                 loop.call_soon_threadsafe(self._spawn_send, Meters(
                     task_id=task_id, position_s=graph.position_frames / graph.sample_rate,
-                    channels=_channels(graph.meters()), reports=graph.reports()))
+                    channels=_channels(graph.meters()), reports=graph.reports(),
+                    t=time.time()))
 
         def work() -> str:
             processes = max(1, int(self.config.get("render_processes", 1)))

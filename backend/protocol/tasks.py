@@ -103,6 +103,9 @@ class Meters(Message):
     position_s: float
     channels: list[dict[str, float]]
     reports: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: The engine's wall clock when it metered (like an audio frame's ``t``): how stale a
+    #: reading is when a console paints it.
+    t: float | None = None
 
 
 class RenderProgress(Message):
