@@ -16,8 +16,8 @@ running and its unacknowledged events in memory, re-reads ``<node-dir>/node.url`
 node may come back on another port) and reconnects with backoff; the welcome's ``acked``
 tells it what to resend, and candidates it already has are recognised by their ``cid``.
 So a run survives a node restart with nothing lost or doubled. A worker that cannot reach
-its node for ``orphan_timeout_s`` gives up (exit 3); the node then marks the run
-interrupted.
+its node for ``orphan_timeout_s``, or finds the node's data dir deleted, gives up (exit
+3); the node then marks the run interrupted.
 """
 
 from __future__ import annotations
@@ -132,6 +132,11 @@ class Worker:
                 return 0
             if loop.time() - lost_since > self.orphan_timeout_s:
                 log.error("no node for %.0f s; giving up", self.orphan_timeout_s)
+                return EXIT_ORPHANED
+            if not self.node_dir.is_dir():
+                # The node's data dir was deleted (a removed install, a test's temp dir):
+                # no node can ever come back for this run, and nothing could be resent.
+                log.error("the node's data dir %s is gone; giving up", self.node_dir)
                 return EXIT_ORPHANED
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
