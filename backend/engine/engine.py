@@ -192,8 +192,11 @@ class Engine:
             if run.cancel.is_set():
                 reason = run.reason or "stopped"
         except (AudioError, OSError, ValueError) as exc:
-            state, reason = "failed", str(exc)
-            log.warning("play of %s failed: %s", task_id, exc)
+            if run.cancel.is_set():  # e.g. a driver round trip cut short by the stop itself
+                state, reason = "stopped", run.reason or "stopped"
+            else:
+                state, reason = "failed", str(exc)
+                log.warning("play of %s failed: %s", task_id, exc)
         finally:
             graph.close()
             self.runs.pop(task_id, None)

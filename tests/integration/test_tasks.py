@@ -143,6 +143,12 @@ def test_reserve_play_stop_render_download_release(studio: Studio) -> None:
     assert "driver-1.comp" in meters[-1]["reports"]
     r = studio.call("POST", f"/tasks/{tid}/stop")
     assert r.status_code == 200 and r.json()["state"] == "ready"
+    # The stop cuts the driver round trips short; the engine's word on that play arrives
+    # after the stop and must not turn a stopped play into a failed one.
+    time.sleep(0.5)
+    assert studio.task(tid)["state"] == "ready"
+    assert not [e for e in studio.hub.events()
+                if e["event"] == "task.play_failed" and e["data"]["subject"] == tid]
 
     # Render, twice: the same bytes; the content is the mix (level, length, format).
     first = studio.render(tid)

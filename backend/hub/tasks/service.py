@@ -219,8 +219,10 @@ class TaskService:
     async def stop(self, task_id: str) -> Task:
         task = self.get(task_id)
         self._require(task, "stop")
-        await self._send(task.engine, PlayStop(task_id=task_id))
+        # Stopped first: what the engine says about this play from now on (a chain through
+        # a driver failing because the play was stopped, say) must not turn it into a failure.
         await self._record(task_id, "stopped")
+        await self._send(task.engine, PlayStop(task_id=task_id))
         return task
 
     async def render(self, task_id: str, fmt: str, segment: list[float] | None) -> Render:
