@@ -210,7 +210,24 @@ class AgentSession:
                     if handler is None:
                         log.warning("no handler for %s; ignored", getattr(message, "type", "?"))
                     else:
-                        await handler(message)
+                        await self._handle(handler, message)
+
+    @staticmethod
+    async def _handle(handler: Any, message: Any) -> None:
+        """Run a role's handler; a bug in one must not cut the agent off the hub.
+
+        An exception escaping here would close the connection (1011), the hub would mark
+        the agent down, fail every task on it, and push the same message again when it
+        reconnects: one bad message would take the whole agent down in a loop. The hub's
+        own timeouts report the unanswered request instead.
+        """
+        try:
+            await handler(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("handling %s failed; the agent stays connected",
+                          getattr(message, "type", "?"))
 
     async def _welcomed(self, welcome: Welcome) -> None:
         self.agent_id = welcome.agent_id

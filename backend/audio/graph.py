@@ -67,6 +67,10 @@ if TYPE_CHECKING:
 #: the same however the groups are spread.
 GROUP = 8
 MIN_GROUPS = 4
+#: What the main process's share of a block costs besides its tracks (summing, metering,
+#: the caller's writing), in units of one chain-less track: measured at 0.145 s per
+#: minute of a 32-track render against 0.008 s per track.
+MIX_WEIGHT = 16
 
 InstanceFactory = Callable[[str, InstanceSpec], Instance | None]
 """Called once per declared instance: return a stand-in (e.g. a proxy to an instance
@@ -114,6 +118,8 @@ class Graph:
         self._tracks: list[_Track] = []
         self._pool: ThreadPoolExecutor | None = None
         self._workers: TrackWorkers | None = None
+        self._ahead: tuple[int, list[tuple[int, Future[FloatBlock]]]] | None = None
+        self._ahead_until: int | None = None
         try:
             for track in spec.tracks:
                 source = open_source(track.source, self.sample_rate, self.block_size, media_dir)
@@ -147,8 +153,6 @@ class Graph:
             for t in self._tracks])
         self._lock = threading.Lock()
         self._pending: list[tuple[str, dict[str, Any]]] = []
-        self._ahead: tuple[int, list[tuple[int, Future[FloatBlock]]]] | None = None
-        self._ahead_until: int | None = None
         self.position_frames = 0
 
     def _track(self, track_id: str, source: Source, gain_db: float, pan: float,
@@ -253,7 +257,9 @@ class Graph:
 
         weights = [sum(weight(self._tracks[row]) for row in rows) for rows in self._groups]
         bins: list[list[int]] = [[] for _ in range(processes)]
-        load = [0] * processes
+        # This process also sums the partials, meters the bus and hands it to the caller
+        # (a render converts and writes it): about as much as 16 chain-less tracks.
+        load = [MIX_WEIGHT] + [0] * (processes - 1)
         here = [g for g, rows in enumerate(self._groups)
                 if any(self._tracks[row].remote for row in rows)]
         for group in here:

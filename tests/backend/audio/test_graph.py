@@ -302,3 +302,14 @@ def test_parameter_changes_wait_for_a_round_trip_in_flight() -> None:
         graph.set_instance_params("eq", {"bands": [{"freq_hz": 880, "gain_db": 3}]})
         assert graph.next_block() is not None
         assert graph.instance_params("eq")["bands"][0]["freq_hz"] == 880
+
+
+def test_a_source_that_cannot_be_opened_is_a_clean_error(tmp_path: Path) -> None:
+    """The graph closes what it opened and raises the reason, not an error of its own."""
+    from backend.audio import AudioError
+
+    spec = TaskSpec.model_validate(spec_dict(
+        [{"id": "a", "source": tone(440, -12, 0.5)},
+         {"id": "b", "source": {"type": "file", "path": str(tmp_path / "missing.wav")}}]))
+    with pytest.raises(AudioError, match=r"missing\.wav"):
+        Graph(spec)
