@@ -28,18 +28,39 @@ def _port(text: str) -> int:
     return value
 
 
+def remote_console_problem(args: argparse.Namespace) -> str | None:
+    """Why ``--hub``/``--token-file`` cannot go with the other options given, if they cannot."""
+    if args.token_file is not None and not args.hub:
+        return ("--token-file is the operator token of a remote hub: give the hub too "
+                "(--hub URL --token-file PATH)")
+    if not args.hub:
+        return None
+    if args.headless:
+        return ("--hub opens the console window attached to a hub running elsewhere, and "
+                "--headless runs a hub with no window; use one or the other (a hub for "
+                "remote consoles: controlroom --headless --host 0.0.0.0)")
+    if args.upstream:
+        return ("--upstream registers a hub this process runs with a cloud hub, but with "
+                "--hub no hub runs here; start the remote hub with --upstream instead")
+    if args.token and args.token_file is not None:
+        return "give the operator token once: --token or --token-file, not both"
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="controlroom",
         description="Operator console for a networked audio studio and its render farm. "
-        "With no arguments it opens the console with an embedded hub and node service.",
+        "With no arguments it opens the console with an embedded hub and node service; "
+        "with --hub URL it opens the console attached to a hub running elsewhere.",
     )
     parser.add_argument("--version", action="version", version=f"controlroom {__version__}")
     parser.add_argument("--headless", action="store_true",
                         help="run hub + node service without a window (no Qt import)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="where the hub keeps its database, token and logs "
-                        "(default: the user data dir)")
+                        "(default: the user data dir); with --hub, where this console keeps "
+                        "its logs and the agents it spawns")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: loopback only)")
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT,
@@ -51,7 +72,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="register this hub with a cloud-role hub at URL")
     parser.add_argument("--name", default=f"hub-{socket.gethostname()}",
                         help="this hub's component id at the upstream (default hub-HOSTNAME)")
-    parser.add_argument("--token", help="enrollment token for the upstream (first start only)")
+    parser.add_argument("--token", metavar="TOKEN",
+                        help="with --hub: the remote hub's operator token (DATA/admin.token "
+                        "on the hub's machine; prefer --token-file or $CONTROLROOM_TOKEN, "
+                        "which keep it off the command line). With --upstream: a one-time "
+                        "enrollment token for the upstream (first start only)")
+    remote = parser.add_argument_group(
+        "console attached to a remote hub",
+        "Open the console on a hub started elsewhere (e.g. `controlroom --headless --host "
+        "0.0.0.0` on the studio's server) instead of embedding one; no hub or node service "
+        "runs here, closing the console leaves the hub running, and agents spawned from "
+        "the Agents tab join the remote hub.")
+    remote.add_argument("--hub", metavar="URL",
+                        help="the remote hub's base URL (its DATA/hub.url), e.g. "
+                        "http://studio:8750; needs its operator token")
+    remote.add_argument("--token-file", type=Path, metavar="PATH",
+                        help="read the remote hub's operator token from PATH (a copy of its "
+                        "DATA/admin.token)")
     parser.add_argument("--health-interval", type=_positive, default=1.0, metavar="S",
                         help="seconds between health checks (default 1)")
     parser.add_argument("--health-timeout", type=_positive, default=0.5, metavar="S",

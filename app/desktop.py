@@ -1,9 +1,17 @@
-"""Desktop mode (the default): hub + node service in-process, on Qt's loop, with a window.
+"""Desktop mode (the default): the console window over its own hub, or over a remote one.
 
 qasync makes the Qt event loop the asyncio loop, so the embedded servers and the widgets
 share one thread and never need locks. The life of the process reads top to bottom in
-:func:`main`: start the host, open the window, wait for it to close (the window, Ctrl+Q,
-SIGINT or SIGTERM all go through closing it), stop live updates, stop the host, return.
+:func:`main`: attach to a hub (start the embedded host, or check the remote hub's address
+and token), open the window, wait for it to close (the window, Ctrl+Q, SIGINT or SIGTERM
+all end the same way), then stop everything in reverse order and return. When the operator
+picks another hub (File ▸ Connect to Hub…), the window closes as on quit and the loop
+opens a new one attached to that hub, in the same process, so the token stays in memory.
+
+In remote mode (``controlroom --hub URL``) no hub or node service runs here: the window
+works over :class:`ui.remote_bridge.RemoteHubBridge`, agents spawned from the Agents tab
+join the remote hub (with enrollment tokens it issues), and closing leaves the hub running.
+
 Qt is never told to quit while ``main`` runs: quit-on-last-window-closed is off and the
 app ends when ``main`` returns, which is what keeps shutdown free of tracebacks
 (PITFALLS.md: "Event loop stopped before Future completed").
@@ -21,17 +29,20 @@ import asyncio
 import logging
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import qasync
-from PySide6.QtCore import QCoreApplication
-from PySide6.QtGui import QIcon
+from PySide6.QtCore import QCoreApplication, QSettings, Qt
+from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from app.supervisor import Supervisor
 from backend import __version__
 from backend.host import Host, HostSettings
 from ui import HubBridge, MainWindow
+from ui.hub_choice import HubChoice, HubHistory
+from ui.remote_bridge import RemoteHubBridge, RemoteHubError, hub_slug
 
 log = logging.getLogger(__name__)
 
@@ -60,93 +71,182 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
             sys.set_asyncgen_hooks(*old)
 
 
-def run(settings: HostSettings) -> int:
-    """Build the QApplication, run :func:`main` on a qasync loop, return the exit code."""
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    assert isinstance(app, QApplication)
+def application() -> QApplication:
+    """The one QApplication, made high-DPI aware before it exists.
+
+    Qt 6 always scales by the screen's device pixel ratio; the rounding policy must be set
+    before the application is created. PassThrough keeps fractional factors (1.25, 1.5)
+    instead of rounding them to 1 or 2, so text and the meters are neither tiny nor huge.
+    """
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        return existing
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+        Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    return QApplication(sys.argv[:1])
+
+
+def run(settings: HostSettings, hub: str | None = None, token: str | None = None,
+        token_file: Path | None = None) -> int:
+    """Build the QApplication, run :func:`main` on a qasync loop, return the exit code.
+
+    ``hub`` attaches the console to a remote hub (with ``token`` or ``token_file``, else
+    ``$CONTROLROOM_TOKEN``) instead of starting the embedded one from ``settings``.
+    """
+    app = application()
     QCoreApplication.setApplicationName(APP_NAME)
     QCoreApplication.setOrganizationName(ORGANISATION)
     QCoreApplication.setApplicationVersion(__version__)
     QApplication.setApplicationDisplayName(APP_NAME)
     icon = _resource("icons/controlroom.svg")
     if icon.is_file():
-        app.setWindowIcon(QIcon(str(icon)))
+        app.setWindowIcon(QIcon(str(icon)))  # SVG: sharp at every scale factor
     app.setQuitOnLastWindowClosed(False)
+    first = HubChoice(hub, token=token or "", token_file=token_file) if hub else HubChoice()
     with asyncio.Runner(loop_factory=lambda: QtEventLoop(app)) as runner:
-        return runner.run(main(settings))
+        return runner.run(main(settings, first))
 
 
-async def main(settings: HostSettings) -> int:
-    """The whole life of the desktop app; signals are handled from the first moment."""
+async def main(settings: HostSettings, first: HubChoice | None = None,
+               ui_settings: QSettings | None = None) -> int:
+    """The whole life of the desktop app; signals are handled from the first moment.
+
+    ``ui_settings`` (window layout, remembered hubs) defaults to the user's QSettings.
+    """
     loop = asyncio.get_running_loop()
     quit_requested = _QuitRequest(loop)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, quit_requested.on_signal, sig)
     try:
-        return await _serve(settings, quit_requested)
+        return await _serve(settings, first or HubChoice(), quit_requested,
+                            ui_settings if ui_settings is not None else QSettings())
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
 
 
-async def _serve(settings: HostSettings, quit_requested: _QuitRequest) -> int:
-    """Start the host, show the window until a quit is requested, then stop in reverse."""
-    host = Host(settings)
-    try:
-        await host.start()
-    except OSError as exc:
-        log.error("the hub could not start: %s", exc)
-        box = _error_box(
-            "The hub could not start",
-            f"{exc}\n\nIs another Control Room already running? Choose another port with "
-            "--port (0 picks a free one), or another --data-dir.",
-        )
-        box.finished.connect(quit_requested.set)
-        quit_requested.closes(box)
-        box.open()  # not exec(): a modal loop would nest inside the asyncio loop
-        await quit_requested.wait()
-        box.deleteLater()
-        return 1
+@dataclass
+class _Attached:
+    """A hub the console is attached to, and what must be stopped when it lets go."""
 
-    bridge = HubBridge(host.hub, host.base_url)
-    supervisor = Supervisor(host.base_url, settings.data_dir / "agents", bridge.create_enrollment)
-    window = MainWindow(bridge, supervisor=supervisor)
+    choice: HubChoice
+    bridge: HubBridge
+    agents_root: Path
+    host: Host | None = None  # the embedded one; None for a remote hub
+
+    async def close(self) -> None:
+        self.bridge.stop()
+        await self.bridge.wait_stopped()
+        await self.bridge.aclose()
+        if self.host is not None:
+            await self.host.stop()
+
+
+async def _serve(settings: HostSettings, choice: HubChoice, quit_requested: _QuitRequest,
+                 ui_settings: QSettings) -> int:
+    """Attach, show the window until it closes; again for each hub the operator picks."""
+    history = HubHistory(ui_settings)
+    previous = history.last_url() if history.last_mode() == "remote" else None
+    while True:
+        try:
+            attached = await _attach(choice, settings)
+        except (OSError, RemoteHubError) as exc:
+            return await _failed(exc, choice, quit_requested)
+        history.remember(attached.choice)
+        note = None
+        if choice.embedded and previous:
+            note = (f"The last session was attached to the remote hub {previous}; "
+                    "File ▸ Recent Hubs attaches to it again.")
+        next_choice = await _show_window(attached, quit_requested, ui_settings, note)
+        if next_choice is None or quit_requested.signalled:
+            return 0
+        log.info("switching to %s", next_choice.url or "the embedded hub")
+        choice, previous = next_choice, None
+        quit_requested.reset()
+
+
+async def _attach(choice: HubChoice, settings: HostSettings) -> _Attached:
+    """Start the embedded host, or check the remote hub and build a bridge to it."""
+    if choice.url is None:
+        host = Host(settings)
+        await host.start()
+        return _Attached(choice, HubBridge(host.hub, host.base_url),
+                         settings.data_dir / "agents", host)
+    token = choice.resolve_token()
+    log.info("attaching to the hub at %s", choice.url)
+    bridge = await RemoteHubBridge.attach(choice.url, token)
+    attached = HubChoice(bridge.base_url, token=token, token_file=choice.token_file)
+    # Agents spawned here keep credentials per hub: one hub's secret means nothing to another.
+    root = settings.data_dir / "remote" / hub_slug(bridge.base_url) / "agents"
+    return _Attached(attached, bridge, root)
+
+
+async def _show_window(attached: _Attached, quit_requested: _QuitRequest,
+                       ui_settings: QSettings, note: str | None) -> HubChoice | None:
+    """The window over one hub until it closes; the hub to switch to, if one was picked."""
+    bridge = attached.bridge
+    supervisor = Supervisor(bridge.base_url, attached.agents_root, bridge.create_enrollment)
+    window = MainWindow(bridge, ui_settings, supervisor=supervisor)
     window.closed.connect(quit_requested.set)
     quit_requested.closes(window)
     try:
         if not quit_requested.is_set():  # a signal may have come during start-up
             bridge.start()
             window.show()
-            log.info("console window open on %s", host.base_url)
+            if note:
+                window.event_log.append_note(note)
+            log.info("console window open on %s%s", bridge.base_url,
+                     " (remote hub)" if bridge.is_remote else "")
             await quit_requested.wait()
     finally:
-        log.info("shutting down")
+        log.info("shutting down" if window.switch_to is None else "closing the window")
         await window.shutdown()
         await supervisor.close(keep=window.keep_agents)
-        bridge.stop()
-        await bridge.wait_stopped()
-        await bridge.aclose()
-        await host.stop()
+        await attached.close()
         window.deleteLater()
-    return 0
+    return window.switch_to
+
+
+async def _failed(exc: Exception, choice: HubChoice, quit_requested: _QuitRequest) -> int:
+    """Say why the console cannot open, in a box (a windowed build has no stderr)."""
+    if isinstance(exc, RemoteHubError):
+        log.error("cannot attach to the hub: %s", exc.message)
+        title, text = "Cannot attach to the hub", exc.message
+    else:
+        log.error("the hub could not start: %s", exc)
+        title = "The hub could not start"
+        text = (f"{exc}\n\nIs another Control Room already running? Choose another port "
+                "with --port (0 picks a free one), or another --data-dir.")
+    box = _error_box(title, text)
+    box.finished.connect(quit_requested.set)
+    quit_requested.closes(box)
+    box.open()  # not exec(): a modal loop would nest inside the asyncio loop
+    await quit_requested.wait()
+    box.deleteLater()
+    return 1
 
 
 class _QuitRequest:
     """One way out for the window, Ctrl+Q, the error box, SIGINT and SIGTERM alike.
 
     A signal closes whatever window is open, so it shuts down exactly as closing by hand
-    does; one that arrives before the window exists is remembered.
+    does; one that arrives before the window exists is remembered. After a switch to
+    another hub, :meth:`reset` arms it again for the next window.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
         self._future: asyncio.Future[None] = loop.create_future()
         self._widget: QWidget | None = None
+        #: A signal asked to quit: no switch to another hub then.
+        self.signalled = False
 
     def closes(self, widget: QWidget) -> None:
         self._widget = widget
 
     def on_signal(self, sig: signal.Signals) -> None:
         log.info("%s received; closing", sig.name)
+        self.signalled = True
         if self._widget is not None and self._widget.isVisible():
             self._widget.close()  # emits closed/finished, which calls set()
         self.set()
@@ -157,6 +257,10 @@ class _QuitRequest:
 
     def is_set(self) -> bool:
         return self._future.done()
+
+    def reset(self) -> None:
+        self._future = self._loop.create_future()
+        self._widget = None
 
     async def wait(self) -> None:
         await asyncio.shield(self._future)

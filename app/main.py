@@ -27,8 +27,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app import runner_cli
 
         return runner_cli.run(args)
+    problem = cli.remote_console_problem(args)
+    if problem:
+        print(f"controlroom: {problem}", file=sys.stderr)
+        return 2
     data_dir = args.data_dir or paths.default_hub_dir()
-    logs.setup(args.log_level, data_dir / "logs" / "controlroom.log", "hub")
+    logs.setup(args.log_level, data_dir / "logs" / "controlroom.log",
+               "console" if args.hub else "hub")
     try:
         health = HealthSettings(args.health_interval, args.health_timeout, args.health_misses)
     except ValueError as exc:
@@ -41,6 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         data_dir=data_dir, host=args.host, port=args.port, role=args.role,
         health=health, upstream=upstream, runner_lease_s=args.runner_lease,
     )
+    if args.hub and not has_display():
+        print("controlroom: --hub opens the console window, but no display was found "
+              "(DISPLAY and WAYLAND_DISPLAY are unset); run it on a machine with a screen.",
+              file=sys.stderr)
+        return 2
     if not args.headless and not has_display():
         print("controlroom: no display found (DISPLAY and WAYLAND_DISPLAY are unset); "
               "running headless. Open the console on a machine with a screen, or pass "
@@ -52,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return headless.run(settings)
     from app import desktop
 
+    if args.hub:  # the console attached to a hub elsewhere; nothing is served here
+        return desktop.run(settings, hub=args.hub, token=args.token,
+                           token_file=args.token_file)
     return desktop.run(settings)
 
 

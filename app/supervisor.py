@@ -1,12 +1,15 @@
 """The console's supervisor of agents on this machine: spawn, watch, restart, stop, keep.
 
-The desktop console can start an audio engine, instance drivers and a node as child
-processes of the same program (``python -m app.main agent KIND``). Each one gets a fresh
-one-time enrollment token on its first start (asked of the hub in-process through the
+The desktop console can start an audio engine, instance drivers, runners and a node as
+child processes of the same program (``python -m app.main agent KIND``). Each one gets a
+fresh one-time enrollment token on its first start (asked of the hub in-process through the
 ``enroll`` callable) and its own data dir, where it keeps the credentials it earns, so a
-restart needs no token. Its output goes to ``<data-dir>/agent.log`` rather than a pipe: an
-agent the operator chooses to keep running when the console exits must not lose its
-stdout with us. The supervisor follows that file and reports every line.
+restart needs no token. An agent spawned with a ``config`` (a driver's chosen instances,
+say) gets it as ``<data-dir>/spawn-config.json`` passed with ``--config``; the file stays,
+so a restart starts the agent with the same config. Its output goes to
+``<data-dir>/agent.log`` rather than a pipe: an agent the operator chooses to keep running
+when the console exits must not lose its stdout with us. The supervisor follows that
+file and reports every line.
 
 Qt-free asyncio; views learn what happens through the listener callbacks. Children are
 ``subprocess.Popen`` objects started in a worker thread and polled, not asyncio
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -29,11 +33,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 #: Agent kinds the console can spawn, in the order the operator usually needs them.
-KINDS = ("engine", "driver", "node")
+KINDS = ("engine", "driver", "runner", "node")
+#: The file in an agent's data dir that holds the config it was spawned with.
+CONFIG_FILE = "spawn-config.json"
 #: Lines of output kept per agent (the rest is in its agent.log).
 KEPT_LINES = 2000
 #: How often the log file is read for new lines.
@@ -69,6 +76,8 @@ class AgentProcess:
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=KEPT_LINES))
     process: subprocess.Popen[bytes] | None = None
     stopping: bool = False
+    #: The static config it was spawned with (also in its data dir), None for defaults.
+    config: dict[str, Any] | None = None
 
     @property
     def log_path(self) -> Path:
@@ -136,16 +145,29 @@ class Supervisor:
 
     def next_name(self, kind: str) -> str:
         """``engine-1``, ``driver-2``, ...: the first free name of that kind."""
+        return self.next_names(kind, 1)[0]
+
+    def next_names(self, kind: str, count: int) -> list[str]:
+        """The first ``count`` free names of a kind, for a dialog that names them up front."""
+        names: list[str] = []
         n = 1
-        while f"{kind}-{n}" in self.agents:
+        while len(names) < count:
+            if f"{kind}-{n}" not in self.agents:
+                names.append(f"{kind}-{n}")
             n += 1
-        return f"{kind}-{n}"
+        return names
 
     # -- life of one agent ------------------------------------------------------------
 
     async def spawn(self, kind: str, name: str | None = None,
-                    extra_args: list[str] | None = None) -> AgentProcess:
-        """Enroll (first start only) and start ``agent KIND``; returns once it has a PID."""
+                    extra_args: list[str] | None = None,
+                    config: dict[str, Any] | None = None) -> AgentProcess:
+        """Enroll (first start only) and start ``agent KIND``; returns once it has a PID.
+
+        ``config`` is the agent's static config (laid over its kind's defaults, see
+        ``backend/agents/roles.py``), written to its data dir and passed with
+        ``--config``; restarts reuse that file.
+        """
         if kind not in KINDS:
             raise ValueError(f"cannot spawn a {kind!r}; choose one of {', '.join(KINDS)}")
         name = name or self.next_name(kind)
@@ -155,7 +177,13 @@ class Supervisor:
         args = list(extra_args or [])
         if kind == "node" and "--port" not in args:
             args += ["--port", "0"]  # never collide with another node on 8751
-        agent = AgentProcess(kind, name, self.root / name, args)
+        if config is not None and "--config" in args:
+            raise ValueError("give the config either as a dict or as --config, not both")
+        agent = AgentProcess(kind, name, self.root / name, args, config=config)
+        if config is not None:
+            path = agent.data_dir / CONFIG_FILE
+            await asyncio.to_thread(_write_config, path, config)
+            agent.args += ["--config", str(path)]
         if existing is not None:
             agent.restarts = existing.restarts
             agent.lines = existing.lines
@@ -289,6 +317,15 @@ class Supervisor:
             watcher.cancel()
         if self._watchers:
             await asyncio.wait(set(self._watchers))
+
+
+def _write_config(path: Path, config: dict[str, Any]) -> None:
+    """Write atomically (a restart must never read half a file), readable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(config, indent=2) + "\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
 
 
 def _project_root() -> str:

@@ -1,10 +1,13 @@
-"""Agents on this machine: spawn an engine, drivers and a node; watch, restart, stop them.
+"""Agents on this machine: spawn an engine, drivers, runners and a node; watch, restart, stop.
 
 The view is over an :class:`app.supervisor.Supervisor` (the processes) and the bridge's
 component snapshots (what the hub thinks of them): a row per spawned agent with its PID,
-its process state (running, crashed, stopped) and its health at the hub, and below the
-table the output of the selected agent. Commands go through :class:`ui.actions.Actions`,
-so a spawn never blocks the window and a failure becomes a notification.
+its process state (running, crashed, stopped), its health at the hub and what it hosts
+(a driver's instances as it announced them, a runner's labels), and below the table the
+output of the selected agent. Quick buttons spawn with defaults; "Custom drivers…" and
+"Spawn runner…" open the non-modal dialogs of :mod:`ui.spawn_dialogs` to choose first.
+Commands go through :class:`ui.actions.Actions`, so a spawn never blocks the window and a
+failure becomes a notification.
 """
 
 from __future__ import annotations
@@ -33,10 +36,11 @@ from app.supervisor import AgentProcess, AgentState, Supervisor
 from ui import health_style
 from ui.actions import Actions
 from ui.bridge import HubBridge
+from ui.spawn_dialogs import DriverPlan, DriversDialog, RunnerDialog
 from ui.table_model import HeaderedTableModel
 
-NAME, KIND, PID, PROCESS, HEALTH, UPTIME = range(6)
-HEADERS = ("Agent", "Kind", "PID", "Process", "Health at hub", "Started")
+NAME, KIND, PID, PROCESS, HEALTH, UPTIME, HOSTS = range(7)
+HEADERS = ("Agent", "Kind", "PID", "Process", "Health at hub", "Started", "Hosts / labels")
 _PROCESS_COLOURS = {
     AgentState.CRASHED: "#c62828", AgentState.STOPPED: "#757575",
     AgentState.KEPT: "#6a1b9a", AgentState.STOPPING: "#ef6c00",
@@ -60,6 +64,8 @@ class AgentsModel(HeaderedTableModel):
         self.supervisor = supervisor
         self._names: list[str] = []
         self._health: dict[str, str] = {}
+        self._components: dict[str, dict[str, Any]] = {}
+        self._hosts_seen: dict[str, str] = {}
         supervisor.subscribe(self._on_supervisor)
         self.destroyed.connect(lambda: supervisor.unsubscribe(self._on_supervisor))
         self._sync()
@@ -71,12 +77,48 @@ class AgentsModel(HeaderedTableModel):
 
     def set_components(self, components: list[dict[str, Any]]) -> None:
         health = {str(c["id"]): str(c["state"]) for c in components}
-        if health != self._health:
+        hosts = {str(c["id"]): self._hosted(c) for c in components}
+        if health != self._health or hosts != self._hosts_seen:
             self._health = health
+            self._hosts_seen = hosts
+            self._components = {str(c["id"]): c for c in components}
             if self._names:
                 self.dataChanged.emit(self.index(0, HEALTH),
-                                      self.index(len(self._names) - 1, HEALTH))
+                                      self.index(len(self._names) - 1, HOSTS))
             self.updated.emit()
+
+    @staticmethod
+    def _hosted(component: dict[str, Any]) -> str:
+        """What the hub says the agent offers: a driver's instances, a runner's labels."""
+        report = component.get("report") or {}
+        instances = report.get("instances") if isinstance(report, dict) else None
+        if isinstance(instances, list) and instances:
+            return ", ".join(str(i.get("id")) for i in instances if isinstance(i, dict))
+        labels = (component.get("config") or {}).get("labels")
+        if component.get("kind") == "runner":
+            return "labels: " + (", ".join(map(str, labels)) if labels else "none")
+        return ""
+
+    def hosts_of(self, name: str) -> str:
+        """The Hosts column: announced at the hub, or (before that) what it was given."""
+        shown = self._hosts_seen.get(name, "")
+        if shown:
+            return shown
+        agent = self.supervisor.agents.get(name)
+        if agent is None:
+            return ""
+        config = agent.config or {}
+        if agent.kind == "driver":
+            if config.get("instances"):
+                return "to host " + ", ".join(str(i["id"]) for i in config["instances"])
+            return "default rack"
+        if agent.kind == "runner":
+            labels = config.get("labels") or []
+            return "labels: " + (", ".join(map(str, labels)) if labels else "none")
+        return ""
+
+    def component(self, name: str) -> dict[str, Any] | None:
+        return self._components.get(name)
 
     def _on_supervisor(self, change: str, agent: AgentProcess, line: str) -> None:
         if change == "output":
@@ -91,7 +133,7 @@ class AgentsModel(HeaderedTableModel):
             self._names = names
             self.endResetModel()
         elif names:
-            self.dataChanged.emit(self.index(0, 0), self.index(len(names) - 1, UPTIME))
+            self.dataChanged.emit(self.index(0, 0), self.index(len(names) - 1, HOSTS))
         self.updated.emit()
 
     # -- reading ----------------------------------------------------------------------
@@ -130,6 +172,8 @@ class AgentsModel(HeaderedTableModel):
             if column == UPTIME:
                 return time.strftime("%H:%M:%S", time.localtime(agent.started_at)) \
                     if agent.started_at else "—"
+            if column == HOSTS:
+                return self.hosts_of(agent.name)
         if role == Qt.ItemDataRole.ForegroundRole and column == PROCESS:
             return QBrush(QColor(_PROCESS_COLOURS[agent.state]))
         if role == Qt.ItemDataRole.DecorationRole and column == HEALTH:
@@ -141,6 +185,10 @@ class AgentsModel(HeaderedTableModel):
                         "see its output below, then Restart")
             if column == PID:
                 return f"Process id; output also in {agent.log_path}"
+            if column == HOSTS:
+                return ("What the hub lists for it (a driver's instances as it announced "
+                        "them, a runner's labels)" + (f"; config in {agent.data_dir}"
+                                                      if agent.config else ""))
             return f"{agent.kind} {agent.name}, data in {agent.data_dir}"
         return None
 
@@ -171,6 +219,18 @@ class AgentsView(QWidget):
             "NAME.tape")
         self.spawn_drivers_button.clicked.connect(
             lambda: self.spawn("driver", self.driver_count.value()))
+        self.custom_drivers_button = QPushButton("Custom drivers…")
+        self.custom_drivers_button.setToolTip(
+            "Choose how many drivers to start and which instance models (eq, compressor, "
+            "saturator, gain) each one hosts")
+        self.custom_drivers_button.clicked.connect(self.open_drivers_dialog)
+        self.spawn_runner_button = QPushButton("Spawn runner…")
+        self.spawn_runner_button.setToolTip(
+            "Start a runner on this machine that takes jobs (commands, renders) from this "
+            "hub; choose its labels first")
+        self.spawn_runner_button.clicked.connect(self.open_runner_dialog)
+        self.drivers_dialog: DriversDialog | None = None
+        self.runner_dialog: RunnerDialog | None = None
         self.spawn_node_button = QPushButton("Spawn node")
         self.spawn_node_button.setToolTip("Start an extra node service with its own flows")
         self.spawn_node_button.clicked.connect(lambda: self.spawn("node"))
@@ -186,6 +246,9 @@ class AgentsView(QWidget):
         bar.addSpacing(12)
         bar.addWidget(self.driver_count)
         bar.addWidget(self.spawn_drivers_button)
+        bar.addWidget(self.custom_drivers_button)
+        bar.addSpacing(12)
+        bar.addWidget(self.spawn_runner_button)
         bar.addSpacing(12)
         bar.addWidget(self.spawn_node_button)
         bar.addStretch(1)
@@ -205,8 +268,8 @@ class AgentsView(QWidget):
         header = self.table.horizontalHeader()
         header.setStretchLastSection(True)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        for column, width in ((NAME, 130), (KIND, 80), (PID, 80), (PROCESS, 240),
-                              (HEALTH, 130)):
+        for column, width in ((NAME, 110), (KIND, 70), (PID, 70), (PROCESS, 200),
+                              (HEALTH, 110), (UPTIME, 80)):
             header.resizeSection(column, width)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
@@ -214,7 +277,9 @@ class AgentsView(QWidget):
         self.empty_hint = QLabel(
             "No agents started from this console yet. <b>Spawn engine</b> and "
             "<b>Spawn drivers</b> give you what the demo spec needs (engine-1, driver-1, "
-            "driver-2); each process enrolls by itself and turns <i>up</i> within seconds.")
+            "driver-2); each process enrolls by itself and turns <i>up</i> within seconds. "
+            "<b>Custom drivers…</b> chooses the instances each driver hosts; "
+            "<b>Spawn runner…</b> adds a runner to the render farm.")
         self.empty_hint.setWordWrap(True)
         self.empty_hint.setTextFormat(Qt.TextFormat.RichText)
 
@@ -259,6 +324,46 @@ class AgentsView(QWidget):
         for _ in range(count):
             self.commands.run(f"Spawn {kind}", self.supervisor.spawn(kind),
                              on_done=lambda agent: self._spawned(agent))
+
+    def open_drivers_dialog(self) -> DriversDialog:
+        """Show the drivers dialog (non-modal); one at a time, raised if already open."""
+        if self.drivers_dialog is None or not self.drivers_dialog.isVisible():
+            dialog = DriversDialog(lambda n: self.supervisor.next_names("driver", n), self)
+            dialog.spawn_requested.connect(self.spawn_drivers)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.destroyed.connect(lambda: self._forget_dialog("drivers_dialog", dialog))
+            self.drivers_dialog = dialog
+        self.drivers_dialog.show()
+        self.drivers_dialog.raise_()
+        return self.drivers_dialog
+
+    def open_runner_dialog(self) -> RunnerDialog:
+        if self.runner_dialog is None or not self.runner_dialog.isVisible():
+            dialog = RunnerDialog(self.supervisor.next_name("runner"), self)
+            dialog.spawn_requested.connect(self.spawn_runner)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.destroyed.connect(lambda: self._forget_dialog("runner_dialog", dialog))
+            self.runner_dialog = dialog
+        self.runner_dialog.show()
+        self.runner_dialog.raise_()
+        return self.runner_dialog
+
+    def _forget_dialog(self, attribute: str, dialog: object) -> None:
+        if getattr(self, attribute) is dialog:
+            setattr(self, attribute, None)
+
+    def spawn_drivers(self, plan: DriverPlan) -> None:
+        """Start each planned driver under its name, with its rack (None: the default)."""
+        for name, config in plan:
+            self.commands.run(f"Spawn {name}",
+                              self.supervisor.spawn("driver", name, config=config),
+                              on_done=lambda agent: self._spawned(agent))
+
+    def spawn_runner(self, name: str, labels: list[str]) -> None:
+        """Start a runner with its labels (in its config file, so a restart keeps them)."""
+        self.commands.run(f"Spawn {name}",
+                          self.supervisor.spawn("runner", name, config={"labels": labels}),
+                          on_done=lambda agent: self._spawned(agent))
 
     def _spawned(self, agent: AgentProcess) -> None:
         if self.selected_name() is None:

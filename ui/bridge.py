@@ -6,6 +6,11 @@ signals: a snapshot of every component (the dicts ``GET /api/v1/components`` ret
 each event as the SSE stream carries it. The snapshot is sent again once a second, since a
 component's round trip and last-seen time change on every health check without an event.
 
+A console attached to a hub elsewhere (``controlroom --hub URL``) holds a
+:class:`ui.remote_bridge.RemoteHubBridge` instead: the same signals and methods, over
+HTTP, SSE and WebSocket. Commands that already go over the hub's HTTP API (through
+``_nodes_client``) work unchanged there; only what reads the in-process hub is overridden.
+
 Signals carry ``object`` rather than ``list``/``dict``: PySide converts those through
 QVariant, which copies every nested value and reorders a config's keys. The bridge makes
 its own deep copy instead, so no view ever aliases the hub's live dicts.
@@ -41,12 +46,17 @@ FOLLOW_IDLE_S = 1.0
 
 
 class BridgeError(Exception):
-    """A command the hub refused; ``message`` is what to show the operator."""
+    """A command the hub refused; ``message`` is what to show the operator.
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    ``detail`` is the hub's structured answer when it has one (a 422's list of
+    ``{"loc", "msg"}``), so a form can point at the field it names.
+    """
+
+    def __init__(self, message: str, status: int = 400, detail: Any = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.detail = detail
 
 
 class HubBridge(QObject):
@@ -62,10 +72,13 @@ class HubBridge(QObject):
     failed = Signal(str)
     #: Every audio task: ``list[dict]``, one ``Task.view()`` each, newest last.
     tasks_changed = Signal(object)
+    #: ``(connected, message)``: a remote hub stopped answering, or answers again. The
+    #: embedded hub lives in this process, so an embedded bridge never emits it.
+    connection_changed = Signal(bool, str)
 
     def __init__(
         self,
-        hub: Hub,
+        hub: Hub | None,
         base_url: str,
         *,
         refresh_s: float = 1.0,
@@ -73,18 +86,31 @@ class HubBridge(QObject):
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self._hub = hub
+        self._local_hub = hub  # None only for ui.remote_bridge.RemoteHubBridge
         self._base_url = base_url
         self._refresh_s = refresh_s
         self._backlog = backlog
         self._task: asyncio.Task[None] | None = None
         self._client: HubClient | None = None
 
+    @property
+    def _hub(self) -> Hub:
+        """The in-process hub; a remote bridge overrides every method that reads it."""
+        if self._local_hub is None:
+            raise BridgeError("this console is attached to a remote hub; that is only "
+                              "available with the embedded one", 501)
+        return self._local_hub
+
     # -- what the views may know about the hub ----------------------------------------
 
     @property
     def base_url(self) -> str:
         return self._base_url
+
+    @property
+    def is_remote(self) -> bool:
+        """True when the hub runs elsewhere (``controlroom --hub URL``), not in-process."""
+        return False
 
     @property
     def role(self) -> str:
@@ -144,8 +170,12 @@ class HubBridge(QObject):
     async def set_params(self, task_id: str, iid: str, params: dict[str, Any]) -> None:
         await self._task_call(self._hub.tasks.set_params(task_id, iid, params))
 
-    def render_file(self, task_id: str, render_id: str) -> Path:
-        """Where a finished render's file is (raises :class:`BridgeError` if none)."""
+    async def fetch_render(self, task_id: str, render_id: str) -> Path:
+        """A finished render's file on this machine (raises :class:`BridgeError` if none).
+
+        A coroutine because a remote hub's file must be downloaded first; the embedded
+        hub's is already here, so this returns its path at once.
+        """
         try:
             return self._hub.tasks.render_path(task_id, render_id)
         except TaskError as exc:
@@ -235,6 +265,115 @@ class HubBridge(QObject):
         except ValueError:
             body = response.text
         return response.status_code, body
+
+    # -- runners and jobs (over HTTP) ---------------------------------------------------
+
+    async def new_enrollment(self, kind: str, ttl_s: float | None = None) -> dict[str, Any]:
+        """A fresh one-time token over HTTP (``token``, ``expires_at``), for another machine.
+
+        Unlike :meth:`create_enrollment` (in-process, for agents this console spawns) it
+        goes through the API, so it works the same against a remote hub.
+        """
+        return dict(await self._hub_call(self._nodes_client.create_enrollment(kind, ttl_s)))
+
+    async def runners(self) -> list[dict[str, Any]]:
+        return list(await self._hub_call(self._nodes_client.runners()))
+
+    async def runner_logs(self, runner_id: str, lines: int = 200) -> str:
+        """The runner's log tail; BridgeError 503 (not connected) or 504 (no answer)."""
+        return str(await self._hub_call(self._nodes_client.runner_logs(runner_id, lines)))
+
+    async def revoke_runner(self, runner_id: str) -> dict[str, Any]:
+        return dict(await self._hub_call(self._nodes_client.revoke_runner(runner_id)))
+
+    async def submit_job(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The queued job; a refusal's ``detail`` names the fields (``needs.cpus``, ...)."""
+        return dict(await self._hub_call(self._nodes_client.submit_job(request)))
+
+    async def jobs(self) -> list[dict[str, Any]]:
+        return list(await self._hub_call(self._nodes_client.jobs()))
+
+    async def job(self, job_id: str) -> dict[str, Any]:
+        return dict(await self._hub_call(self._nodes_client.job(job_id)))
+
+    async def cancel_job(self, job_id: str) -> dict[str, Any]:
+        return dict(await self._hub_call(self._nodes_client.cancel_job(job_id)))
+
+    async def job_log(self, job_id: str) -> str:
+        """The job's whole output so far."""
+        return str(await self._hub_call(self._nodes_client.job_log(job_id)))
+
+    async def save_artifact(self, job_id: str, name: str, path: Path) -> Path:
+        return Path(await self._hub_call(
+            self._nodes_client.download_artifact(job_id, name, path)))
+
+    async def follow_job_log(self, job_id: str, on_output: Callable[[str], Any],
+                             after: int = 0, stop: asyncio.Event | None = None,
+                             idle_s: float = FOLLOW_IDLE_S) -> dict[str, Any] | None:
+        """Call ``on_output`` with each piece of the job's output until it ends.
+
+        Returns the ``end`` record (``{"state", "exit_code"}``), or None when ``stop``
+        was set first. Built like :meth:`follow_run`, and for the same reason never
+        cancelled mid-read: a read times out after ``idle_s`` of silence, ``stop`` is
+        checked, and the stream is opened again with ``Last-Event-ID`` (a byte offset,
+        so nothing arrives twice).
+        """
+        http = self._nodes_client._http
+        last, delay = after, 0.05
+        while stop is None or not stop.is_set():
+            try:
+                async with http.stream(
+                    "GET", f"/api/v1/jobs/{job_id}/logs", params={"follow": 1},
+                    headers={"Last-Event-ID": str(last)},
+                    timeout=httpx.Timeout(10, read=idle_s),
+                ) as response:
+                    if response.status_code != 200:
+                        await response.aread()
+                        raise BridgeError(f"log of {job_id}: {response.status_code} "
+                                          f"{response.text}", response.status_code)
+                    async for offset, kind, data in parse_sse(response.aiter_lines()):
+                        last, delay = offset, 0.05
+                        if kind == "end":
+                            return dict(data)
+                        result = on_output(str(data.get("text", "")))
+                        if asyncio.iscoroutine(result):
+                            await result
+                        if stop is not None and stop.is_set():
+                            return None
+                    continue  # the stream ended early: open it again at once
+            except httpx.ReadTimeout:
+                continue  # quiet for idle_s: check stop, then resume after `last`
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        return None
+
+    # -- config -----------------------------------------------------------------------
+
+    async def stored_config(self, component_id: str) -> dict[str, Any]:
+        """The component's stored overrides, ``{}`` if none (over HTTP: remote hubs too)."""
+        return dict(await self._hub_call(self._nodes_client.stored_config(component_id)))
+
+    async def put_config(self, component_id: str, config: Any) -> dict[str, Any]:
+        """Store new overrides; the hub merges them and pushes the merge to the agent live.
+
+        ``{"id", "stored", "merged", "pushed"}``; a refusal is a BridgeError whose
+        ``detail`` is the hub's (a 422's list of ``{"loc", "msg"}``).
+        """
+        return dict(await self._hub_call(self._nodes_client.put_config(component_id, config)))
+
+    @staticmethod
+    async def _hub_call(call: Any) -> Any:
+        """Await a HubClient call; its HubError becomes a BridgeError with the hub's words."""
+        try:
+            return await call
+        except HubError as exc:
+            message = exc.detail if isinstance(exc.detail, str) else str(exc)
+            raise BridgeError(message, exc.status_code, exc.detail) from None
+        except httpx.TransportError as exc:
+            raise BridgeError(f"the hub did not answer ({type(exc).__name__}: {exc}); "
+                              "check that it is running and reachable", 503) from None
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -2,9 +2,12 @@
 
 Left: the catalog (flows grouped by node) with the selected flow's description and an inputs form
 generated from its JSON Schema, and the runs launched from this console with their
-state. Right: the selected run's live events and, while it is locked, the lock panel —
+state. Right: the selected run with Cancel (while it is not final), its nested runs
+(children started on any node, each with its state and open lock; double-click one to
+follow it in the runs list), its live events and, while it is locked, the lock panel —
 the prompt, a form from the lock's schema, the time left before the flow stops waiting,
 and Submit, which shows "released" or the flow's denial inline and keeps what was typed.
+A child's open lock is one of the parent's locks, so it is answered from the parent.
 
 Each run is followed by a coroutine reading its event stream through the bridge until its
 ``final`` event; every event refreshes the run's state (one GET) so the table, the
@@ -84,6 +87,12 @@ def event_line(ts: float, kind: str, data: dict[str, Any]) -> str:
             text += f" {data['message']}"
     elif kind == "lock":
         text = f"locked: {data.get('prompt', '')}"
+    elif kind == "child":
+        text = (f"{data.get('flow', '')} {data.get('fid', '')} on {data.get('node', '')}: "
+                f"{data.get('state', '')}")
+        locks = data.get("locks") or []
+        if locks and isinstance(locks[0], dict):
+            text += f", waiting for: {locks[0].get('prompt', '')}"
     elif kind in ("release", "deny"):
         text = (f"candidate {data.get('cid', '')} " +
                 ("released" if kind == "release" else f"denied: {data.get('reason', '')}"))
@@ -345,6 +354,25 @@ class FlowsView(QWidget):
 
         self.run_title = QLabel("No run selected")
         self.run_title.setWordWrap(True)
+        self.cancel_button = QPushButton("Cancel run")
+        self.cancel_button.setToolTip("Stop the selected run (and the runs it started); its "
+                                      "state becomes cancelled")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_selected)
+        self.cancel_status = QLabel()
+        self.cancel_status.setObjectName("cancelStatus")
+        self.cancel_status.setWordWrap(True)
+        self.children_title = QLabel("<b>Nested runs</b>")
+        self.children_tree = QTreeWidget()
+        self.children_tree.setObjectName("childRuns")
+        self.children_tree.setHeaderLabels(["Flow", "Node", "Run", "State", "Waiting for"])
+        self.children_tree.setRootIsDecorated(False)
+        self.children_tree.setToolTip("Runs this run started (nested flows), as its own state "
+                                      "shows them; double-click one to follow it")
+        self.children_tree.itemDoubleClicked.connect(lambda item, _c: self.follow_child(
+            item.data(0, Qt.ItemDataRole.UserRole)))
+        for column, width in ((0, 110), (1, 90), (2, 150), (3, 80)):
+            self.children_tree.header().resizeSection(column, width)
         self.events = QPlainTextEdit()
         self.events.setObjectName("runEvents")
         self.events.setReadOnly(True)
@@ -355,7 +383,13 @@ class FlowsView(QWidget):
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(8, 0, 0, 0)
-        right_layout.addWidget(self.run_title)
+        title_row = QHBoxLayout()
+        title_row.addWidget(self.run_title, 1)
+        title_row.addWidget(self.cancel_button, 0, Qt.AlignmentFlag.AlignTop)
+        right_layout.addLayout(title_row)
+        right_layout.addWidget(self.cancel_status)
+        right_layout.addWidget(self.children_title)
+        right_layout.addWidget(self.children_tree)
         right_layout.addWidget(self.lock_panel)
         right_layout.addWidget(QLabel("<b>Events</b>"))
         right_layout.addWidget(self.events, 1)
@@ -370,6 +404,7 @@ class FlowsView(QWidget):
         layout.addWidget(splitter)
         self.setMinimumSize(720, 380)
         self._loaded = False
+        self._show_children(None)
 
     # -- catalog ----------------------------------------------------------------------
 
@@ -496,7 +531,75 @@ class FlowsView(QWidget):
         self.runs.changed(run)
         if self.selected_run() is run:
             self._show_header(run)
+            self._show_children(run)
             self.lock_panel.show_lock(run)
+
+    def cancel_selected(self) -> asyncio.Task[Any] | None:
+        """Ask the run's node to cancel it; the stream then ends with ``cancelled``."""
+        run = self.selected_run()
+        if run is None or run.state in FINAL:
+            return None
+        self.cancel_button.setEnabled(False)
+        self.cancel_status.setText(f"Cancelling {run.fid}…")
+
+        async def cancel() -> None:
+            try:
+                await self.bridge.cancel_run(run.node, run.fid)
+            except BridgeError as exc:
+                if self.selected_run() is run:
+                    self.cancel_status.setText(f"✗ Cancel refused: {exc.message}")
+                    self.cancel_button.setEnabled(run.state not in FINAL)
+                raise
+
+        return self.commands.run(f"Cancel {run.flow} run {run.fid}", cancel())
+
+    def follow_child(self, child: object) -> Run | None:
+        """Add a nested run to the runs list (once) and follow its own events."""
+        if not isinstance(child, dict) or not child.get("fid") or not child.get("node"):
+            return None
+        fid = str(child["fid"])
+        existing = self.runs.find(fid)
+        if existing is None:
+            existing = Run(str(child["node"]), str(child.get("flow") or "?"), fid)
+            self.runs.add(existing)
+            self._followers[fid] = asyncio.get_running_loop().create_task(
+                self._follow(existing), name=f"run-{fid}")
+        row = self.runs.row_of(fid)
+        if row is not None:
+            self.table.selectRow(row)
+        return existing
+
+    def _show_children(self, run: Run | None) -> None:
+        children = list(run.view.get("children") or []) if run is not None else []
+        self.children_title.setVisible(bool(children))
+        self.children_tree.setVisible(bool(children))
+        self.children_tree.clear()
+        for child in children:
+            locks = child.get("locks") or []
+            waiting = str(locks[0].get("prompt", "")) if locks else ""
+            state = str(child.get("state") or "")
+            item = QTreeWidgetItem([str(child.get("flow") or ""), str(child.get("node") or ""),
+                                    str(child.get("fid") or ""), state, waiting])
+            item.setForeground(3, QBrush(QColor(RUN_COLOURS.get(state, "#000000"))))
+            item.setData(0, Qt.ItemDataRole.UserRole, dict(child))
+            item.setToolTip(0, f"{child.get('flow')} on {child.get('node')}: {state}"
+                            + (f"; its lock is answered in this run's lock panel: {waiting}"
+                               if waiting else ""))
+            self.children_tree.addTopLevelItem(item)
+        if children:  # as tall as its rows (up to five), no empty space under them
+            rows = min(len(children), 5)
+            height = self.children_tree.header().sizeHint().height() + 6 + rows * max(
+                self.children_tree.sizeHintForRow(0), 18)
+            self.children_tree.setFixedHeight(height)
+
+    def child_states(self) -> dict[str, str]:
+        """What the nested-runs list shows: child run id -> state."""
+        out: dict[str, str] = {}
+        for i in range(self.children_tree.topLevelItemCount()):
+            item = self.children_tree.topLevelItem(i)
+            if item is not None:
+                out[item.text(2)] = item.text(3)
+        return out
 
     def selected_run(self) -> Run | None:
         rows = self.table.selectionModel().selectedRows()
@@ -505,12 +608,16 @@ class FlowsView(QWidget):
     def _show_run(self) -> None:
         run = self.selected_run()
         self.events.clear()
+        self.cancel_status.clear()
         if run is None:
             self.run_title.setText("No run selected")
+            self.cancel_button.setEnabled(False)
+            self._show_children(None)
             self.lock_panel.show_lock(None)
             return
         self.events.setPlainText("\n".join(run.events))
         self._show_header(run)
+        self._show_children(run)
         self.lock_panel.show_lock(run)
 
     def _show_header(self, run: Run) -> None:
@@ -522,6 +629,11 @@ class FlowsView(QWidget):
         if run.view.get("error"):
             text += f" — {_escape(str(run.view['error'])[:200])}"
         self.run_title.setText(text)
+        final = run.state in FINAL
+        if final and self.cancel_status.text().startswith("Cancelling"):
+            self.cancel_status.clear()
+        self.cancel_button.setEnabled(not final and not self.cancel_status.text()
+                                      .startswith("Cancelling"))
 
     async def close_streams(self, grace_s: float = 3.0) -> None:
         """Ask the followers to stop, wait for them, and cancel only as a last resort.

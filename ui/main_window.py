@@ -1,9 +1,10 @@
 """The console's main window: every registered component and its health, live.
 
 It is a view over a :class:`ui.bridge.HubBridge` and nothing else: the bridge's snapshots
-feed the components table (through :class:`ui.components_model.ComponentsModel`), its
-events feed the event log, and the header, status bar and empty-state help are built
-from what the bridge says about the hub (URL, role, where the operator token is). Closing
+feed the components tree (through :class:`ui.components_model.ComponentsModel`) and the
+selected one's details (:mod:`ui.component_details`), its events feed the event log, and
+the header, status bar and empty-state help are built from what the bridge says about
+the hub (URL, role, where the operator token is). Closing
 the window only emits :attr:`MainWindow.closed`; the composition root (``app.desktop``)
 owns the loop and shuts the servers down, so the window never has to know they exist.
 """
@@ -11,11 +12,9 @@ owns the loop and shuts the servers down, so the window never has to know they e
 from __future__ import annotations
 
 import asyncio
-import json
 import platform
 import shlex
 from collections.abc import Mapping
-from typing import Any
 
 import PySide6
 from PySide6.QtCore import (
@@ -24,7 +23,6 @@ from PySide6.QtCore import (
     QModelIndex,
     QSettings,
     QSize,
-    QSortFilterProxyModel,
     Qt,
     QUrl,
     Signal,
@@ -43,20 +41,18 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFormLayout,
     QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QPlainTextEdit,
     QPushButton,
     QSizePolicy,
     QSplitter,
     QStackedWidget,
-    QTableView,
     QTabWidget,
+    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -67,21 +63,24 @@ from ui import health_style
 from ui.actions import Actions
 from ui.agents_view import AgentsView
 from ui.bridge import HubBridge
+from ui.component_details import ComponentDetails
 from ui.components_model import (
     COMPONENT,
     HEALTH,
+    INSTANCE,
     KIND,
     LAST_SEEN,
+    REPORTED,
     ROUND_TRIP,
-    SORT_ROLE,
     ComponentsModel,
-    format_rtt,
-    format_timestamp,
-    relative_time,
+    ComponentsProxy,
 )
 from ui.event_log import EventLogView
 from ui.flows_view import FlowsView
+from ui.hub_choice import HubChoice, HubMenu
 from ui.notifications import NotificationArea
+from ui.remote_bridge import RemoteHubBridge
+from ui.runners_view import RunnersView
 from ui.tasks_view import TasksView
 
 WINDOW_TITLE = "Control Room"
@@ -146,9 +145,11 @@ def _separator() -> QFrame:
 
 
 class EmptyState(QFrame):
-    """What the table area shows while no component has registered: how to add one."""
+    """What the tree area shows while no component has registered: how to add one."""
 
-    def __init__(self, base_url: str, token_path: str, parent: QWidget | None = None) -> None:
+    def __init__(self, base_url: str, token_path: str, parent: QWidget | None = None,
+                 hub_machine: str | None = None) -> None:
+        """``hub_machine``: the remote hub's host name, whose disk holds ``token_path``."""
         super().__init__(parent)
         self.setObjectName("emptyState")
         self.enroll = enrollment_command(base_url, token_path)
@@ -166,7 +167,10 @@ class EmptyState(QFrame):
         steps.setSpacing(6)
         steps.addWidget(self._step(
             "1. Create an enrollment token (<code>POST /api/v1/enrollments</code>) with the "
-            f"operator token from <code>{token_path}</code>:"))
+            f"operator token from <code>{token_path}</code>"
+            + (f" on the hub's machine, <b>{hub_machine}</b> (run it there, or point "
+               "<code>cat</code> at your copy of the token). The Agents tab spawns agents "
+               "on this machine that join the hub without it:" if hub_machine else ":")))
         steps.addLayout(self._command(self.enroll, "Copy the enrollment command"))
         steps.addSpacing(8)
         steps.addWidget(self._step(
@@ -226,106 +230,6 @@ class EmptyState(QFrame):
         return row
 
 
-class ComponentDetails(QWidget):
-    """The selected component's facts and merged config (read-only for now)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.component_id: str | None = None
-        self._stack = QStackedWidget()
-
-        placeholder = QLabel("Select a component to see its health and merged config.")
-        placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        placeholder.setWordWrap(True)
-        _mute(placeholder)
-        self._stack.addWidget(placeholder)
-
-        page = QWidget()
-        self.title = QLabel()
-        self.title.setFont(_title_font(self.title, 1.3))
-        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.facts: dict[str, QLabel] = {}
-        form = QFormLayout()
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
-        form.setHorizontalSpacing(16)
-        for name, tip in (
-            ("Kind", "What the component is"),
-            ("Health", "The hub's view of it; hover the table cell for the rules"),
-            ("Connection", "Whether its agent channel to the hub is open now"),
-            ("Registered", "When it last registered (each connect registers again)"),
-            ("Last seen", "When it last answered a health check or registered"),
-            ("Round trip", "Round trip of the last answered health check"),
-        ):
-            value = QLabel()
-            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            value.setToolTip(tip)
-            self.facts[name] = value
-            form.addRow(f"{name}:", value)
-        config_title = QLabel("Merged config")
-        config_title.setFont(_title_font(config_title, 1.0))
-        config_hint = QLabel(
-            "The agent's own config with the stored one laid over it (stored values win). "
-            "Read-only here; change it with <code>PUT /api/v1/configs/&lt;id&gt;</code>."
-        )
-        config_hint.setWordWrap(True)
-        _mute(config_hint)
-        self.config = QPlainTextEdit()
-        self.config.setReadOnly(True)
-        self.config.setFont(_fixed_font())
-        self.config.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.config.setToolTip("The merged config this component runs with, as JSON")
-
-        layout = QVBoxLayout(page)
-        layout.setContentsMargins(12, 8, 8, 8)
-        layout.addWidget(self.title)
-        layout.addLayout(form)
-        layout.addSpacing(8)
-        layout.addWidget(config_title)
-        layout.addWidget(config_hint)
-        layout.addWidget(self.config, 1)
-        self._stack.addWidget(page)
-
-        frame = QFrame()
-        frame.setFrameShape(QFrame.Shape.StyledPanel)
-        frame_layout = QVBoxLayout(frame)
-        frame_layout.setContentsMargins(4, 4, 4, 4)
-        frame_layout.addWidget(self._stack)
-        heading = QLabel("Selected component")
-        heading.setFont(_title_font(heading, 1.05))
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.setSpacing(4)
-        outer.addWidget(heading)
-        outer.addWidget(frame, 1)
-        self.setMinimumWidth(300)
-
-    def show_component(self, component: Mapping[str, Any] | None, now: float) -> None:
-        if component is None:
-            self.component_id = None
-            self.config.clear()
-            self._stack.setCurrentIndex(0)
-            return
-        self.component_id = str(component.get("id"))
-        state = str(component.get("state"))
-        self.title.setText(self.component_id)
-        self.facts["Kind"].setText(str(component.get("kind", "")))
-        self.facts["Health"].setText(f"{health_style.dot_html(state)} "
-                                     f"{health_style.label(state)}")
-        self.facts["Connection"].setText("connected" if component.get("connected")
-                                         else "not connected")
-        self.facts["Registered"].setText(format_timestamp(component.get("registered_at")))
-        self.facts["Last seen"].setText(
-            f"{relative_time(component.get('last_seen'), now)} "
-            f"({format_timestamp(component.get('last_seen'))})"
-            if component.get("last_seen") is not None else "never"
-        )
-        self.facts["Round trip"].setText(format_rtt(component.get("rtt_ms")))
-        text = json.dumps(component.get("config") or {}, indent=2, ensure_ascii=False)
-        if self.config.toPlainText() != text:  # keep the operator's scroll and selection
-            self.config.setPlainText(text)
-        self._stack.setCurrentIndex(1)
-
-
 class MainWindow(QMainWindow):
     """Components, their health and the hub's recent events, fed by one bridge."""
 
@@ -344,6 +248,9 @@ class MainWindow(QMainWindow):
         self.supervisor = supervisor
         #: What happens to spawned agents when the console exits (the operator's choice).
         self.keep_agents = False
+        #: The hub to reopen the console on after this window closes (File ▸ Connect to
+        #: Hub…); None: closing quits.
+        self.switch_to: HubChoice | None = None
         self._exit_confirmed = False
         self.exit_box: QMessageBox | None = None
         self.commands = Actions(self)
@@ -355,18 +262,20 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(760, 480)
 
         self.model = ComponentsModel(self, misses=bridge.health.misses)
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(SORT_ROLE)
+        self.proxy = ComponentsProxy(self.model, self)
 
         self.header = self._build_header()
-        self.table = self._build_table()
-        self.empty_state = EmptyState(bridge.base_url, str(bridge.admin_token_path))
-        self.details = ComponentDetails()
+        self.tree = self._build_tree()
+        self.empty_state = EmptyState(
+            bridge.base_url, str(bridge.admin_token_path),
+            hub_machine=bridge.info.host if isinstance(bridge, RemoteHubBridge) else None)
+        self.details = ComponentDetails(bridge, self.commands)
         self.event_log = EventLogView()
         self.agents_view = (AgentsView(supervisor, bridge, self.commands)
                             if supervisor is not None else None)
         self.tasks_view = TasksView(bridge, self.commands)
+        self.tasks_view.panel.meters.settings = self._settings  # output device remembered
+        self.runners_view = RunnersView(bridge, self.commands)
         self.flows_view = FlowsView(bridge, self.commands)
         self.setCentralWidget(self._build_central())
         self._build_status_bar()
@@ -375,14 +284,17 @@ class MainWindow(QMainWindow):
         bridge.components_changed.connect(self.model.set_components)
         bridge.event_received.connect(self.model.note_event)
         bridge.event_received.connect(self.event_log.append_event)
+        bridge.event_received.connect(self.details.note_event)
         bridge.events_skipped.connect(self._on_events_skipped)
         bridge.failed.connect(self._on_bridge_failed)
+        bridge.connection_changed.connect(self._on_connection_changed)
         self.tasks_view.model.updated.connect(self._update_counts)
         if self.agents_view is not None:
             self.agents_view.model.updated.connect(self._update_counts)
         self._update_counts()
         self.model.updated.connect(self._on_model_updated)
-        self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        self.tree.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        self.proxy.rowsInserted.connect(self._expand_new_groups)
 
         self._restore_layout()
         self._on_model_updated()
@@ -391,25 +303,36 @@ class MainWindow(QMainWindow):
 
     def _build_header(self) -> QLabel:
         b = self.bridge
-        header = QLabel(
-            f"<b>Hub</b>&nbsp; {b.base_url} &nbsp;&nbsp;·&nbsp;&nbsp; <b>Role</b>&nbsp; {b.role}"
-            f" &nbsp;&nbsp;·&nbsp;&nbsp; <b>Data</b>&nbsp; {b.data_dir}"
-        )
+        sep = " &nbsp;&nbsp;·&nbsp;&nbsp; "
+        if isinstance(b, RemoteHubBridge):
+            header = QLabel(
+                f"<b>Remote hub</b>&nbsp; {b.base_url}{sep}<b>Role</b>&nbsp; {b.role}{sep}"
+                f"<b>On</b>&nbsp; {b.info.host}{sep}<b>Data</b>&nbsp; {b.data_dir}")
+            header.setToolTip(
+                f"A hub running elsewhere (Control Room {b.info.version} on {b.info.host}); "
+                "this console is attached to it with its operator token.\n"
+                f"Agents connect to {b.base_url}; the operator token is in "
+                f"{b.admin_token_path} on {b.info.host}.\n"
+                "Closing the console leaves that hub running.")
+        else:
+            header = QLabel(
+                f"<b>Hub</b>&nbsp; {b.base_url}{sep}<b>Role</b>&nbsp; {b.role}{sep}"
+                f"<b>Data</b>&nbsp; {b.data_dir}")
+            header.setToolTip(
+                "This console's own hub and node service, running in this process.\n"
+                f"Agents connect to {b.base_url}; the operator token is in "
+                f"{b.admin_token_path}.")
         header.setObjectName("hubHeader")
         header.setTextFormat(Qt.TextFormat.RichText)
         header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         # Long data dirs are clipped rather than widening the whole window.
         header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        header.setToolTip(
-            "This console's own hub and node service, running in this process.\n"
-            f"Agents connect to {b.base_url}; the operator token is in {b.admin_token_path}."
-        )
         return header
 
     def _build_central(self) -> QWidget:
         """Header; components | selected component; events below, all in splitters."""
         self._stack = QStackedWidget()
-        self._stack.addWidget(self.table)
+        self._stack.addWidget(self.tree)
         self._stack.addWidget(self.empty_state)
         self.components_title = QLabel("Components")
         self.components_title.setFont(_title_font(self.components_title, 1.05))
@@ -434,10 +357,9 @@ class MainWindow(QMainWindow):
         events_layout = QVBoxLayout(self.events_panel)
         events_layout.setContentsMargins(0, 4, 0, 0)
         events_layout.setSpacing(4)
-        events_title = QLabel("Events")
+        events_title = self.event_log.title  # in line with its filter, to save a row
         events_title.setFont(_title_font(events_title, 1.05))
         events_title.setToolTip("What the hub did, newest last")
-        events_layout.addWidget(events_title)
         events_layout.addWidget(self.event_log, 1)
 
         self.tabs = QTabWidget()
@@ -450,6 +372,8 @@ class MainWindow(QMainWindow):
             self.tabs.setTabToolTip(index, "Engines, drivers and nodes spawned on this machine")
         index = self.tabs.addTab(self.tasks_view, "Tasks")
         self.tabs.setTabToolTip(index, "Audio tasks: reserve, play, render, meters")
+        index = self.tabs.addTab(self.runners_view, "Runners")
+        self.tabs.setTabToolTip(index, "The render farm: runners, their jobs and logs")
         index = self.tabs.addTab(self.flows_view, "Flows")
         self.tabs.setTabToolTip(index, "Nodes' flows: launch, follow runs, answer locks")
 
@@ -477,8 +401,8 @@ class MainWindow(QMainWindow):
         self.stale_label = QLabel()
         self.stale_label.setStyleSheet(f"color: {health_style.colour_name('down')}")
         self.stale_label.hide()
-        self.address_label = QLabel(f"Hub {self.bridge.base_url}")
-        self.address_label.setToolTip("Where agents and API clients reach this hub")
+        self.address_label = QLabel()
+        self._show_address(connected=True)
         self.tasks_label = QLabel("No tasks")
         self.tasks_label.setToolTip("Audio tasks per state (released ones not counted)")
         self.agents_label = QLabel("")
@@ -491,40 +415,44 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.stale_label)
         self.statusBar().addPermanentWidget(self.address_label)
 
-    def _build_table(self) -> QTableView:
-        table = QTableView()
-        table.setObjectName("componentsTable")
-        table.setModel(self.proxy)
-        table.setSortingEnabled(True)
-        table.sortByColumn(KIND, Qt.SortOrder.AscendingOrder)  # (kind, id): the model's order
-        table.setAlternatingRowColors(True)
-        table.setShowGrid(False)
-        table.setWordWrap(False)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setIconSize(QSize(12, 12))
-        table.verticalHeader().hide()
-        table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 10)
-        table.setMinimumSize(440, 180)
-        table.setToolTip("Registered components; click a column to sort, select one for details")
-        header = table.horizontalHeader()
+    def _build_tree(self) -> QTreeView:
+        tree = QTreeView()
+        tree.setObjectName("componentsTree")
+        tree.setModel(self.proxy)
+        tree.setSortingEnabled(True)
+        tree.sortByColumn(COMPONENT, Qt.SortOrder.AscendingOrder)  # by id within each kind
+        tree.setAlternatingRowColors(True)
+        tree.setUniformRowHeights(True)  # a refresh must not measure every row again
+        tree.setWordWrap(False)
+        tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        tree.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        tree.setIconSize(QSize(12, 12))
+        tree.setMinimumSize(440, 180)
+        tree.setToolTip("Registered components by kind, a driver's instances under it; click "
+                        "a column to sort, select one for its details and config")
+        header = tree.header()
         header.setHighlightSections(False)
         header.setStretchLastSection(False)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         header.setSectionResizeMode(COMPONENT, QHeaderView.ResizeMode.Stretch)
-        widths = {KIND: 90, HEALTH: 110, ROUND_TRIP: 100, LAST_SEEN: 110}
+        widths = {KIND: 100, HEALTH: 120, ROUND_TRIP: 90, LAST_SEEN: 100}
         for column, width in widths.items():
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(column, width)
         header.setMinimumSectionSize(60)
-        return table
+        return tree
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        self.hub_menu = HubMenu(self, self._settings)
+        self.hub_menu.install(file_menu)
+        file_menu.addSeparator()
         self.quit_action = QAction("&Quit", self)
         self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
-        self.quit_action.setStatusTip("Close the console and stop its hub and node service")
+        self.quit_action.setStatusTip(
+            "Close the console; the remote hub keeps running" if self.bridge.is_remote
+            else "Close the console and stop its hub and node service")
         self.quit_action.triggered.connect(self.close)
         file_menu.addAction(self.quit_action)
 
@@ -559,12 +487,20 @@ class MainWindow(QMainWindow):
     def selected_component_id(self) -> str | None:
         return self.details.component_id
 
-    def select_component(self, component_id: str) -> bool:
-        """Select a component's row (as a click would); False if it is not listed."""
-        row = self.model.row_of(component_id)
-        if row is None:
+    def select_component(self, component_id: str, instance: str | None = None) -> bool:
+        """Select a component's row, or one of its instances' (as a click would).
+
+        False if it is not listed. Its group (and driver) are expanded to show it.
+        """
+        if instance is None:
+            index = self.model.index_of(component_id)
+        else:
+            index = self.model.index_of(instance, owner=component_id)
+        if not index.isValid():
             return False
-        self.table.selectRow(self.proxy.mapFromSource(self.model.index(row, 0)).row())
+        view_index = self.proxy.mapFromSource(index)
+        self.tree.scrollTo(view_index)  # expands its parents
+        self.tree.setCurrentIndex(view_index)
         return True
 
     def about_text(self) -> str:
@@ -602,7 +538,9 @@ class MainWindow(QMainWindow):
     async def shutdown(self) -> None:
         """Stop what the views run on the loop (streams, playback, pending actions)."""
         self.tasks_view.panel.meters.close_stream()
+        self.tasks_view.panel.instances.close_senders()  # no paced change fires after this
         await self.flows_view.close_streams()
+        await self.runners_view.close_streams()
         self.commands.cancel_all()
         if self.agents_view is not None:
             self.agents_view.model.detach()
@@ -657,13 +595,14 @@ class MainWindow(QMainWindow):
             self.keep_agents = clicked is self.keep_agents_button
             self._exit_confirmed = True
             self.close()
+        else:
+            self.switch_to = None  # the operator stays, and so does the hub
 
     def _on_model_updated(self) -> None:
-        empty = self.model.rowCount() == 0
-        self.components_title.setText(
-            "Components" if empty else f"Components ({self.model.rowCount()})"
-        )
-        self._stack.setCurrentWidget(self.empty_state if empty else self.table)
+        count = self.model.component_count()
+        empty = count == 0
+        self.components_title.setText("Components" if empty else f"Components ({count})")
+        self._stack.setCurrentWidget(self.empty_state if empty else self.tree)
         self.details.setVisible(not empty)  # the help gets the whole width
         counts = self.model.counts()
         self.counts_label.setText(" &nbsp;·&nbsp; ".join(
@@ -671,8 +610,9 @@ class MainWindow(QMainWindow):
             for s in health_style.STATES
         ))
         self.counts_label.setAccessibleName(summary_text(counts))  # the words, for readers
-        if not empty and not self._ever_selected and not self.table.selectionModel().hasSelection():
-            self.table.selectRow(0)  # open on something useful rather than a blank panel
+        if not empty and not self._ever_selected and not self.tree.selectionModel().hasSelection():
+            first = self.proxy.index(0, 0, self.proxy.index(0, 0))
+            self.tree.setCurrentIndex(first)  # open on something useful, not a blank panel
         self._show_selected()
 
     def _on_selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
@@ -680,12 +620,25 @@ class MainWindow(QMainWindow):
         self._show_selected()
 
     def _show_selected(self) -> None:
-        rows = self.table.selectionModel().selectedRows()
-        component = None
-        if rows:
-            source: QModelIndex = self.proxy.mapToSource(rows[0])
-            component = self.model.component(source.row())
-        self.details.show_component(component, self.model.now())
+        rows = self.tree.selectionModel().selectedRows()
+        source = self.proxy.mapToSource(rows[0]) if rows else None
+        component = self.model.owner_of(source) if source is not None else None
+        note = ""
+        item = self.model.item(source) if source is not None else None
+        if item is not None and item.row_kind == INSTANCE:
+            note = (f"Instance {item.key} ({item.data.get('model', '')}) selected: it is "
+                    "fixed on this driver, declared in its config's instances")
+        elif item is not None and item.row_kind == REPORTED:
+            note = f"{item.key} selected: a component this hub reports as its own"
+        self.details.show_component(component, self.model.now(), note)
+
+    def _expand_new_groups(self, parent: QModelIndex, first: int, last: int) -> None:
+        """A kind's group opens when it first appears; after that it stays as the operator
+        left it (the tree is updated in place, so expansion survives every refresh)."""
+        if parent.isValid():
+            return
+        for row in range(first, last + 1):
+            self.tree.expand(self.proxy.index(row, 0))
 
     def _on_events_skipped(self, count: int) -> None:
         self.event_log.append_note(f"… {count} events skipped: the console fell behind the hub")
@@ -694,6 +647,28 @@ class MainWindow(QMainWindow):
         self.stale_label.setText(f"Live updates stopped ({message}); the view is stale")
         self.stale_label.show()
         self.event_log.append_note(f"Live updates stopped: {message}")
+
+    def _on_connection_changed(self, connected: bool, message: str) -> None:
+        """A remote hub stopped answering, or answers again: said in the status bar."""
+        self._show_address(connected, message)
+        self.event_log.append_note(message if connected else f"Hub not answering: {message}")
+
+    def _show_address(self, connected: bool, why: str = "") -> None:
+        """The status bar's hub address: red, with the reason, while the hub is away."""
+        url = self.bridge.base_url
+        remote = self.bridge.is_remote
+        if connected:
+            self.address_label.setText(f"Remote hub {url}" if remote else f"Hub {url}")
+            self.address_label.setStyleSheet("")
+            self.address_label.setToolTip(
+                "The hub this console is attached to; agents and API clients reach it here"
+                if remote else "Where agents and API clients reach this console's own hub")
+        else:
+            self.address_label.setText(f"⚠ Remote hub {url} not answering — retrying")
+            self.address_label.setStyleSheet(f"color: {health_style.colour_name('down')}")
+            self.address_label.setToolTip(
+                f"{why}\nThe view shows what the hub last said; it catches up, missing no "
+                "event, when the hub answers again.")
 
     # -- remembered layout ------------------------------------------------------------
 
@@ -709,7 +684,7 @@ class MainWindow(QMainWindow):
         for key, restore in (
             ("splitter", self.splitter.restoreState),
             ("main_splitter", self.main_splitter.restoreState),
-            ("columns", self.table.horizontalHeader().restoreState),
+            ("columns", self.tree.header().restoreState),
         ):
             state = s.value(f"{_SETTINGS_GROUP}/{key}")
             if isinstance(state, QByteArray) and not state.isEmpty():
@@ -722,6 +697,6 @@ class MainWindow(QMainWindow):
         s.setValue(f"{_SETTINGS_GROUP}/geometry", self.saveGeometry())
         s.setValue(f"{_SETTINGS_GROUP}/splitter", self.splitter.saveState())
         s.setValue(f"{_SETTINGS_GROUP}/main_splitter", self.main_splitter.saveState())
-        s.setValue(f"{_SETTINGS_GROUP}/columns", self.table.horizontalHeader().saveState())
+        s.setValue(f"{_SETTINGS_GROUP}/columns", self.tree.header().saveState())
         s.setValue(f"{_SETTINGS_GROUP}/events_visible", self.events_action.isChecked())
         s.sync()

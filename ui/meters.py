@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer
 from PySide6.QtCore import Signal as QtSignal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
@@ -40,6 +40,11 @@ PAINT_HZ = 30
 HISTORY_S = 10.0
 CHANNELS = ("L", "R")
 NULL_DEVICE = -2  # the combo's "no device" entry
+#: QSettings key of the chosen output, by NAME: a device's index changes between starts.
+DEVICE_KEY = "Audio/output_device"
+#: What :data:`DEVICE_KEY` holds for the null sink ("" is the system default).
+NULL_SINK_NAME = "<null sink>"
+_NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 class Playback(QObject):
@@ -108,8 +113,10 @@ class MetersPanel(QWidget):
     """Device picker, per-channel bars and the level history of the followed task."""
 
     def __init__(self, bridge: HubBridge, actions: Actions,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, settings: QSettings | None = None) -> None:
         super().__init__(parent)
+        #: Where the chosen output device is remembered (the user's QSettings by default).
+        self.settings = settings
         self.bridge = bridge
         self.commands = actions
         self.task_id: str | None = None
@@ -129,6 +136,7 @@ class MetersPanel(QWidget):
         self.device_combo.setMinimumWidth(220)
         self.device_combo.addItem("System default output", None)
         self.device_combo.currentIndexChanged.connect(self._on_device)
+        self.device_combo.activated.connect(self._remember_device)  # the operator's choice
         self.sink_label = QLabel("Output: not playing")
         self.sink_label.setObjectName("sinkLabel")
         self.sink_label.setWordWrap(True)
@@ -141,7 +149,7 @@ class MetersPanel(QWidget):
         pg.setConfigOptions(antialias=False)
         self.bars = pg.PlotWidget()
         self.bars.setObjectName("meterBars")
-        self.bars.setMinimumSize(200, 180)
+        self.bars.setMinimumSize(200, 130)
         self.bars.setBackground("#1e1e1e")
         self.bars.setMouseEnabled(False, False)
         self.bars.hideButtons()
@@ -158,7 +166,8 @@ class MetersPanel(QWidget):
         self.rms_item = pg.BarGraphItem(x=[0, 1], height=[0, 0], width=0.36, y0=FLOOR_DB,
                                         brush="#1b5e20")
         self.hold_item = pg.ScatterPlotItem(x=[0, 1], y=[FLOOR_DB, FLOOR_DB], symbol="_",
-                                            size=34, pen=pg.mkPen("w", width=2))
+                                            size=34, pen=pg.mkPen("w", width=2),
+                                            brush=pg.mkBrush("w"))
         self.bars.addItem(self.peak_item)
         self.bars.addItem(self.rms_item)
         self.bars.addItem(self.hold_item)
@@ -167,7 +176,7 @@ class MetersPanel(QWidget):
 
         self.history = pg.PlotWidget()
         self.history.setObjectName("meterHistory")
-        self.history.setMinimumSize(240, 180)
+        self.history.setMinimumSize(240, 130)
         self.history.setBackground("#1e1e1e")
         self.history.setMouseEnabled(False, False)
         self.history.hideButtons()
@@ -333,14 +342,41 @@ class MetersPanel(QWidget):
         self.device_combo.clear()
         if devices:
             self.device_combo.addItem("System default output", None)
+            self.device_combo.setItemData(0, "", _NAME_ROLE)
             for device in devices:
                 self.device_combo.addItem(f"{device.name} ({device.channels} ch)", device.index)
+                self.device_combo.setItemData(self.device_combo.count() - 1, device.name,
+                                              _NAME_ROLE)
         self.device_combo.addItem("Null sink (no sound)", NULL_DEVICE)
+        self.device_combo.setItemData(self.device_combo.count() - 1, NULL_SINK_NAME,
+                                      _NAME_ROLE)
+        remembered = self.remembered_device()
+        found = self.device_combo.findData(remembered, _NAME_ROLE) if remembered else -1
+        self.device_combo.setCurrentIndex(max(found, 0))
         self.device_combo.blockSignals(False)
         if not devices:
             self.sink_label.setText("No audio output device found: the stream is played "
                                     "into the null sink (meters still move)")
+        elif remembered and found < 0:
+            self.sink_label.setText(f"The remembered output “{remembered}” is not connected: "
+                                    "playing on the system default output")
         self._on_device(self.device_combo.currentIndex())
+
+    def remembered_device(self) -> str:
+        """The output chosen last time, by name ("" for the system default)."""
+        value = self._settings().value(DEVICE_KEY, "")
+        return str(value) if value else ""
+
+    def _remember_device(self, index: int) -> None:
+        name = self.device_combo.itemData(index, _NAME_ROLE)
+        settings = self._settings()
+        settings.setValue(DEVICE_KEY, name if isinstance(name, str) else "")
+        settings.sync()
+
+    def _settings(self) -> QSettings:
+        if self.settings is None:
+            self.settings = QSettings()
+        return self.settings
 
     def _on_device(self, index: int) -> None:
         data = self.device_combo.itemData(index)

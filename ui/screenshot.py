@@ -5,10 +5,14 @@ the real window as an operator would. The Agents tab's buttons spawn an engine a
 instance drivers (real child processes, enrolled automatically); once the hub has them up
 it saves
 
-- ``main-window.png``: the Components tab, the engine selected;
-- ``agents.png``: the Agents tab, with PIDs, health and the selected agent's output;
+- ``main-window.png``: the Components tab as a tree by kind, driver-1 selected with its
+  instances, its merged config and its stored overrides in the editor;
+- ``agents.png``: the Agents tab, with PIDs, health, what each hosts and the selected
+  agent's output;
 - ``tasks.png``: the demo spec reserved through the editor, rendered once, and playing,
-  with the meters and level history moving;
+  with the live instance controls, the meters and level history moving;
+- ``runners.png``: a runner spawned from the Agents tab, up with its hardware, and a job
+  submitted to it, its progress and live output;
 - ``flows.png``: the ``approve-render`` flow launched from its generated inputs form,
   locked on its approval, after a candidate the flow denied (the reason shown inline).
 
@@ -89,7 +93,8 @@ async def capture(out_dir: Path, settle_s: float) -> list[Path]:
             agents.spawn_drivers_button.click()
             await wait_for(lambda: all(states(window).get(n) == "up" for n in NAMES),
                            "engine and drivers up")
-            window.select_component("engine-1")
+            await bridge.put_config("driver-1", {"label": "rack A, studio 2"})
+            window.select_component("driver-1", "driver-1.comp")  # its rack expanded
             await asyncio.sleep(settle_s)  # a few health checks: round trips and "n s ago"
             window.show_tab(window.tabs.widget(0))
             shots.append(save(window, out_dir / "main-window.png"))
@@ -116,6 +121,7 @@ async def capture(out_dir: Path, settle_s: float) -> list[Path]:
             await wait_for(lambda: (tasks.selected_task() or {}).get("state") == "playing"
                            and panel.meters.readings > before + 50, "the meters moving")
             shots.append(save(window, out_dir / "tasks.png"))
+            await runners_shot(window, bridge, out_dir, shots)
             task = tasks.selected_task() or {}
             if task.get("state") == "playing":
                 await bridge.stop_task(str(task["id"]))
@@ -148,6 +154,31 @@ async def capture(out_dir: Path, settle_s: float) -> list[Path]:
             await bridge.aclose()
             await host.stop()
             window.deleteLater()
+
+
+async def runners_shot(window: MainWindow, bridge: HubBridge, out_dir: Path,
+                       shots: list[Path]) -> None:
+    """A runner up and a job running on it, its output followed live."""
+    agents = window.agents_view
+    assert agents is not None and window.supervisor is not None
+    await window.supervisor.spawn("runner", "runner-1", ["--labels", "linux,render"])
+    await wait_for(lambda: states(window).get("runner-1") == "up", "the runner up")
+    script = ("import time\nfor i in range(1, 201):\n"
+              "    print(f'rendering stem {i} of 200', flush=True)\n"
+              "    print(f'progress {i / 200}', flush=True)\n    time.sleep(0.1)")
+    job = await bridge.submit_job({"kind": "command", "needs": {"cpus": 1},
+                                   "payload": {"argv": [sys.executable, "-c", script]}})
+    view = window.runners_view
+    window.show_tab(view)
+    await wait_for(lambda: view.select_runner("runner-1"), "the runner listed")
+    await wait_for(lambda: view.jobs.select_job(str(job["id"])), "the job listed")
+    await wait_for(lambda: (view.jobs.selected_job() or {}).get("state") == "running"
+                   and float((view.jobs.selected_job() or {}).get("progress") or 0) > 0.1,
+                   "the job running", within=60)
+    view.fetch_log("runner-1")
+    await asyncio.sleep(1.0)
+    shots.append(save(window, out_dir / "runners.png"))
+    await bridge.cancel_job(str(job["id"]))
 
 
 def main(argv: list[str] | None = None) -> int:

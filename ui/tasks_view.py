@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from PySide6.QtWidgets import (
 from backend.audio.spec import TaskSpec
 from ui.actions import Actions
 from ui.bridge import BridgeError, HubBridge
+from ui.instance_controls import InstanceControls
 from ui.meters import MetersPanel
 from ui.spec_editor import DEMO_SPEC, SpecEditor
 from ui.table_model import HeaderedTableModel
@@ -223,7 +225,7 @@ class TaskPanel(QWidget):
         self.renders = QListWidget()
         self.renders.setObjectName("rendersList")
         self.renders.setToolTip("This task's renders; select a finished one to open or save it")
-        self.renders.setMaximumHeight(90)
+        self.renders.setMaximumHeight(66)  # three files; the meters need the height more
         self.renders.currentItemChanged.connect(lambda *_: self._update_buttons())
         self.open_folder_button = QPushButton("Open folder")
         self.open_folder_button.setToolTip("Show the rendered file in the file manager")
@@ -240,6 +242,16 @@ class TaskPanel(QWidget):
         files_row.addLayout(file_buttons)
 
         self.meters = MetersPanel(bridge, actions)
+        # Live parameters of the task's instances; reports ride on the meters stream.
+        self.instances = InstanceControls(
+            bridge, actions, reports=lambda: (self.meters.latest or {}).get("reports"))
+        self.live_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.live_splitter.addWidget(self.instances)
+        self.live_splitter.addWidget(self.meters)
+        self.live_splitter.setChildrenCollapsible(False)
+        self.live_splitter.setStretchFactor(0, 2)
+        self.live_splitter.setStretchFactor(1, 3)
+        self.live_splitter.setSizes([180, 320])
 
         form = QFormLayout()
         form.addRow("Render:", progress_row)
@@ -250,7 +262,7 @@ class TaskPanel(QWidget):
         layout.addWidget(self.state_label)
         layout.addLayout(buttons)
         layout.addLayout(form)
-        layout.addWidget(self.meters, 1)
+        layout.addWidget(self.live_splitter, 1)
         self.setMinimumWidth(420)
 
         self.space = QShortcut(QKeySequence(Qt.Key.Key_Space), self)
@@ -285,6 +297,7 @@ class TaskPanel(QWidget):
         if task_id != previous:
             self.meters.follow(task_id)
         self.meters.set_task_state(task["state"] if task else None)
+        self.instances.show_task(task)
 
     def _show_renders(self, task: dict[str, Any]) -> None:
         current = self.renders.currentItem()
@@ -328,18 +341,35 @@ class TaskPanel(QWidget):
         self.render_button.setEnabled(allowed("render", state))
         self.cancel_button.setEnabled(allowed("render_cancel", state))
         self.release_button.setEnabled(allowed("release", state))
-        has_file = self.selected_render_file() is not None
+        has_file = self.selected_render() is not None
         self.open_folder_button.setEnabled(has_file)
         self.save_button.setEnabled(has_file)
 
-    def selected_render_file(self) -> Path | None:
+    def selected_render(self) -> str | None:
+        """The selected render's id when it is done, so it has a file to fetch."""
         item = self.renders.currentItem()
         if item is None or self.task is None:
             return None
-        try:
-            return self.bridge.render_file(self.task["id"], item.data(Qt.ItemDataRole.UserRole))
-        except BridgeError:
+        render_id = item.data(Qt.ItemDataRole.UserRole)
+        for render in self.task.get("renders") or []:
+            if render.get("render_id") == render_id:
+                return str(render_id) if render.get("state") == "done" else None
+        return None
+
+    def fetch_selected_render(
+        self, then: Callable[[Path], Any] | None = None,
+    ) -> asyncio.Task[Any] | None:
+        """The selected render's file on this machine, then ``then(path)``.
+
+        A task, not a path: from a remote hub the file is downloaded first (into the
+        console's cache), which must not block the window.
+        """
+        render_id = self.selected_render()
+        if render_id is None or self.task is None:
             return None
+        return self.commands.run(f"Fetch render {render_id}",
+                                 self.bridge.fetch_render(self.task["id"], render_id),
+                                 on_done=then)
 
     # -- commands ---------------------------------------------------------------------
 
@@ -378,16 +408,17 @@ class TaskPanel(QWidget):
             self._command(f"Release {self.task['id']}",
                           self.bridge.release_task(self.task["id"]))
 
-    def open_folder(self) -> None:
-        path = self.selected_render_file()
-        if path is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent)))
+    def open_folder(self) -> asyncio.Task[Any] | None:
+        """Open the folder of the selected render (fetched first from a remote hub)."""
+        return self.fetch_selected_render(
+            lambda path: QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent))))
 
     def ask_save_as(self) -> None:
-        source = self.selected_render_file()
-        if source is None:
+        render_id = self.selected_render()
+        if render_id is None or self.task is None:
             return
-        dialog = QFileDialog(self, "Save the render as", str(Path.home() / source.name),
+        name = f"{self.task['id']}-{render_id}.wav"  # as the hub's download names it
+        dialog = QFileDialog(self, "Save the render as", str(Path.home() / name),
                              "WAV audio (*.wav)")
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.fileSelected.connect(lambda target: self.save_render_to(Path(target)))
@@ -395,12 +426,17 @@ class TaskPanel(QWidget):
         dialog.open()  # not exec(): no nested event loop
 
     def save_render_to(self, target: Path) -> asyncio.Task[Any] | None:
-        """Copy the selected render to ``target`` in a worker thread."""
-        source = self.selected_render_file()
-        if source is None:
+        """Fetch the selected render, then copy it to ``target`` in a worker thread."""
+        render_id = self.selected_render()
+        if render_id is None or self.task is None:
             return None
-        return self.commands.run(f"Save {source.name}",
-                                asyncio.to_thread(shutil.copyfile, source, target))
+
+        async def save(task_id: str) -> Path:
+            source = await self.bridge.fetch_render(task_id, render_id)
+            await asyncio.to_thread(shutil.copyfile, source, target)
+            return target
+
+        return self.commands.run(f"Save {target.name}", save(self.task["id"]))
 
 
 class TasksView(QWidget):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
@@ -17,6 +18,10 @@ from backend.hub.service import Hub
 from backend.protocol import NAME_PATTERN
 
 ComponentId = Annotated[str, Path(pattern=NAME_PATTERN, description="the component's name")]
+
+#: The major version of this HTTP surface (the ``v1`` in ``/api/v1``). A console attached
+#: to a remote hub refuses one that answers with another, rather than half-working.
+API_VERSION = 1
 
 
 class EnrollmentRequest(BaseModel):
@@ -53,6 +58,32 @@ def router(hub: Hub) -> APIRouter:
             "role": hub.settings.role,
             "uptime_s": round(time.time() - hub.started_at, 3),
             "components": hub.counts(),
+        }
+
+    @api.get("/hub", tags=["hub"], dependencies=operator)
+    async def about_hub() -> dict[str, Any]:
+        """What a console attached from another machine needs to know about this hub.
+
+        Read-only, but it needs the operator token: a console calls it first to check its
+        address and token in one request, and it names paths on the hub's machine.
+        ``last_event_id`` lets the console replay only the recent history of the events.
+        """
+        health_settings = hub.settings.health
+        data_dir = hub.settings.data_dir
+        return {
+            "api": API_VERSION,
+            "version": __version__,
+            "role": hub.settings.role,
+            "host": socket.gethostname(),
+            "data_dir": str(data_dir),
+            "admin_token": str(data_dir / "admin.token"),
+            "health": {
+                "interval_s": health_settings.interval_s,
+                "timeout_s": health_settings.timeout_s,
+                "misses": health_settings.misses,
+            },
+            "started_at": hub.started_at,
+            "last_event_id": await hub.events.last_id(),
         }
 
     @api.get("/components", tags=["components"])

@@ -141,7 +141,8 @@ class NodeClient:
 
 
 class HubClient:
-    """The hub's ``/api/v1`` for flows: audio tasks and the nodes' proxy."""
+    """The hub's ``/api/v1`` for flows and the console: audio tasks, the nodes' proxy,
+    enrollment tokens, runners and jobs."""
 
     def __init__(self, base_url: str, token: str, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
@@ -249,3 +250,78 @@ class HubClient:
         """The WebSocket that carries the task's audio blocks and meters."""
         base = self.base_url.replace("https://", "wss://").replace("http://", "ws://")
         return f"{base}/api/v1/tasks/{task_id}/stream"
+
+    # -- enrollment, runners and jobs (docs/runners.md "HTTP") -----------------------
+
+    async def create_enrollment(self, kind: str, ttl_s: float | None = None) -> dict[str, Any]:
+        """``POST /api/v1/enrollments``: ``{"token", "kind", "expires_at"}``, single use."""
+        body: dict[str, Any] = {"kind": kind}
+        if ttl_s is not None:
+            body["ttl_s"] = ttl_s
+        return dict(_check(await self._http.post("/api/v1/enrollments", json=body),
+                           "enrollment"))
+
+    async def runners(self) -> list[dict[str, Any]]:
+        return list(_check(await self._http.get("/api/v1/runners"), "runners"))
+
+    async def runner_logs(self, runner_id: str, lines: int = 200) -> str:
+        """The tail of the runner's own log (HubError 503: not connected; 504: no answer)."""
+        response = await self._http.get(f"/api/v1/runners/{runner_id}/logs",
+                                        params={"lines": lines})
+        if response.status_code >= 400:
+            raise HubError(response.status_code, _detail(response), f"log of {runner_id}")
+        return response.text
+
+    async def revoke_runner(self, runner_id: str) -> dict[str, Any]:
+        """``DELETE /api/v1/runners/{id}``: its secret is refused from now on."""
+        response = await self._http.delete(f"/api/v1/runners/{runner_id}")
+        return dict(_check(response, f"revoke {runner_id}"))
+
+    async def submit_job(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``POST /api/v1/jobs``; a 422's ``detail`` (the field locations) is on the HubError."""
+        return dict(_check(await self._http.post("/api/v1/jobs", json=request), "submit job"))
+
+    async def jobs(self, state: str | None = None) -> list[dict[str, Any]]:
+        params = {"state": state} if state else {}
+        return list(_check(await self._http.get("/api/v1/jobs", params=params), "jobs"))
+
+    async def job(self, job_id: str) -> dict[str, Any]:
+        return dict(_check(await self._http.get(f"/api/v1/jobs/{job_id}"), f"job {job_id}"))
+
+    async def cancel_job(self, job_id: str) -> dict[str, Any]:
+        response = await self._http.post(f"/api/v1/jobs/{job_id}/cancel")
+        return dict(_check(response, f"cancel {job_id}"))
+
+    async def job_log(self, job_id: str) -> str:
+        """The job's output so far (complete once the job has ended)."""
+        response = await self._http.get(f"/api/v1/jobs/{job_id}/logs")
+        if response.status_code >= 400:
+            raise HubError(response.status_code, _detail(response), f"log of {job_id}")
+        return response.text
+
+    async def download_artifact(self, job_id: str, name: str, path: Path) -> Path:
+        """Stream a file the job produced to ``path``."""
+        url = f"/api/v1/jobs/{job_id}/artifacts/{name}"
+        async with self._http.stream("GET", url) as response:
+            if response.status_code != 200:
+                await response.aread()
+                raise HubError(response.status_code, _detail(response), f"artifact {name}")
+            with path.open("wb") as out:
+                async for chunk in response.aiter_bytes():
+                    out.write(chunk)
+        return path
+
+    # -- component configs (DESIGN.md "HTTP surface") --------------------------------
+
+    async def stored_config(self, component_id: str) -> dict[str, Any]:
+        """``GET /api/v1/configs/{id}``: the stored overrides (not merged); ``{}`` if none."""
+        response = await self._http.get(f"/api/v1/configs/{component_id}")
+        return dict(_check(response, f"config of {component_id}"))
+
+    async def put_config(self, component_id: str, config: Any) -> dict[str, Any]:
+        """``PUT /api/v1/configs/{id}``: ``{"id", "stored", "merged", "pushed"}``.
+
+        ``config`` is sent as given (the hub refuses anything but an object with 422).
+        """
+        response = await self._http.put(f"/api/v1/configs/{component_id}", json=config)
+        return dict(_check(response, f"config of {component_id}"))

@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.processes import HubProcess
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -100,3 +102,56 @@ def test_a_port_in_use_is_reported_and_exits_1_without_a_traceback(
         assert app.stop(signal.SIGTERM) == 1
     assert "cannot listen on 127.0.0.1" in app.stderr()
     assert "Traceback" not in app.stderr()
+
+
+def test_attached_to_a_remote_hub_it_serves_nothing_and_closing_leaves_the_hub_running(
+    desktop: Callable[..., Desktop], tmp_path: Path,
+) -> None:
+    hub = HubProcess(tmp_path / "remote-hub").start()
+    try:
+        token_file = tmp_path / "copy-of-admin.token"
+        token_file.write_text(hub.token)
+        app = desktop("--hub", hub.url, "--token-file", str(token_file))
+        app.wait_for(lambda: "console window open" in app.stderr(), "opening the window")
+        assert f"console window open on {hub.url} (remote hub)" in app.stderr()
+        assert not (app.data_dir / "hub.url").exists()  # no hub of its own
+        assert app.stop(signal.SIGTERM) == 0, app.stderr()
+        assert "Traceback" not in app.stderr()
+        assert "hub stopped" not in app.stderr()
+        assert hub.token not in app.stderr()
+        assert hub.token not in (app.data_dir / "logs" / "controlroom.log").read_text()
+        assert hub.proc is not None and hub.proc.poll() is None
+        assert httpx.get(f"{hub.url}/api/v1/health", timeout=10).json()["status"] == "ok"
+        remembered = (tmp_path / "config" / "controlroom" / "Control Room.conf").read_text()
+        assert hub.url in remembered and hub.token not in remembered
+    finally:
+        hub.close()
+
+
+def test_a_wrong_operator_token_for_a_remote_hub_is_reported_and_exits_1(
+    desktop: Callable[..., Desktop], tmp_path: Path,
+) -> None:
+    hub = HubProcess(tmp_path / "remote-hub").start()
+    try:
+        app = desktop("--hub", hub.url, "--token", "not-the-token")
+        app.wait_for(lambda: "cannot attach" in app.stderr(), "reporting the error")
+        assert app.stop(signal.SIGTERM) == 1  # the box waits; a signal dismisses it
+        assert "refused the operator token" in app.stderr()
+        assert "DATA/admin.token on the hub's machine" in app.stderr()
+        assert "Traceback" not in app.stderr()
+    finally:
+        hub.close()
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["--hub", "http://127.0.0.1:8750", "--headless"], "use one or the other"),
+    (["--token-file", "admin.token"], "give the hub too"),
+    (["--hub", "http://127.0.0.1:8750", "--upstream", "http://127.0.0.1:8760"],
+     "start the remote hub with --upstream instead"),
+], ids=["with-headless", "token-file-alone", "with-upstream"])
+def test_remote_options_that_do_not_go_together_are_refused(
+    desktop: Callable[..., Desktop], args: list[str], said: str,
+) -> None:
+    app = desktop(*args)
+    assert app.process.wait(timeout=30) == 2
+    assert said in app.stderr()

@@ -112,8 +112,10 @@ def test_reserve_render_save_play_with_meters_and_a_killed_driver_fails_the_play
                              "the render finished", within=60)
             assert panel.progress.value() == 1000 and panel.progress_label.text() == "done"
             assert seen and max(seen) == 1000
-            rendered = panel.selected_render_file()
-            assert rendered is not None and rendered.is_file() and rendered.stat().st_size > 0
+            fetching = panel.fetch_selected_render()
+            assert fetching is not None
+            rendered = await fetching  # the embedded hub's own file, at once
+            assert rendered.is_file() and rendered.stat().st_size > 0
             assert panel.open_folder_button.isEnabled() and panel.save_button.isEnabled()
             saving = panel.save_render_to(tmp_path / "copy.wav")
             assert saving is not None
