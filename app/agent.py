@@ -25,12 +25,13 @@ def attach_role(session: AgentSession, kind: str) -> object:
         preload()
     if kind == "engine":
         from backend.engine import Engine
+        from backend.engine.engine import render_processes
 
         engine = Engine(session, session.settings.data_dir)
         session.on_disconnected = engine.connection_lost
 
         async def split_renders(config: dict[str, Any]) -> None:
-            if int(config.get("render_processes", 1)) > 1:
+            if render_processes(config) > 1:
                 from backend.audio.workers import prewarm
 
                 await asyncio.to_thread(prewarm)

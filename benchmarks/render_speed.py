@@ -225,27 +225,81 @@ def rss_mb(field: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: best effort
 
 
-def memory_child(directory: Path, tracks: int, minutes: float, block_size: int) -> None:
-    """Child-process side of the memory measurement: render, then print RSS figures."""
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (the forkserver and the track workers it forked)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def pss_mb(pids: Sequence[int]) -> float:
+    """The proportional set size of these processes together: shared pages (the forkserver's
+    preloaded modules, which its workers share) counted once, split among their users."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def memory_child(directory: Path, tracks: int, minutes: float, block_size: int,
+                 processes: int = 1) -> None:
+    """Child-process side of the memory measurement: render, then print RSS figures.
+
+    With ``processes`` > 1 the render's other processes count too: the peak is then the
+    largest proportional set size of this process and its descendants together, sampled
+    every 50 ms (VmHWM would count the shared pages once per process).
+    """
+    import threading
+
     paths = sorted(directory.glob("track*.wav"))[:tracks]
     spec = task(paths, block_size, "eq", loop=True, duration_s=minutes * 60)
     before = rss_mb("VmRSS")
+    peak_pss = [0.0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            pids = [os.getpid(), *_descendants(os.getpid())]
+            peak_pss[0] = max(peak_pss[0], pss_mb(pids))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    if processes > 1:
+        sampler.start()
     began = time.perf_counter()
-    with Graph(spec) as graph:
+    with Graph(spec, processes=processes) as graph:
         result = render(graph, directory / "memory.wav", "wav24")
     wall = time.perf_counter() - began
-    peak = rss_mb("VmHWM")
+    done.set()
+    peak = rss_mb("VmHWM") if processes == 1 else peak_pss[0]
     (directory / "memory.wav").unlink()
     print(json.dumps({"peak_rss_mb": peak, "rss_before_render_mb": before,
                       "audio_s": result.duration_s, "wall_s": wall, "speed": result.speed,
-                      "block_size": block_size, "tracks": tracks}))
+                      "block_size": block_size, "tracks": tracks, "processes": processes,
+                      "measure": "VmHWM" if processes == 1 else "peak PSS, all processes"}))
 
 
 def measure_memory(directory: Path, tracks: int, minutes: float,
-                   block_size: int) -> dict[str, Any]:
+                   block_size: int, processes: int = 1) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, __file__, "--memory-child", str(directory), "--tracks", str(tracks),
-         "--minutes", str(minutes), "--block-size", str(block_size)],
+         "--minutes", str(minutes), "--block-size", str(block_size),
+         "--processes", str(processes)],
         check=True, capture_output=True, text=True, cwd=ROOT)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -326,6 +380,13 @@ def report(results: dict[str, Any]) -> str:
         f"{m['rss_before_render_mb']:.0f} MB), {m['speed']:.0f}x real time "
         f"({'ok' if m['peak_rss_mb'] <= TARGET_MEMORY_MB else 'MISSED'}, "
         f"target <= {TARGET_MEMORY_MB:.0f} MB)")
+    if "memory_split" in results:
+        m = results["memory_split"]
+        lines.append(
+            f"memory in {m['processes']} processes: peak PSS of all of them together "
+            f"{m['peak_rss_mb']:.0f} MB, {m['speed']:.0f}x real time "
+            f"({'ok' if m['peak_rss_mb'] <= TARGET_MEMORY_MB else 'MISSED'}, "
+            f"target <= {TARGET_MEMORY_MB:.0f} MB)")
     lines.append(f"machine: {results['machine']}")
     lines.append(f"benchmark run time: {results['run_s']:.0f} s")
     return "\n".join(lines)
@@ -348,7 +409,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--memory-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child is not None:
-        memory_child(args.memory_child, args.tracks, args.minutes, args.block_size)
+        memory_child(args.memory_child, args.tracks, args.minutes, args.block_size,
+                     args.processes)
         return 0
 
     began = time.perf_counter()
@@ -392,6 +454,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"measuring memory ({args.minutes:.0f} min) in a child process ...")
         results["memory"] = measure_memory(directory, args.tracks, args.minutes,
                                            args.block_size)
+        if args.processes > 1:
+            log(f"measuring memory ({args.minutes:.0f} min) in {args.processes} processes ...")
+            results["memory_split"] = measure_memory(directory, args.tracks, args.minutes,
+                                                     args.block_size, args.processes)
     if "sox" in scenarios:
         results["ratio_vs_sox"] = scenarios["a"]["speed"] / scenarios["sox"]["speed"]
     results["run_s"] = time.perf_counter() - began
@@ -409,7 +475,9 @@ def targets_met(results: dict[str, Any]) -> dict[str, bool]:
     best_a = max(s["a"]["speed"], s.get("a_split", {}).get("speed", 0.0))
     best_b = max(s["b"]["speed"], s.get("b_split", {}).get("speed", 0.0))
     met = {"a_speed": best_a >= TARGET_A, "b_speed": best_b >= TARGET_B,
-           "memory": results["memory"]["peak_rss_mb"] <= TARGET_MEMORY_MB}
+           "memory": max(results["memory"]["peak_rss_mb"],
+                         results.get("memory_split", {}).get("peak_rss_mb", 0.0))
+           <= TARGET_MEMORY_MB}
     if "ratio_vs_sox" in results:
         met["faster_than_sox"] = results["ratio_vs_sox"] >= 1.0
     return met

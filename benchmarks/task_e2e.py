@@ -84,6 +84,11 @@ async def measure(args: argparse.Namespace, reaper: Reaper) -> dict[str, Any]:
                                  "--data-dir", str(reaper.root / "driver")), "driver.log")
         for name in ("bench-engine", "bench-driver"):
             await wait_state(client, f"/api/v1/components/{name}", {"up"}, 30)
+        if args.render_processes is not None:
+            (await client.put("/api/v1/configs/bench-engine",
+                              json={"render_processes": args.render_processes})
+             ).raise_for_status()
+            await asyncio.sleep(2.0)  # the engine starts its forkserver on the new config
 
         results: dict[str, Any] = {"tracks": args.tracks, "seconds": args.seconds}
         # the same render with every instance in the engine, for the cost of the inserts
@@ -92,7 +97,7 @@ async def measure(args: argparse.Namespace, reaper: Reaper) -> dict[str, Any]:
         reply.raise_for_status()
         did = reply.json()["id"]
         await wait_state(client, f"/api/v1/tasks/{did}", {"ready"}, 30)
-        results["render_dynamic"] = await render_speed(client, did, args.seconds, 1)
+        results["render_dynamic"] = await render_speed(client, did, args.seconds, args.repeats)
         await client.delete(f"/api/v1/tasks/{did}")
 
         # (c) offline render through the driver
@@ -179,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--play-block-size", type=int, default=512)
     parser.add_argument("--play-seconds", type=float, default=60.0)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--render-processes", type=int, default=None, metavar="N",
+                        help="set the engine's render_processes (default: its own default)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)

@@ -5,9 +5,10 @@ lays the stored config over it and the agent applies the merge.
 
 - engine: ``media_dir`` (where relative source paths in specs are found),
   ``insert_timeout_s`` (how long a block may take on a driver before the play or render
-  fails), ``render_processes`` (how many processes share an offline render's tracks: 2 uses
-  the second core that scipy's GIL-holding filters otherwise leave idle; 1 by default until
-  it is measured to pay off through the engine, see docs/performance.md).
+  fails), ``render_processes`` (how many processes share an offline render's tracks: 2 by
+  default, at most one per core, uses the second core that scipy's GIL-holding filters
+  otherwise leave idle; through the engine 41x real time against 29x with 1, see
+  docs/performance.md).
 - driver: ``instances``, the fixed instances it hosts (``id``, ``model``, ``params``). With
   none configured it hosts a default rack: ``NAME.eq``, ``NAME.comp`` and ``NAME.tape``.
 """
@@ -23,7 +24,7 @@ from typing import Any
 from backend.hub.merge import deep_merge
 
 DEFAULT_STATIC_CONFIG: dict[str, dict[str, Any]] = {
-    "engine": {"media_dir": ".", "insert_timeout_s": 2.0, "render_processes": 1},
+    "engine": {"media_dir": ".", "insert_timeout_s": 2.0, "render_processes": 2},
     "driver": {},
     "node": {},  # url and flows are filled in by the node itself (backend/node/agent.py)
     # backend/runner/runner.py (RunnerConfig): labels, heartbeat and report timing, the

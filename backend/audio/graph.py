@@ -38,9 +38,10 @@ two.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -51,6 +52,7 @@ import numpy as np
 from backend.audio.blocks import FloatBlock, as_block, tiled, to_stereo
 from backend.audio.errors import BlockError, InstanceError, ParamError
 from backend.audio.instance import Instance
+from backend.audio.lanes import Pending, RemoteLanes, sent
 from backend.audio.levels import db_to_gain
 from backend.audio.meters import Meter, MeterReading
 from backend.audio.models import check_params, create_instance
@@ -64,13 +66,10 @@ if TYPE_CHECKING:
 #: At most this many tracks per mix group (the unit of work handed to another process, and
 #: of the summation), and at least this many groups when there are tracks enough. Both
 #: depend on the track count only, never on the number of processes, so that the sum is
-#: the same however the groups are spread.
-GROUP = 8
+#: the same however the groups are spread. Groups of 4 balance uneven chains better than
+#: groups of 8 and measured as fast (32 tracks: 207x gain-only, 53x with an EQ each).
+GROUP = 4
 MIN_GROUPS = 4
-#: What the main process's share of a block costs besides its tracks (summing, metering,
-#: the caller's writing), in units of one chain-less track: measured at 0.145 s per
-#: minute of a 32-track render against 0.008 s per track.
-MIX_WEIGHT = 16
 
 InstanceFactory = Callable[[str, InstanceSpec], Instance | None]
 """Called once per declared instance: return a stand-in (e.g. a proxy to an instance
@@ -116,10 +115,8 @@ class Graph:
             self.instances[iid] = made
             self._params[iid] = inst_spec.params.model_dump(mode="json")
         self._tracks: list[_Track] = []
-        self._pool: ThreadPoolExecutor | None = None
         self._workers: TrackWorkers | None = None
-        self._ahead: tuple[int, list[tuple[int, Future[FloatBlock]]]] | None = None
-        self._ahead_until: int | None = None
+        self._lanes: RemoteLanes | None = None
         try:
             for track in spec.tracks:
                 source = open_source(track.source, self.sample_rate, self.block_size, media_dir)
@@ -153,6 +150,11 @@ class Graph:
             for t in self._tracks])
         self._lock = threading.Lock()
         self._pending: list[tuple[str, dict[str, Any]]] = []
+        remote = [row for row, track in enumerate(self._tracks) if track.remote]
+        self._lanes = RemoteLanes(
+            remote, lambda row, n: self._run_chain(self._tracks[row], n),
+            {row: functools.partial(self._send_chain, row) for row in remote
+             if _pipelined_stage(self._tracks[row]) is not None})
         self.position_frames = 0
 
     def _track(self, track_id: str, source: Source, gain_db: float, pan: float,
@@ -184,14 +186,13 @@ class Graph:
         stack = self._stack[:, :2 * n]
         if self._workers is not None:
             self._workers.start(n)  # other processes fill their rows meanwhile
-        waiting = self._take_ahead(n)
+        lanes = self._lanes
+        assert lanes is not None
+        waiting = lanes.take(n)  # started early, or now: they overlap the local rows
         self.fill_rows(n)
-        for row, future in waiting:
-            np.copyto(stack[row].reshape(n, 2), future.result())
-        if self._ahead_until is not None:  # the next block's round trips start now
-            following = min(self.block_size, self._ahead_until - self.position_frames - n)
-            if following > 0:
-                self._ahead = (following, self._start_remote(following))
+        for row, pending in waiting:
+            np.copyto(stack[row].reshape(n, 2), pending.result())
+        lanes.top_up(self.position_frames + n, self.block_size)
         self.mix_groups(n)
         if self._workers is not None:
             self._workers.finish()
@@ -221,7 +222,7 @@ class Graph:
 
     def fill_rows(self, n: int) -> None:
         """Compute this process's rows of the next ``n`` frames, chains that wait on other
-        processes excepted (:meth:`_start_remote`). A track worker calls it alone."""
+        processes excepted (``lanes.py``). A track worker calls it alone."""
         if self._pending:
             self._apply_pending()
         stack = self._stack
@@ -257,9 +258,9 @@ class Graph:
 
         weights = [sum(weight(self._tracks[row]) for row in rows) for rows in self._groups]
         bins: list[list[int]] = [[] for _ in range(processes)]
-        # This process also sums the partials, meters the bus and hands it to the caller
-        # (a render converts and writes it): about as much as 16 chain-less tracks.
-        load = [MIX_WEIGHT] + [0] * (processes - 1)
+        # (Weighing this process's summing, metering and writing as well, measured: the
+        # worker then took 3 of 4 groups of a gain-only mix and the render was 18 % slower.)
+        load = [0] * processes
         here = [g for g, rows in enumerate(self._groups)
                 if any(self._tracks[row].remote for row in rows)]
         for group in here:
@@ -280,74 +281,78 @@ class Graph:
                                       for groups in assigned], assigned)
 
     def read_ahead(self, until_frame: int) -> None:
-        """Start each block's driver round trips one block early, up to ``until_frame``.
+        """Start the blocks of chains that wait on a driver early, up to ``until_frame``.
 
-        For offline renders, whose caller asks for every block up to a known end: a chain
-        with a fixed instance then computes block k+1 (its source, its local instances,
-        the trip through the driver) while this process fills and mixes block k, instead
-        of the round trip's latency adding to every block. Measured through the real hub
-        and driver, the engine waited 0.6-1.0 s per minute of audio for round trips
-        without it. The samples are those of the block-by-block graph; a parameter change
-        reaches those chains one block later. :meth:`seek` turns it off.
+        For offline renders, whose caller asks for every block up to a known end; see
+        ``lanes.py``. Measured through the real hub and driver, the engine waited 0.6-1.0 s
+        per minute of audio for round trips without it. The samples are those of the
+        block-by-block graph; a parameter change reaches those chains a few blocks later.
+        :meth:`seek` turns it off.
         """
-        self._drain_ahead()
-        self._ahead_until = min(until_frame, self.total_frames)
+        assert self._lanes is not None
+        self._lanes.read_ahead(min(until_frame, self.total_frames))
 
-    def _take_ahead(self, n: int) -> list[tuple[int, Future[FloatBlock]]]:
-        """This block's round trips: started a block early, or now."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is None:
-            return self._start_remote(n)
-        frames, futures = ahead
-        if frames != n:
-            for _, future in futures:
-                future.exception()  # let them finish before the chains are used again
-            raise RuntimeError(f"read-ahead computed {frames} frames, but {n} were asked "
-                               f"for; ask for blocks up to the frame given to read_ahead()")
-        return futures
+    def _send_chain(self, row: int, n: int) -> Pending:
+        """Run a lane's stages up to its remote one and send the block; the stages after
+        it run when the result is collected (in block order)."""
+        track = self._tracks[row]
+        index = _pipelined_stage(track)
+        assert index is not None
+        raw = track.source.read(n)
+        block: FloatBlock = to_stereo(raw[:, 0]) if track.mono else raw
+        block = self._through(track.chain[:index], block, n)
+        iid, instance = track.chain[index]
+        try:
+            collect_remote = instance.submit(block)  # type: ignore[attr-defined]
+        except InstanceError:
+            raise
+        except Exception as exc:
+            raise InstanceError(iid, f"{type(exc).__name__}: {exc}") from exc
 
-    def _drain_ahead(self) -> None:
-        """Wait for round trips started early, and drop them (before a seek or close)."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None:
-            for _, future in ahead[1]:
-                future.exception()
+        def collect() -> FloatBlock:
+            out = self._checked(iid, collect_remote, n)
+            return self._through(track.chain[index + 1:], out, n)
 
-    def _start_remote(self, n: int) -> list[tuple[int, Future[FloatBlock]]]:
-        """Start the chains that wait on other processes, so their round trips overlap
-        each other and the local tracks. Each track keeps its own row and its instances
-        are in no other chain, so the samples and their summation order are unchanged."""
-        remote = [(row, track) for row, track in enumerate(self._tracks) if track.remote]
-        if not remote:
-            return []
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(len(remote), thread_name_prefix="insert")
-        return [(row, self._pool.submit(self._run_chain, track, n)) for row, track in remote]
+        def settle() -> None:
+            with contextlib.suppress(Exception):
+                collect_remote()
+
+        return sent(collect, settle)
 
     def _run_chain(self, track: _Track, n: int) -> FloatBlock:
         raw = track.source.read(n)
         block: FloatBlock = to_stereo(raw[:, 0]) if track.mono else raw
-        for iid, instance in track.chain:
-            try:
-                out = instance.process(block)
-            except InstanceError:
-                raise
-            except Exception as exc:
-                raise InstanceError(iid, f"{type(exc).__name__}: {exc}") from exc
-            try:
-                block = as_block(out)
-            except BlockError as exc:
-                raise InstanceError(iid, str(exc)) from None
-            if block.shape[0] != n:
-                raise InstanceError(iid, f"returned {block.shape[0]} frames for a block of {n}")
+        return self._through(track.chain, block, n)
+
+    def _through(self, stages: list[tuple[str, Instance]], block: FloatBlock,
+                 n: int) -> FloatBlock:
+        for iid, instance in stages:
+            block = self._checked(iid, functools.partial(instance.process, block), n)
+        return block
+
+    @staticmethod
+    def _checked(iid: str, stage: Callable[[], Any], n: int) -> FloatBlock:
+        """One stage's output, any failure or bad block named after the instance."""
+        try:
+            out = stage()
+        except InstanceError:
+            raise
+        except Exception as exc:
+            raise InstanceError(iid, f"{type(exc).__name__}: {exc}") from exc
+        try:
+            block = as_block(out)
+        except BlockError as exc:
+            raise InstanceError(iid, str(exc)) from None
+        if block.shape[0] != n:
+            raise InstanceError(iid, f"returned {block.shape[0]} frames for a block of {n}")
         return block
 
     def seek(self, frame: int) -> None:
         """Continue from ``frame``: sources seek, instances and meters start from silence."""
         if not 0 <= frame <= self.total_frames:
             raise ValueError(f"frame {frame} is outside the task (0..{self.total_frames})")
-        self._drain_ahead()
-        self._ahead_until = None
+        if self._lanes is not None:
+            self._lanes.read_ahead(None)
         for track in self._tracks:
             track.source.seek(frame)
         for instance in self.instances.values():
@@ -374,9 +379,8 @@ class Graph:
                 self._pending.append((instance_id, dict(params)))
 
     def _apply_pending(self) -> None:
-        if self._ahead is not None:  # no instance may change while a chain runs it
-            for _, future in self._ahead[1]:
-                future.exception()
+        if self._lanes is not None:  # no instance may change while a chain runs it
+            self._lanes.settle_threaded()
         with self._lock:
             pending, self._pending = self._pending, []
         for iid, params in pending:
@@ -411,10 +415,8 @@ class Graph:
             self._partials = np.zeros(self._partials.shape)  # let go of the shared buffer
             self._workers.close()
             self._workers = None
-        self._drain_ahead()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        if self._lanes is not None:
+            self._lanes.close()
         for track in self._tracks:
             track.source.close()
 
@@ -424,3 +426,11 @@ class Graph:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def _pipelined_stage(track: _Track) -> int | None:
+    """The index of a chain's one remote stage, if it can take blocks ahead (``submit``)."""
+    remote = [i for i, (_, inst) in enumerate(track.chain) if getattr(inst, "remote", False)]
+    if len(remote) == 1 and callable(getattr(track.chain[remote[0]][1], "submit", None)):
+        return remote[0]
+    return None

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -249,7 +250,7 @@ class Engine:
                     t=time.time()))
 
         def work() -> str:
-            processes = max(1, int(self.config.get("render_processes", 1)))
+            processes = render_processes(self.config)
             graph = run.graph = self._graph(task_id, spec, run.run_id, processes)
             try:
                 segment = tuple(request.segment) if request.segment else None
@@ -357,6 +358,13 @@ class Engine:
         """Nobody to stream to or deliver a render to: stop everything (the hub knows)."""
         for task_id in list(self.runs):
             await self._end_run(task_id, "the hub connection was lost")
+
+
+def render_processes(config: dict[str, Any]) -> int:
+    """How many processes a render uses: the config's ``render_processes``, at most one
+    per core (more would only take turns on the same cores)."""
+    wanted = max(1, int(config.get("render_processes", 2)))
+    return min(wanted, os.cpu_count() or 1)
 
 
 class _Placeholder:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
@@ -35,6 +37,12 @@ class InsertRouter:
                  timeout_s: float = 2.0) -> None:
         self._loop = loop
         self._send = send
+        # Frames leave through one sender task, strictly in the order they were queued
+        # (a render keeps several blocks of one instance on their way), and a burst of
+        # frames from the graph's thread wakes the loop once rather than once per frame.
+        self._outbox: deque[tuple[bytes, tuple[int, str, int]]] = deque()
+        self._outbox_lock = threading.Lock()
+        self._sender: asyncio.Task[None] | None = None
         self.timeout_s = timeout_s
         self._pending: dict[tuple[int, str, int], Future[tuple[np.ndarray, dict[str, Any]]]] = {}
         #: Runs that were stopped: a block still on its way in fails at once instead of
@@ -47,6 +55,16 @@ class InsertRouter:
     def call(self, task_id: str, run: int, driver: str, iid: str, seq: int, reset: bool,
              block: npt.NDArray[Any]) -> tuple[np.ndarray, dict[str, Any]]:
         """From the worker thread: send one block and wait for the processed one."""
+        return self.send(task_id, run, driver, iid, seq, reset, block)()
+
+    def send(self, task_id: str, run: int, driver: str, iid: str, seq: int, reset: bool,
+             block: npt.NDArray[Any]) -> Callable[[], tuple[np.ndarray, dict[str, Any]]]:
+        """From the graph's thread: send one block now; call the result to wait for it.
+
+        Blocks of one instance may be sent before earlier ones come back: frames leave in
+        the order they are sent, the hub relays them in order and the driver processes
+        them in order, so a render keeps several on their way (``lanes.py``).
+        """
         if run in self._ended:
             raise InstanceError(iid, self._ended[run])
         future: Future[tuple[np.ndarray, dict[str, Any]]] = Future()
@@ -56,23 +74,39 @@ class InsertRouter:
         header = {"k": "insert", "task": task_id, "iid": iid, "driver": driver, "run": run,
                   "seq": seq, "reset": reset, "ch": block64.shape[1], "dtype": "float64"}
         frame = frames.pack(header, frames.block_bytes(block64))
-        self._loop.call_soon_threadsafe(self._dispatch, frame, key)
-        try:
-            return future.result(self.timeout_s)
-        except TimeoutError:
-            raise InstanceError(
-                iid, f"{driver} did not process block {seq} within {self.timeout_s:g} s"
-            ) from None
-        finally:
-            self._pending.pop(key, None)
+        with self._outbox_lock:
+            wake = not self._outbox
+            self._outbox.append((frame, key))
+        if wake:
+            self._loop.call_soon_threadsafe(self._start_sender)
 
-    def _dispatch(self, frame: bytes, key: tuple[int, str, int]) -> None:
-        async def send() -> None:
+        def wait() -> tuple[np.ndarray, dict[str, Any]]:
+            try:
+                return future.result(self.timeout_s)
+            except TimeoutError:
+                raise InstanceError(
+                    iid, f"{driver} did not process block {seq} within {self.timeout_s:g} s"
+                ) from None
+            finally:
+                self._pending.pop(key, None)
+
+        return wait
+
+    def _start_sender(self) -> None:
+        """On the loop: make sure a sender task is draining the outbox."""
+        if self._sender is None or self._sender.done():
+            self._sender = self._loop.create_task(self._drain_outbox(), name="inserts-out")
+            self._sender.add_done_callback(
+                lambda t: t.exception() if not t.cancelled() else None)
+
+    async def _drain_outbox(self) -> None:
+        while True:
+            with self._outbox_lock:
+                if not self._outbox:
+                    return
+                frame, key = self._outbox.popleft()
             if not await self._send(frame):
                 self._fail(key, "the hub connection is down")
-
-        task = self._loop.create_task(send())
-        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
 
     def result(self, header: Mapping[str, Any], payload: memoryview) -> None:
         """On the loop: a processed block came back."""
@@ -123,12 +157,22 @@ class RemoteInstance:
         return dict(self._params)
 
     def process(self, block: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+        return self.submit(block)()
+
+    def submit(self, block: npt.NDArray[Any]) -> Callable[[], npt.NDArray[np.float64]]:
+        """Send the block now; the returned call waits for the processed one. Results are
+        to be collected in the order the blocks were submitted."""
         reset, self._reset = self._reset, False
         self._seq += 1
-        out, report = self._router.call(self._task_id, self._run, self.driver, self.iid,
-                                        self._seq, reset, block)
-        self._report = {k: float(v) for k, v in report.items()}
-        return out
+        wait = self._router.send(self._task_id, self._run, self.driver, self.iid,
+                                 self._seq, reset, block)
+
+        def collect() -> npt.NDArray[np.float64]:
+            out, report = wait()
+            self._report = {k: float(v) for k, v in report.items()}
+            return out
+
+        return collect
 
     def set_params(self, params: Mapping[str, Any]) -> None:
         """The hub sends parameter changes to the driver itself; remember them for display."""

@@ -63,11 +63,11 @@ def test_parameter_changes_and_seeks_reach_the_workers(tmp_path: Path) -> None:
 
 def test_groups_depend_on_the_track_count_only() -> None:
     """The summation order is fixed by the groups, so they must not follow the process
-    count: at most 8 tracks per group, at least 4 groups when there are tracks enough."""
+    count: at most 4 tracks per group, at least 4 groups when there are tracks enough."""
     from backend.audio.graph import Graph as G
 
-    for tracks, sizes in ((3, [1, 1, 1]), (6, [2, 2, 2]), (32, [8, 8, 8, 8]),
-                          (20, [5, 5, 5, 5]), (40, [8, 8, 8, 8, 8])):
+    for tracks, sizes in ((3, [1, 1, 1]), (6, [2, 2, 2]), (32, [4] * 8), (20, [4] * 5),
+                          (13, [4, 4, 4, 1])):
         with G(spec(tracks)) as graph:
             assert [len(g) for g in graph._groups] == sizes
 
@@ -78,6 +78,6 @@ def test_a_split_render_with_many_tracks_is_bit_identical(tmp_path: Path) -> Non
         render(graph, one, "float32")
     with Graph(spec(20), processes=2) as graph:
         assert graph._workers is not None
-        assert len(graph.rows) == 10  # two of the four groups stay here
+        assert len(graph.rows) == 12  # three of the five groups stay here
         render(graph, two, "float32")
     assert digest(one) == digest(two)
