@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -218,35 +218,51 @@ class HubBridge(QObject):
                          idle_s: float = FOLLOW_IDLE_S) -> bool:
         """Call ``on_event`` for each event of the run until ``final``, or until ``stop``.
 
-        True when the run reached ``final``. A coroutine, not an async generator, and
-        never meant to be cancelled mid-read: qasync installs no async-generator hooks, and
-        httpcore's clean-up of a cancelled stream then runs outside any task. Instead the
-        read times out after ``idle_s`` of silence, ``stop`` is checked, and the stream
-        is opened again with ``Last-Event-ID`` (the node sends exactly what was missed).
+        True when the run reached ``final`` (see :meth:`_follow_sse` for how the stream
+        is read, resumed and stopped).
+        """
+        async def each(offset: int, kind: str, data: Any) -> bool:
+            event = RunEvent(offset, data["ts"], data["type"], data["data"])
+            result = on_event(event)
+            if asyncio.iscoroutine(result):
+                await result
+            return event.type == "final"
+
+        end = await self._follow_sse(f"/api/v1/nodes/{node}/runs/{fid}/events", None,
+                                     f"events of {fid}", each, after, stop, idle_s)
+        return end is not None
+
+    async def _follow_sse(self, path: str, params: dict[str, Any] | None, what: str,
+                          each: Callable[[int, str, Any], Awaitable[bool]], after: int,
+                          stop: asyncio.Event | None, idle_s: float) -> Any:
+        """Read a resumable SSE stream until ``each`` says it ended (returns that item's
+        data) or ``stop`` is set (returns None).
+
+        A coroutine, not an async generator, and never meant to be cancelled mid-read:
+        qasync installs no async-generator hooks, and httpcore's clean-up of a cancelled
+        stream then runs outside any task. Instead the read times out after ``idle_s`` of
+        silence, ``stop`` is checked, and the stream is opened again with
+        ``Last-Event-ID`` (the hub or node sends exactly what was missed); a dropped
+        connection is retried with backoff.
         """
         http = self._nodes_client._http  # the hub client's pooled, authorized connection
         last, delay = after, 0.05
         while stop is None or not stop.is_set():
             try:
                 async with http.stream(
-                    "GET", f"/api/v1/nodes/{node}/runs/{fid}/events",
-                    headers={"Last-Event-ID": str(last)},
+                    "GET", path, params=params, headers={"Last-Event-ID": str(last)},
                     timeout=httpx.Timeout(10, read=idle_s),
                 ) as response:
                     if response.status_code != 200:
                         await response.aread()
-                        raise BridgeError(f"events of {fid}: {response.status_code} "
+                        raise BridgeError(f"{what}: {response.status_code} "
                                           f"{response.text}", response.status_code)
-                    final = False
-                    async for offset, _, data in parse_sse(response.aiter_lines()):
+                    async for offset, kind, data in parse_sse(response.aiter_lines()):
                         last, delay = offset, 0.05
-                        event = RunEvent(offset, data["ts"], data["type"], data["data"])
-                        result = on_event(event)
-                        if asyncio.iscoroutine(result):
-                            await result
-                        final = final or event.type == "final"
-                    if final:
-                        return True
+                        if await each(offset, kind, data):
+                            return data
+                        if stop is not None and stop.is_set():
+                            return None
                     continue  # the stream ended early: open it again at once
             except httpx.ReadTimeout:
                 continue  # quiet for idle_s: check stop, then resume after `last`
@@ -254,7 +270,7 @@ class HubBridge(QObject):
                 pass
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
-        return False
+        return None
 
     async def submit_candidate(self, node: str, fid: str, lid: str,
                                candidate: dict[str, Any]) -> tuple[int, Any]:
@@ -313,41 +329,20 @@ class HubBridge(QObject):
         """Call ``on_output`` with each piece of the job's output until it ends.
 
         Returns the ``end`` record (``{"state", "exit_code"}``), or None when ``stop``
-        was set first. Built like :meth:`follow_run`, and for the same reason never
-        cancelled mid-read: a read times out after ``idle_s`` of silence, ``stop`` is
-        checked, and the stream is opened again with ``Last-Event-ID`` (a byte offset,
-        so nothing arrives twice).
+        was set first. Resumed by byte offset, so nothing arrives twice
+        (:meth:`_follow_sse`).
         """
-        http = self._nodes_client._http
-        last, delay = after, 0.05
-        while stop is None or not stop.is_set():
-            try:
-                async with http.stream(
-                    "GET", f"/api/v1/jobs/{job_id}/logs", params={"follow": 1},
-                    headers={"Last-Event-ID": str(last)},
-                    timeout=httpx.Timeout(10, read=idle_s),
-                ) as response:
-                    if response.status_code != 200:
-                        await response.aread()
-                        raise BridgeError(f"log of {job_id}: {response.status_code} "
-                                          f"{response.text}", response.status_code)
-                    async for offset, kind, data in parse_sse(response.aiter_lines()):
-                        last, delay = offset, 0.05
-                        if kind == "end":
-                            return dict(data)
-                        result = on_output(str(data.get("text", "")))
-                        if asyncio.iscoroutine(result):
-                            await result
-                        if stop is not None and stop.is_set():
-                            return None
-                    continue  # the stream ended early: open it again at once
-            except httpx.ReadTimeout:
-                continue  # quiet for idle_s: check stop, then resume after `last`
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
-        return None
+        async def each(offset: int, kind: str, data: Any) -> bool:
+            if kind == "end":
+                return True
+            result = on_output(str(data.get("text", "")))
+            if asyncio.iscoroutine(result):
+                await result
+            return False
+
+        end = await self._follow_sse(f"/api/v1/jobs/{job_id}/logs", {"follow": 1},
+                                     f"log of {job_id}", each, after, stop, idle_s)
+        return dict(end) if end is not None else None
 
     # -- config -----------------------------------------------------------------------
 
