@@ -22,10 +22,8 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import (
     QColor,
-    QFont,
     QFontDatabase,
     QKeySequence,
-    QPalette,
     QShortcut,
     QTextCharFormat,
     QTextCursor,
@@ -48,6 +46,7 @@ from ui import health_style
 from ui.actions import Actions
 from ui.bridge import BridgeError, HubBridge
 from ui.components_model import format_rtt, format_timestamp, relative_time
+from ui.typography import mute, title_font
 
 #: Events after which the stored config on the hub may differ from the one shown.
 CONFIG_EVENTS = frozenset({"component.config", "config.stored"})
@@ -119,30 +118,10 @@ def refusal_text(exc: BridgeError) -> str:
     return f"The hub refused it: {exc.message}"
 
 
-def _title_font(widget: QWidget, scale: float = 1.0, bold: bool = True) -> QFont:
-    font = QFont(widget.font())
-    font.setPointSizeF(font.pointSizeF() * scale)
-    font.setBold(bold)
-    return font
-
-
-def _mute(label: QLabel) -> None:
-    """Secondary text: the text colour blended toward the background (dark themes too)."""
-    palette = label.palette()
-    text = palette.color(QPalette.ColorRole.WindowText)
-    back = palette.color(QPalette.ColorRole.Window)
-    palette.setColor(QPalette.ColorRole.WindowText, QColor(
-        (text.red() * 3 + back.red() * 2) // 5,
-        (text.green() * 3 + back.green() * 2) // 5,
-        (text.blue() * 3 + back.blue() * 2) // 5,
-    ))
-    label.setPalette(palette)
-
-
 def _hint(text: str) -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
-    _mute(label)
+    mute(label)
     return label
 
 
@@ -378,12 +357,12 @@ class ComponentDetails(QWidget):
         placeholder = QLabel("Select a component to see its health and config.")
         placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         placeholder.setWordWrap(True)
-        _mute(placeholder)
+        mute(placeholder)
         self._stack.addWidget(placeholder)
 
         page = QWidget()
         self.title = QLabel()
-        self.title.setFont(_title_font(self.title, 1.3))
+        self.title.setFont(title_font(self.title, 1.3))
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.row_note = _hint("")
         self.row_note.setTextFormat(Qt.TextFormat.PlainText)
@@ -407,7 +386,7 @@ class ComponentDetails(QWidget):
             form.addRow(f"{name}:", value)
 
         merged_title = QLabel("Merged config")
-        merged_title.setFont(_title_font(merged_title))
+        merged_title.setFont(title_font(merged_title, 1.0))
         self.merged_hint = _hint("What it runs with: its own config with the stored "
                                  "overrides laid over it (stored values win). Read-only.")
         self.config = _code_editor("The merged config this component runs with, as JSON")
@@ -422,7 +401,7 @@ class ComponentDetails(QWidget):
         merged_layout.addWidget(self.config, 1)
 
         stored_title = QLabel("Stored overrides (editable)")
-        stored_title.setFont(_title_font(stored_title))
+        stored_title.setFont(title_font(stored_title, 1.0))
         self.stored_hint = _hint("Kept by the hub for this id; each key wins over the "
                                  "agent's own, and null removes a key.")
         self.stored = StoredConfigEditor(bridge, actions)
@@ -455,7 +434,7 @@ class ComponentDetails(QWidget):
         frame_layout.setContentsMargins(4, 4, 4, 4)
         frame_layout.addWidget(self._stack)
         heading = QLabel("Selected component")
-        heading.setFont(_title_font(heading, 1.05))
+        heading.setFont(title_font(heading, 1.05))
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(4)

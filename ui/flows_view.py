@@ -52,6 +52,7 @@ from ui.actions import Actions
 from ui.bridge import BridgeError, HubBridge
 from ui.schema_form import FieldError, SchemaForm
 from ui.table_model import HeaderedTableModel
+from ui.typography import escape
 
 FINAL = ("done", "error", "cancelled", "interrupted")
 RUN_COLOURS = {
@@ -625,9 +626,9 @@ class FlowsView(QWidget):
         text = (f"<b>{run.flow}</b> run {run.fid} on {run.node}: "
                 f"<b style='color:{colour}'>{run.state}</b>")
         if run.view.get("result") is not None:
-            text += f" — result {_escape(json.dumps(run.view['result'])[:200])}"
+            text += f" — result {escape(json.dumps(run.view['result'])[:200])}"
         if run.view.get("error"):
-            text += f" — {_escape(str(run.view['error'])[:200])}"
+            text += f" — {escape(str(run.view['error'])[:200])}"
         self.run_title.setText(text)
         final = run.state in FINAL
         if final and self.cancel_status.text().startswith("Cancelling"):
@@ -651,7 +652,3 @@ class FlowsView(QWidget):
             task.cancel()
         if pending:
             await asyncio.wait(pending)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -57,6 +57,7 @@ from ui.jobs_model import (
     state_word,
     what_text,
 )
+from ui.typography import escape
 
 #: Lines of output kept in the viewer (a long job's whole log is still on the hub).
 MAX_LOG_LINES = 20_000
@@ -270,9 +271,9 @@ class JobsPanel(QWidget):
         self.details_title.setText(
             f"<b>{job['id']}</b> · {job.get('kind')} · "
             f"<b style='color:{state_colour(state)}'>{state_word(state)}</b>{where}"
-            + (f"<br>{_escape(STATE_MEANINGS[state])}"
+            + (f"<br>{escape(STATE_MEANINGS[state])}"
                if state not in ("running", "succeeded") and state in STATE_MEANINGS else ""))
-        self.facts["Runs"].setText(_escape(what_text(job)))
+        self.facts["Runs"].setText(escape(what_text(job)))
         timeout = job.get("timeout_s")
         self.facts["Needs"].setText(needs_text(dict(job.get("needs") or {}))
                                     + (f"; timeout {float(timeout):g} s" if timeout else ""))
@@ -283,7 +284,7 @@ class JobsPanel(QWidget):
             timing.append(f"ended {format_timestamp(job['ended_at'])}")
         duration = duration_text(job, self.model.now())
         self.facts["Timing"].setText(", ".join(timing) + (f" ({duration})" if duration else ""))
-        self.facts["Outcome"].setText(_escape(result_text(job)) or "—")
+        self.facts["Outcome"].setText(escape(result_text(job)) or "—")
         names = [str(n) for n in job.get("artifacts") or []]
         if names != [self.artifacts.itemText(i) for i in range(self.artifacts.count())]:
             self.artifacts.clear()
@@ -441,8 +442,3 @@ class JobsPanel(QWidget):
     def save_artifact(self, job_id: str, name: str, target: Path) -> asyncio.Task[Any]:
         return self.commands.run(f"Save {name}",
                                  self.bridge.save_artifact(job_id, name, target))
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-

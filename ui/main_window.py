@@ -31,13 +31,9 @@ from PySide6.QtCore import (
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
-    QColor,
     QDesktopServices,
-    QFont,
-    QFontDatabase,
     QGuiApplication,
     QKeySequence,
-    QPalette,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -82,39 +78,11 @@ from ui.notifications import NotificationArea
 from ui.remote_bridge import RemoteHubBridge
 from ui.runners_view import RunnersView
 from ui.tasks_view import TasksView
+from ui.typography import fixed_font, title_font
 
 WINDOW_TITLE = "Control Room"
 DEFAULT_SIZE = QSize(1200, 780)
 _SETTINGS_GROUP = "MainWindow"
-
-
-def _title_font(widget: QWidget, scale: float = 1.25, bold: bool = True) -> QFont:
-    font = QFont(widget.font())
-    font.setPointSizeF(font.pointSizeF() * scale)
-    font.setBold(bold)
-    return font
-
-
-def _mute(label: QLabel) -> None:
-    """Secondary text: the palette's text colour blended toward the background.
-
-    Blended rather than a fixed grey, so it stays readable in dark themes too; not
-    ``setEnabled(False)``, whose colour is too faint to read comfortably.
-    """
-    palette = label.palette()
-    text = palette.color(QPalette.ColorRole.WindowText)
-    back = palette.color(QPalette.ColorRole.Window)
-    mixed = QColor(
-        (text.red() * 3 + back.red() * 2) // 5,
-        (text.green() * 3 + back.green() * 2) // 5,
-        (text.blue() * 3 + back.blue() * 2) // 5,
-    )
-    palette.setColor(QPalette.ColorRole.WindowText, mixed)
-    label.setPalette(palette)
-
-
-def _fixed_font() -> QFont:
-    return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
 
 
 def enrollment_command(base_url: str, token_path: str, kind: str = "engine") -> str:
@@ -156,7 +124,7 @@ class EmptyState(QFrame):
         self.agent = agent_command(base_url)
 
         title = QLabel("No components registered yet")
-        title.setFont(_title_font(title, 1.35))
+        title.setFont(title_font(title, 1.35))
         intro = QLabel(
             "Components are the agents that join this hub: the audio engine, instance "
             "drivers, runners and nodes. Each one enrolls once with a one-time token, then "
@@ -215,7 +183,7 @@ class EmptyState(QFrame):
     def _command(self, command: str, tip: str) -> QHBoxLayout:
         text = QLabel(command)
         text.setObjectName("command")
-        text.setFont(_fixed_font())
+        text.setFont(fixed_font())
         text.setWordWrap(True)
         text.setTextFormat(Qt.TextFormat.PlainText)
         text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
@@ -335,7 +303,7 @@ class MainWindow(QMainWindow):
         self._stack.addWidget(self.tree)
         self._stack.addWidget(self.empty_state)
         self.components_title = QLabel("Components")
-        self.components_title.setFont(_title_font(self.components_title, 1.05))
+        self.components_title.setFont(title_font(self.components_title, 1.05))
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
@@ -358,7 +326,7 @@ class MainWindow(QMainWindow):
         events_layout.setContentsMargins(0, 4, 0, 0)
         events_layout.setSpacing(4)
         events_title = self.event_log.title  # in line with its filter, to save a row
-        events_title.setFont(_title_font(events_title, 1.05))
+        events_title.setFont(title_font(events_title, 1.05))
         events_title.setToolTip("What the hub did, newest last")
         events_layout.addWidget(self.event_log, 1)
 

@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.typography import escape
+
 MAX_SHOWN = 3
 
 
@@ -29,7 +31,7 @@ class Notification(QFrame):
         first = message.splitlines()[0] if message else ""
         if len(first) > 160:
             first = first[:157] + "…"
-        self.label = QLabel(f"<b>{_escape(title)}</b>&nbsp; {_escape(first)}")
+        self.label = QLabel(f"<b>{escape(title)}</b>&nbsp; {escape(first)}")
         self.label.setTextFormat(Qt.TextFormat.RichText)
         self.label.setWordWrap(True)
         self.details = QLabel(message)
@@ -86,7 +88,3 @@ class NotificationArea(QWidget):
             if isinstance(widget, Notification) and not widget.isHidden():
                 notes.append(widget)
         return notes
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

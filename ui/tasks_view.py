@@ -49,6 +49,7 @@ from ui.instance_controls import InstanceControls
 from ui.meters import MetersPanel
 from ui.spec_editor import DEMO_SPEC, SpecEditor
 from ui.table_model import HeaderedTableModel
+from ui.typography import escape
 
 TASK, STATE, ENGINE, DRIVERS, DETAIL = range(5)
 HEADERS = ("Task", "State", "Engine", "Drivers", "Detail")
@@ -286,7 +287,7 @@ class TaskPanel(QWidget):
             text = f"<b style='color:{colour}'>{state}</b>"
             detail = detail_text(task)
             if detail:
-                text += f" — {_escape(detail)}"
+                text += f" — {escape(detail)}"
             text += (f"<br>engine {task.get('engine')}; drivers "
                      f"{', '.join(sorted(task.get('drivers') or {})) or 'none'}")
             self.state_label.setText(text)
@@ -588,7 +589,3 @@ class TasksView(QWidget):
             self.table.selectRow(row)
             return  # _on_selection shows it
         self.panel.show_task(self.selected_task())
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
