@@ -185,7 +185,8 @@ async def _show_window(attached: _Attached, quit_requested: _QuitRequest,
                        ui_settings: QSettings, note: str | None) -> HubChoice | None:
     """The window over one hub until it closes; the hub to switch to, if one was picked."""
     bridge = attached.bridge
-    supervisor = Supervisor(bridge.base_url, attached.agents_root, bridge.create_enrollment)
+    supervisor = Supervisor(bridge.base_url, attached.agents_root, bridge.create_enrollment,
+                            registered=lambda: [str(c["id"]) for c in bridge.snapshot()])
     window = MainWindow(bridge, ui_settings, supervisor=supervisor)
     window.closed.connect(quit_requested.set)
     quit_requested.closes(window)

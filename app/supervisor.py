@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -114,10 +114,14 @@ class Supervisor:
         *,
         python: str = sys.executable,
         log_level: str = "info",
+        registered: Callable[[], Iterable[str]] | None = None,
     ) -> None:
         self.hub_url = hub_url
         self.root = root
         self._enroll = enroll
+        #: The component ids the hub knows now: a new agent's name must not take one that
+        #: another machine's agent holds (on a studio's shared hub, ``engine-1`` usually is).
+        self._registered = registered
         self._python = python
         self._log_level = log_level
         self.agents: dict[str, AgentProcess] = {}
@@ -149,11 +153,16 @@ class Supervisor:
 
     def next_names(self, kind: str, count: int) -> list[str]:
         """The first ``count`` free names of a kind, for a dialog that names them up front."""
+        taken = set(self._registered()) if self._registered is not None else set()
         names: list[str] = []
         n = 1
         while len(names) < count:
-            if f"{kind}-{n}" not in self.agents:
-                names.append(f"{kind}-{n}")
+            name = f"{kind}-{n}"
+            # A name the hub knows is free only if it is one of ours from an earlier run
+            # (its credentials are in our data dir): it then comes back as itself.
+            ours = (self.root / name / "credentials.json").exists()
+            if name not in self.agents and (name not in taken or ours):
+                names.append(name)
             n += 1
         return names
 
