@@ -17,6 +17,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,29 @@ REGISTER_TIMEOUT_S = 20.0
 
 def default_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP, appauthor=False)) / "runner"
+
+
+def sudo_user_dir(env: Mapping[str, str] | None = None) -> tuple[str, Path] | None:
+    """Under ``sudo``, the invoking user and the runner data dir ``runner register`` gave
+    them; None when not under sudo (or as root itself).
+
+    ``runner install`` must run as root to write the service file, but the runner was
+    registered as the operator, into the operator's data dir: without this, ``sudo
+    controlroom runner install`` looked in root's data dir and found no runner.
+    """
+    env = os.environ if env is None else env
+    user = env.get("SUDO_USER")
+    if not user or user == "root" or sys.platform == "win32":
+        return None
+    try:
+        import pwd
+
+        home = Path(pwd.getpwnam(user).pw_dir)
+    except (ImportError, KeyError):
+        return None
+    if sys.platform == "darwin":
+        return user, home / "Library" / "Application Support" / APP / "runner"
+    return user, home / ".local" / "share" / APP / "runner"
 
 
 def add_parser(sub: Any) -> None:
@@ -97,12 +121,19 @@ def service(args: argparse.Namespace, data_dir: Path) -> int:
     from backend.runner import service_files
 
     if args.runner_command == "install":
+        user = None
+        invoker = sudo_user_dir()
+        if invoker is not None:
+            user = invoker[0]  # the service runs as the operator, not as root
+            if args.data_dir is None:
+                data_dir = invoker[1]
         if not args.dry_run and not (data_dir / SETTINGS).exists():
             print(f"controlroom runner install: no runner is registered in {data_dir}; run "
-                  "'controlroom runner register' first", file=sys.stderr)
+                  "'controlroom runner register' first (or pass --data-dir, the dir it "
+                  "registered into)", file=sys.stderr)
             return 2
         outcome = service_files.install(args.platform, data_dir.resolve(), args.root,
-                                        args.dry_run)
+                                        args.dry_run, user=user)
     else:
         outcome = service_files.uninstall(args.platform, args.root)
     for message in outcome.messages:

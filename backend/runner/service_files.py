@@ -35,7 +35,10 @@ def runner_argv(data_dir: Path) -> list[str]:
     return [sys.executable, "-m", "app.main", "runner", "run", "--data-dir", str(data_dir)]
 
 
-def systemd_unit(argv: list[str], data_dir: Path) -> str:
+def systemd_unit(argv: list[str], data_dir: Path, user: str | None = None) -> str:
+    """The unit; with ``user``, the service runs as that user (who registered the runner
+    and owns its data dir) rather than as root."""
+    run_as = f"User={user}\n" if user else ""
     return f"""[Unit]
 Description=Control Room runner (render farm jobs)
 After=network-online.target
@@ -43,7 +46,7 @@ Wants=network-online.target
 
 [Service]
 Type=simple
-ExecStart={shlex.join(argv)}
+{run_as}ExecStart={shlex.join(argv)}
 WorkingDirectory={data_dir}
 Environment=PYTHONUNBUFFERED=1
 # Stop and restart signal the runner only; its jobs run on in their own sessions.
@@ -119,7 +122,7 @@ class Outcome:
 
 
 def install(platform: Platform, data_dir: Path, root: Path = Path("/"),
-            dry_run: bool = False, run: Runner = _run) -> Outcome:
+            dry_run: bool = False, run: Runner = _run, user: str | None = None) -> Outcome:
     argv = runner_argv(data_dir)
     outcome = Outcome(ok=True)
     if platform == "windows":
@@ -138,7 +141,7 @@ def install(platform: Platform, data_dir: Path, root: Path = Path("/"),
         return outcome
     path = target_path(platform, root)
     assert path is not None
-    content = (systemd_unit(argv, data_dir).encode() if platform == "linux"
+    content = (systemd_unit(argv, data_dir, user).encode() if platform == "linux"
                else launchd_plist(argv, data_dir))
     if dry_run:
         outcome.messages += [f"would write {path}:", content.decode()]

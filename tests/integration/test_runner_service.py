@@ -36,3 +36,31 @@ def test_install_dry_run_install_and_uninstall(tmp_path: Path) -> None:
         gone = controlroom("runner", "uninstall", "--platform", platform, "--root", str(root))
         assert gone.returncode == 0 and "removed" in gone.stdout
     assert not unit.exists()
+
+
+def test_install_under_sudo_finds_the_runner_the_operator_registered(tmp_path: Path) -> None:
+    """``sudo controlroom runner install`` runs as root, but the runner was registered as
+    the operator: it looks in the operator's data dir, and the service runs as them."""
+    import os
+    import subprocess
+    import sys
+
+    from processes import QTBLOCK, ROOT
+
+    env = {**os.environ, "SUDO_USER": "nobody"}  # home /nonexistent on Debian
+    done = subprocess.run(
+        [sys.executable, QTBLOCK, "-m", "app.main", "runner", "install", "--platform",
+         "linux", "--root", str(tmp_path / "root")],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    assert done.returncode == 2
+    assert "no runner is registered in /nonexistent/.local/share/controlroom/runner" in (
+        done.stderr)
+    data = tmp_path / "runner"
+    data.mkdir()
+    (data / "runner.json").write_text(json.dumps({"hub": "http://h:1", "name": "r1"}))
+    dry = subprocess.run(
+        [sys.executable, QTBLOCK, "-m", "app.main", "runner", "install", "--dry-run",
+         "--platform", "linux", "--data-dir", str(data), "--root", str(tmp_path / "root")],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    assert "User=nobody" in dry.stdout and f"--data-dir {data}" in dry.stdout

@@ -107,3 +107,15 @@ def test_a_failed_windows_install_deletes_the_service() -> None:
     outcome = sf.install("windows", DATA, run=run)
     assert not outcome.ok and "failure failed: sc.exe not found" in outcome.messages[0]
     assert calls[-1] == ["sc.exe", "delete", sf.SERVICE]
+
+
+def test_a_unit_installed_with_sudo_runs_as_the_operator(tmp_path: Path) -> None:
+    unit = sf.systemd_unit(sf.runner_argv(DATA), DATA, user="daemon")  # exists on Debian
+    assert "User=daemon" in unit.splitlines()
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed (Debian package systemd)")
+    path = tmp_path / f"{sf.SERVICE}.service"
+    path.write_text(unit)
+    result = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
