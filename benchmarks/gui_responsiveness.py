@@ -44,15 +44,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
+from PySide6.QtCore import QCoreApplication  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.desktop import QtEventLoop  # noqa: E402
-from app.supervisor import Supervisor  # noqa: E402
 from backend.audio.spec import TaskSpec  # noqa: E402
-from backend.host import Host, HostSettings  # noqa: E402
-from ui.bridge import HubBridge  # noqa: E402
-from ui.main_window import MainWindow  # noqa: E402
+from backend.host import Host  # noqa: E402
+from ui.embedded_console import open_console  # noqa: E402
 from ui.spec_editor import DEMO_SPEC  # noqa: E402
 
 TARGET_LAG_P99_MS = 20.0
@@ -105,17 +103,10 @@ async def event_source(host: Host, rate: float, stop: asyncio.Event) -> int:
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="controlroom-gui-bench-") as tmp:
-        root = Path(tmp)
-        host = Host(HostSettings(data_dir=root / "hub", port=0))
-        await host.start()
-        bridge = HubBridge(host.hub, host.base_url)
-        supervisor = Supervisor(host.base_url, root / "agents", bridge.create_enrollment)
-        window = MainWindow(bridge, QSettings(str(root / "ui.ini"), QSettings.Format.IniFormat),
-                            supervisor=supervisor)
-        window.resize(1280, 820)
-        bridge.start()
-        window.show()
-        try:
+        async with open_console(Path(tmp)) as console:
+            host, bridge = console.host, console.bridge
+            window, supervisor = console.window, console.supervisor
+            window.resize(1280, 820)
             log("spawning an engine and two drivers ...")
             for kind, name in (("engine", "engine-1"), ("driver", "driver-1"),
                                ("driver", "driver-2")):
@@ -165,15 +156,6 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             paints = meters.paints - paints_before
             shown = len(window.event_log.lines())
             await bridge.stop_task(tid)
-        finally:
-            await window.shutdown()
-            await supervisor.close()
-            window.close()
-            bridge.stop()
-            await bridge.wait_stopped()
-            await bridge.aclose()
-            await host.stop()
-            window.deleteLater()
     return {
         "seconds": round(elapsed, 2),
         "events_per_s": round(sent / elapsed, 1),

@@ -37,13 +37,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QSettings
+from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication
 
 from app.desktop import QtEventLoop
-from app.supervisor import Supervisor
-from backend.host import Host, HostSettings
 from ui.bridge import HubBridge
+from ui.embedded_console import open_console
 from ui.main_window import MainWindow
 from ui.spec_editor import DEMO_SPEC
 
@@ -73,18 +72,10 @@ def states(window: MainWindow) -> dict[str, str]:
 
 async def capture(out_dir: Path, settle_s: float) -> list[Path]:
     with tempfile.TemporaryDirectory(prefix="controlroom-shot-") as tmp:
-        root = Path(tmp)
-        host = Host(HostSettings(data_dir=root / "hub", port=0))
-        await host.start()
-        bridge = HubBridge(host.hub, host.base_url)
-        supervisor = Supervisor(host.base_url, root / "agents", bridge.create_enrollment)
-        window = MainWindow(bridge, QSettings(str(root / "ui.ini"), QSettings.Format.IniFormat),
-                            supervisor=supervisor)
-        window.resize(*SIZE)
-        bridge.start()
-        window.show()
-        shots: list[Path] = []
-        try:
+        async with open_console(Path(tmp), log_level="info") as console:
+            host, bridge, window = console.host, console.bridge, console.window
+            window.resize(*SIZE)
+            shots: list[Path] = []
             agents = window.agents_view
             assert agents is not None
             window.show_tab(agents)
@@ -145,15 +136,6 @@ async def capture(out_dir: Path, settle_s: float) -> list[Path]:
             await asyncio.sleep(0.5)
             shots.append(save(window, out_dir / "flows.png"))
             return shots
-        finally:
-            await window.shutdown()
-            await supervisor.close()
-            window.close()
-            bridge.stop()
-            await bridge.wait_stopped()
-            await bridge.aclose()
-            await host.stop()
-            window.deleteLater()
 
 
 async def runners_shot(window: MainWindow, bridge: HubBridge, out_dir: Path,

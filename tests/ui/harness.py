@@ -12,26 +12,20 @@ processes stray events after stopping for the same reason.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import httpx
 import shiboken6
-from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from app.desktop import QtEventLoop
-from app.supervisor import Supervisor
-from backend.host import Host, HostSettings
-from ui.bridge import HubBridge
-from ui.main_window import MainWindow
+from ui.embedded_console import Console
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,60 +81,6 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"not {what} after {within:g} s")
         await asyncio.sleep(0.05)
-
-
-@dataclass
-class Console:
-    """A running desktop console as ``app.desktop`` builds it, with its parts in reach."""
-
-    host: Host
-    bridge: HubBridge
-    window: MainWindow
-    closed: asyncio.Future[None]
-    supervisor: Supervisor
-
-    @property
-    def base_url(self) -> str:
-        return self.host.base_url
-
-    def state_of(self, component_id: str) -> str | None:
-        """The health state the window's model shows for a component."""
-        for component in self.window.model.components():
-            if component["id"] == component_id:
-                return str(component["state"])
-        return None
-
-
-@contextlib.asynccontextmanager
-async def open_console(data_dir: Path, settings: QSettings) -> AsyncIterator[Console]:
-    """Start host, bridge and window; on exit close the window and stop them all."""
-    host = Host(HostSettings(data_dir=data_dir, port=0))
-    await host.start()
-    window: MainWindow | None = None
-    try:
-        bridge = HubBridge(host.hub, host.base_url)
-        supervisor = Supervisor(host.base_url, data_dir / "agents", bridge.create_enrollment,
-                                log_level="warning")
-        window = MainWindow(bridge, settings, supervisor=supervisor)
-        closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        window.closed.connect(lambda: closed.done() or closed.set_result(None))
-        bridge.start()
-        window.show()
-        try:
-            yield Console(host, bridge, window, closed, supervisor)
-        finally:
-            await supervisor.close()  # nothing left running: closing asks no question
-            window.close()
-            async with asyncio.timeout(5):
-                await closed
-            await window.shutdown()
-            bridge.stop()
-            await bridge.wait_stopped()
-            await bridge.aclose()
-    finally:
-        await host.stop()
-        if window is not None:
-            window.deleteLater()
 
 
 class Agents:

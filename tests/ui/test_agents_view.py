@@ -16,8 +16,9 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox
 
 from app.supervisor import CONFIG_FILE, AgentState
-from tests.ui.harness import Console, QtLoop, open_console, wait_until
+from tests.ui.harness import QtLoop, wait_until
 from ui.agents_view import HEALTH, HOSTS, PID, PROCESS
+from ui.embedded_console import Console, open_console
 from ui.spawn_dialogs import DriversDialog
 
 

@@ -15,9 +15,10 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 
-from tests.ui.harness import Agents, Console, QtLoop, open_console, wait_until
+from tests.ui.harness import Agents, QtLoop, wait_until
 from ui.bridge import BridgeError
 from ui.component_details import StoredConfigEditor, check_config_text, refusal_text
+from ui.embedded_console import Console, open_console
 
 
 def test_a_parse_error_names_its_line_and_column() -> None:

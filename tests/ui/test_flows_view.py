@@ -13,7 +13,8 @@ from typing import Any
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QCheckBox, QLineEdit
 
-from tests.ui.harness import ROOT, Console, QtLoop, open_console, wait_until
+from tests.ui.harness import ROOT, QtLoop, wait_until
+from ui.embedded_console import Console, open_console
 from ui.flows_view import FlowsView, LockPanel, format_left
 from ui.schema_form import FieldError, SchemaForm
 

@@ -22,7 +22,8 @@ from PySide6.QtWidgets import QApplication
 
 from backend.audio.models import MODELS, ParamList, check_params
 from backend.hub.tasks.state import _ALLOWED
-from tests.ui.harness import Console, QtLoop, open_console, wait_until
+from tests.ui.harness import QtLoop, wait_until
+from ui.embedded_console import Console, open_console
 from ui.instance_controls import PATCHABLE, SEND_INTERVAL_S, NumberEditor
 from ui.spec_editor import DEMO_SPEC
 from ui.tasks_view import TasksView

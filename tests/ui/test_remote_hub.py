@@ -30,8 +30,9 @@ from app.supervisor import Supervisor
 from backend.audio.output import Device
 from backend.host import HostSettings
 from tests.processes import HubProcess
-from tests.ui.harness import QtLoop, open_console, wait_until
+from tests.ui.harness import QtLoop, wait_until
 from ui.actions import Actions
+from ui.embedded_console import open_console
 from ui.hub_choice import HubChoice, HubHistory
 from ui.main_window import MainWindow
 from ui.meters import DEVICE_KEY, MetersPanel

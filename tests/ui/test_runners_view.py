@@ -19,9 +19,10 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractButton, QPushButton
 
-from tests.ui.harness import ROOT, QtLoop, open_console, wait_until
+from tests.ui.harness import ROOT, QtLoop, wait_until
 from ui.add_runner_dialog import reachable_url, runner_commands
 from ui.bridge import BridgeError
+from ui.embedded_console import open_console
 from ui.job_dialogs import SubmitJobDialog
 from ui.jobs_model import PROGRESS, STATE, format_duration
 from ui.runners_model import HARDWARE, HEALTH, LABELS, hardware_summary

@@ -14,7 +14,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
 
-from tests.ui.harness import Console, QtLoop, open_console, wait_until
+from tests.ui.harness import QtLoop, wait_until
+from ui.embedded_console import Console, open_console
 from ui.meters import FLOOR_DB
 from ui.spec_editor import DEMO_SPEC
 from ui.tasks_view import TasksView, time_left
