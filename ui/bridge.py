@@ -45,6 +45,23 @@ SPAWN_ENROLLMENT_TTL_S = 120.0
 FOLLOW_IDLE_S = 1.0
 
 
+async def wait_for_followers(followers: set[asyncio.Task[Any]], grace_s: float) -> None:
+    """Wait for stream followers that were asked to stop; cancel only the ones still
+    running after ``grace_s``.
+
+    Cancelling one in the middle of an HTTP read leaves httpcore a clean-up coroutine that
+    is then closed outside its task; asked to stop, a follower ends at its next event or
+    read timeout (``FOLLOW_IDLE_S``).
+    """
+    if not followers:
+        return
+    _done, pending = await asyncio.wait(followers, timeout=grace_s)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+
+
 class BridgeError(Exception):
     """A command the hub refused; ``message`` is what to show the operator.
 

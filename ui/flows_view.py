@@ -49,7 +49,7 @@ from PySide6.QtWidgets import (
 
 from backend.node.fold import RunEvent
 from ui.actions import Actions
-from ui.bridge import BridgeError, HubBridge
+from ui.bridge import BridgeError, HubBridge, wait_for_followers
 from ui.schema_form import FieldError, SchemaForm
 from ui.table_model import HeaderedTableModel
 from ui.typography import escape
@@ -637,18 +637,6 @@ class FlowsView(QWidget):
                                       .startswith("Cancelling"))
 
     async def close_streams(self, grace_s: float = 3.0) -> None:
-        """Ask the followers to stop, wait for them, and cancel only as a last resort.
-
-        Cancelling one in the middle of an HTTP read leaves httpcore a clean-up
-        coroutine that is then closed outside its task; asked to stop, a follower ends
-        at its next event or read timeout (``FOLLOW_IDLE_S``).
-        """
+        """Ask the followers to stop and wait for them (cancelled only as a last resort)."""
         self._stop.set()
-        followers = set(self._followers.values())
-        if not followers:
-            return
-        _done, pending = await asyncio.wait(followers, timeout=grace_s)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending)
+        await wait_for_followers(set(self._followers.values()), grace_s)

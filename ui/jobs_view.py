@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.actions import Actions
-from ui.bridge import BridgeError, HubBridge
+from ui.bridge import BridgeError, HubBridge, wait_for_followers
 from ui.components_model import format_timestamp
 from ui.job_dialogs import SubmitJobDialog
 from ui.jobs_model import (
@@ -388,14 +388,7 @@ class JobsPanel(QWidget):
     async def close_streams(self, grace_s: float = 3.0) -> None:
         """Stop the follower and wait for it to notice (at its next read timeout)."""
         self._stop_following()
-        followers = set(self._followers)
-        if not followers:
-            return
-        _done, pending = await asyncio.wait(followers, timeout=grace_s)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending)
+        await wait_for_followers(set(self._followers), grace_s)
 
     # -- commands ---------------------------------------------------------------------
 
