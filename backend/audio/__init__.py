@@ -20,8 +20,9 @@ from backend.audio.instance import Instance, Model
 from backend.audio.meters import Meter, MeterReading
 from backend.audio.models import MODELS, ModelInfo, check_params, create_instance, model_info
 from backend.audio.pan import balance_gains, pan_gains
-from backend.audio.render import RenderFormat, RenderResult, render
+from backend.audio.render import RenderResult, render
 from backend.audio.spec import InstanceSpec, TaskSpec, parse_task_spec, task_spec_schema
+from backend.audio.wavfile import RenderFormat, WavWriter
 
 __all__ = [
     "MODELS",
@@ -42,6 +43,7 @@ __all__ = [
     "SourceError",
     "TaskSpec",
     "UnknownModelError",
+    "WavWriter",
     "balance_gains",
     "check_params",
     "create_instance",

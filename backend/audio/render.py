@@ -8,10 +8,8 @@ a ``RenderResult`` with ``status="cancelled"`` is returned; an error in a source
 instance deletes it too and propagates.
 
 Formats: ``wav24`` (PCM 24-bit: each sample rounded to the nearest 24-bit step and clipped
-to full scale, in numpy, with no dither, so the file is a deterministic function of the
-mix) or ``float32`` (IEEE float; overs are kept).
-libsndfile stamps float WAVs with a PEAK chunk holding the wall-clock time; it is turned off
-(``SFC_SET_ADD_PEAK_CHUNK``) so two renders of one spec are the same bytes. Beyond 4 GiB
+to full scale, with no dither, so the file is a deterministic function of the mix) or
+``float32`` (IEEE float; overs are kept), written by ``wavfile.WavWriter``. Beyond 4 GiB
 the container switches to RF64.
 
 Determinism: the graph's block order is fixed, the generators are seeded, the file reads
@@ -32,21 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-import numpy.typing as npt
-import soundfile
-
-from backend.audio.blocks import FloatBlock
 from backend.audio.graph import Graph
 from backend.audio.levels import FLOOR_DB
+from backend.audio.wavfile import WIDTH, RenderFormat, WavWriter
 
-RenderFormat = Literal["wav24", "float32"]
-
-_SUBTYPES: dict[str, tuple[str, int]] = {"wav24": ("PCM_24", 3), "float32": ("FLOAT", 4)}
-_SFC_SET_ADD_PEAK_CHUNK = 0x1050
 _WAV_LIMIT = 4 * 1024**3 - 1024 * 1024  # leave room for the header chunks
 _PROGRESS_STEP = 0.005
-_PCM24_SCALE = float(2**23)
 
 
 @dataclass(frozen=True)
@@ -82,24 +71,22 @@ def render(graph: Graph, path: str | os.PathLike[str], fmt: RenderFormat = "wav2
     to an event loop with ``call_soon_threadsafe``). A segment render starts its instances
     from silence at ``start_s`` (see ``Graph.seek``).
     """
-    if fmt not in _SUBTYPES:
+    if fmt not in WIDTH:
         raise ValueError(f"unknown render format {fmt!r} (use 'wav24' or 'float32')")
     target = Path(path)
     start, end = _frames_of(graph, segment)
     graph.seek(start)
     graph.read_ahead(end)
     total = end - start
-    subtype, width = _SUBTYPES[fmt]
-    container = "RF64" if total * 2 * width > _WAV_LIMIT else "WAV"
+    rf64 = total * 2 * WIDTH[fmt] > _WAV_LIMIT
     partial = target.with_name(f".{target.name}.partial")
     began = time.perf_counter()
     peaks = [FLOOR_DB, FLOOR_DB]
     done = 0
     reported = 0.0
     try:
-        with soundfile.SoundFile(str(partial), "w", graph.sample_rate, 2, subtype,
-                                 format=container) as out:
-            _no_peak_chunk(out)
+        with WavWriter(partial, graph.sample_rate, 2, fmt, expected_frames=total,
+                       rf64=rf64) as out:
             while done < total:
                 if cancel is not None and cancel.is_set():
                     break
@@ -108,7 +95,7 @@ def render(graph: Graph, path: str | os.PathLike[str], fmt: RenderFormat = "wav2
                     break
                 reading = graph.meters()
                 peaks = [max(peaks[0], reading.peak_dbfs[0]), max(peaks[1], reading.peak_dbfs[1])]
-                out.write(_to_pcm24(block) if fmt == "wav24" else block)
+                out.write(block)  # the bus block is the render's own: wav24 scales it in place
                 done += block.shape[0]
                 if progress is not None and done / total - reported >= _PROGRESS_STEP:
                     reported = done / total
@@ -145,29 +132,5 @@ def _frames_of(graph: Graph, segment: tuple[float, float] | None) -> tuple[int, 
     return start, end
 
 
-def _to_pcm24(block: FloatBlock) -> npt.NDArray[np.int32]:
-    """Round to the nearest 24-bit step, clip to full scale, left-aligned in int32.
-
-    libsndfile would take int32 to 24 bits by dropping the low byte, exactly. Doing the
-    float-to-integer step here is faster than libsndfile's double path and rounds to nearest
-    where libsndfile's would truncate; the block is the render's own, so it is reused.
-    """
-    np.multiply(block, _PCM24_SCALE, out=block)
-    np.rint(block, out=block)
-    np.clip(block, -_PCM24_SCALE, _PCM24_SCALE - 1.0, out=block)
-    np.multiply(block, 256.0, out=block)
-    return block.astype(np.int32)
-
-
 def _floor(db: float) -> float:
     return max(db, FLOOR_DB)
-
-
-def _no_peak_chunk(out: soundfile.SoundFile) -> None:
-    """Stop libsndfile writing a timestamped PEAK chunk (float formats), for determinism."""
-    snd = getattr(soundfile, "_snd", None)
-    ffi = getattr(soundfile, "_ffi", None)
-    handle = getattr(out, "_file", None)
-    if snd is None or ffi is None or handle is None:
-        return
-    snd.sf_command(handle, _SFC_SET_ADD_PEAK_CHUNK, ffi.NULL, 0)
