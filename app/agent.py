@@ -46,6 +46,7 @@ def attach_role(session: AgentSession, kind: str) -> object:
         async def configured(config: dict[str, Any]) -> None:
             driver.configure(config)
             await driver.announce()
+            await driver.open_link(config)
 
         session.on_config_hooks.append(configured)
         return driver

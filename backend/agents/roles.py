@@ -11,6 +11,9 @@ lays the stored config over it and the agent applies the merge.
   docs/performance.md).
 - driver: ``instances``, the fixed instances it hosts (``id``, ``model``, ``params``). With
   none configured it hosts a default rack: ``NAME.eq``, ``NAME.comp`` and ``NAME.tape``.
+  ``insert_listen`` (``HOST:PORT`` of the direct insert link, loopback and any free port by
+  default; ``"off"`` sends every block through the hub; a change needs a restart) and
+  ``insert_advertise`` (the host engines connect to, when it is not the listening host).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from backend.hub.merge import deep_merge
 
 DEFAULT_STATIC_CONFIG: dict[str, dict[str, Any]] = {
     "engine": {"media_dir": ".", "insert_timeout_s": 2.0, "render_processes": 2},
-    "driver": {},
+    "driver": {"insert_listen": "127.0.0.1:0"},
     "node": {},  # url and flows are filled in by the node itself (backend/node/agent.py)
     # backend/runner/runner.py (RunnerConfig): labels, heartbeat and report timing, the
     # grace between SIGTERM and SIGKILL, where render jobs find their media.

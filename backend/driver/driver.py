@@ -2,9 +2,10 @@
 
 An instance driver stands for a rack of outboard gear: the instances it hosts are declared
 in its config (``instances``: id, model, params), announced at registration, and stay
-put. The engine sends blocks through them (``insert`` frames relayed by the hub); the
-driver processes each block with the same model code the engine would run for a dynamic
-instance, and sends it back with the instance's report (e.g. gain reduction).
+put. The engine sends blocks through them (``insert`` frames, over the driver's direct
+insert link, ``insert_server.py``, or relayed by the hub); the driver processes each block
+with the same model code the engine would run for a dynamic instance, and sends it back
+with the instance's report (e.g. gain reduction).
 
 A block flagged ``reset`` starts a run: the instance's state is cleared and the task's
 parameters applied, so a render through a driver is bit-identical to the same instance run
@@ -21,8 +22,11 @@ from backend.agents.session import AgentSession
 from backend.audio.errors import AudioError
 from backend.audio.instance import Model
 from backend.audio.models import check_params, create_instance
+from backend.driver.insert_server import InsertServer, parse_listen
 from backend.protocol import Message, frames
 from backend.protocol.tasks import (
+    InsertEndpoint,
+    InsertLink,
     InstanceParams,
     InstancesReport,
     TaskAccepted,
@@ -48,6 +52,24 @@ class Driver:
             "instance.params": self._on_params,
         })
         session.on_binary = self._on_binary
+        self.inserts = InsertServer(self.reply)
+        self.link: InsertLink | None = None
+
+    async def open_link(self, config: dict[str, Any]) -> None:
+        """Start the direct insert link (once: a new ``insert_listen`` needs a restart) and
+        tell the hub where it is; every registration tells it again."""
+        if self.link is None:
+            try:
+                listen = parse_listen(config.get("insert_listen"))
+                if listen is None:
+                    return
+                advertise = config.get("insert_advertise")
+                self.link = await self.inserts.start(*listen, str(advertise) if advertise
+                                                     else None)
+            except (ValueError, OSError) as exc:
+                log.error("no direct insert link (inserts go through the hub): %s", exc)
+                return
+        await self.session.send(InsertEndpoint(link=self.link))
 
     def configure(self, config: dict[str, Any]) -> None:
         """(Re)build the rack from the merged config; unchanged instances keep their state."""
@@ -133,9 +155,16 @@ class Driver:
     # -- audio ------------------------------------------------------------------------
 
     async def _on_binary(self, frame: bytes) -> None:
+        reply = self.reply(frame)
+        if reply:
+            await self.session.send_bytes(reply)
+
+    def reply(self, frame: bytes) -> bytes:
+        """The answer to an ``insert`` frame (from the hub or the direct link); b"" for
+        any other kind."""
         header, payload = frames.unpack(frame)
         if header.get("k") != "insert":
-            return
+            return b""
         iid, task_id = str(header.get("iid")), str(header.get("task"))
         reply = {"k": "insert_result", "task": task_id, "iid": iid, "run": header.get("run"),
                  "seq": header.get("seq"), "ch": header.get("ch"), "dtype": "float64"}
@@ -143,8 +172,7 @@ class Driver:
         params = self.tasks.get(task_id, {}).get(iid)
         if instance is None or params is None:
             reply["error"] = f"instance {iid} is not reserved for task {task_id} here"
-            await self.session.send_bytes(frames.pack(reply))
-            return
+            return frames.pack(reply)
         try:
             if header.get("reset"):
                 instance.reset()
@@ -153,7 +181,6 @@ class Driver:
             out = instance.process(block)
         except (AudioError, ValueError) as exc:
             reply["error"] = str(exc)
-            await self.session.send_bytes(frames.pack(reply))
-            return
+            return frames.pack(reply)
         reply["report"] = instance.report()
-        await self.session.send_bytes(frames.pack(reply, frames.block_bytes(out)))
+        return frames.pack(reply, frames.block_bytes(out))

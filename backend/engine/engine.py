@@ -100,7 +100,7 @@ class Engine:
         if self.router is None:
             timeout = float(self.config.get("insert_timeout_s", 2.0))
             self.router = InsertRouter(asyncio.get_running_loop(), self.session.send_bytes,
-                                       timeout)
+                                       timeout, self.session.settings.name)
         return self.router
 
     # -- reservation ------------------------------------------------------------------
@@ -151,6 +151,7 @@ class Engine:
         # The hub allows play only when the task is ready; a run still here is one the hub
         # already ended (a failed driver, a lost connection) that has not unwound yet.
         await self._end_run(task_id, "superseded by a new play")
+        self._router().use_links(message.inserts)
         run = self._new_run("play", task_id)
         try:
             run.graph = await asyncio.to_thread(self._graph, task_id, spec, run.run_id)
@@ -225,6 +226,7 @@ class Engine:
                                                 state="failed", reason="no spec for this task"))
             return
         await self._end_run(task_id, "superseded by a new render")
+        self._router().use_links(message.inserts)
         run = self._new_run("render", task_id)
         run.job = asyncio.create_task(self._render(task_id, render_id, message, run, spec))
 

@@ -1,31 +1,40 @@
 """Fixed instances seen from the engine: a proxy that sends each block to its driver.
 
 The graph runs on a worker thread and calls ``process`` one block at a time, in a fixed
-order. :class:`RemoteInstance` turns that call into an ``insert`` frame to the hub (which
-relays it to the driver) and blocks the worker thread until the ``insert_result`` comes
-back, so the graph code is the same for a dynamic and a fixed instance and the samples
-are identical (the driver runs the same model code on the same float64 blocks).
+order. :class:`RemoteInstance` turns that call into an ``insert`` frame to the driver and
+blocks the worker thread until the ``insert_result`` comes back, so the graph code is the
+same for a dynamic and a fixed instance and the samples are identical (the driver runs the
+same model code on the same float64 blocks).
 
-:class:`InsertRouter` lives on the event loop: it numbers the blocks of each run, matches
-results to the waiting threads, and fails them all at once when the run is stopped or a
-driver goes down, so a worker thread never waits forever.
+A frame goes over the driver's direct link (``insert_link.py``) when the hub handed one
+out for the run and the engine can connect to it, and through the hub otherwise (each
+driver on its own: one on another network does not hold back the rest).
+
+:class:`InsertRouter` numbers the blocks of each run, matches results to the waiting
+threads, and fails them all at once when the run is stopped, a driver goes down or its
+link breaks, so a worker thread never waits forever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from backend.audio.errors import InstanceError
+from backend.engine.insert_link import DirectLink
 from backend.protocol import frames
+from backend.protocol.tasks import InsertLink
+
+log = logging.getLogger(__name__)
 
 SendBytes = Callable[[bytes], Awaitable[bool]]
 
@@ -34,9 +43,16 @@ _run_ids = itertools.count(1)
 
 class InsertRouter:
     def __init__(self, loop: asyncio.AbstractEventLoop, send: SendBytes,
-                 timeout_s: float = 2.0) -> None:
+                 timeout_s: float = 2.0, engine: str = "engine") -> None:
         self._loop = loop
         self._send = send
+        self._engine = engine
+        # Direct links: those the hub offered for the latest run, and those opened (None:
+        # that offer could not be used, so the driver's blocks go through the hub).
+        self._offered: dict[str, InsertLink] = {}
+        self._opened: dict[str, tuple[InsertLink, DirectLink | None]] = {}
+        self._links_lock = threading.Lock()
+        self._driver_of: dict[tuple[int, str, int], str] = {}
         # Frames leave through one sender task, strictly in the order they were queued
         # (a render keeps several blocks of one instance on their way), and a burst of
         # frames from the graph's thread wakes the loop once rather than once per frame.
@@ -51,6 +67,25 @@ class InsertRouter:
 
     def new_run(self) -> int:
         return next(_run_ids)
+
+    def use_links(self, offered: Mapping[str, InsertLink]) -> None:
+        """The drivers' direct links for the run that starts (from the hub's play or
+        render message); a link already open to the same place with the same key stays."""
+        with self._links_lock:
+            self._offered = dict(offered)
+
+    def links(self) -> dict[str, str]:
+        """How each driver's blocks travel: ``direct`` or ``hub`` (for logs and tests)."""
+        with self._links_lock:
+            return {driver: "direct" if opened is not None and opened.alive else "hub"
+                    for driver, (_, opened) in self._opened.items()}
+
+    def close(self) -> None:
+        with self._links_lock:
+            opened, self._opened = self._opened, {}
+        for _, link in opened.values():
+            if link is not None:
+                link.close()
 
     def call(self, task_id: str, run: int, driver: str, iid: str, seq: int, reset: bool,
              block: npt.NDArray[Any]) -> tuple[np.ndarray, dict[str, Any]]:
@@ -70,15 +105,25 @@ class InsertRouter:
         future: Future[tuple[np.ndarray, dict[str, Any]]] = Future()
         key = (run, iid, seq)
         self._pending[key] = future
+        self._driver_of[key] = driver
         block64 = np.ascontiguousarray(block, dtype=np.float64)
         header = {"k": "insert", "task": task_id, "iid": iid, "driver": driver, "run": run,
                   "seq": seq, "reset": reset, "ch": block64.shape[1], "dtype": "float64"}
         frame = frames.pack(header, frames.block_bytes(block64))
-        with self._outbox_lock:
-            wake = not self._outbox
-            self._outbox.append((frame, key))
-        if wake:
-            self._loop.call_soon_threadsafe(self._start_sender)
+        link = self._link_to(driver)
+        if link is not None:
+            try:
+                link.send(frame)
+            except OSError as exc:
+                self._forget(key)
+                raise InstanceError(iid, f"{driver} went down (its insert link failed: "
+                                         f"{exc})") from None
+        else:
+            with self._outbox_lock:
+                wake = not self._outbox
+                self._outbox.append((frame, key))
+            if wake:
+                self._loop.call_soon_threadsafe(self._start_sender)
 
         def wait() -> tuple[np.ndarray, dict[str, Any]]:
             try:
@@ -88,9 +133,44 @@ class InsertRouter:
                     iid, f"{driver} did not process block {seq} within {self.timeout_s:g} s"
                 ) from None
             finally:
-                self._pending.pop(key, None)
+                self._forget(key)
 
         return wait
+
+    def _forget(self, key: tuple[int, str, int]) -> None:
+        self._pending.pop(key, None)
+        self._driver_of.pop(key, None)
+
+    def _link_to(self, driver: str) -> DirectLink | None:
+        """The open link to ``driver``, opening the offered one first if need be (on the
+        graph's thread: connecting takes a round trip); None: through the hub."""
+        with self._links_lock:
+            offered = self._offered.get(driver)
+            if offered is None:
+                return None
+            current = self._opened.get(driver)
+            if current is not None and current[0] == offered and (
+                    current[1] is None or current[1].alive):
+                return current[1]
+            if current is not None and current[1] is not None:
+                current[1].close()
+            link: DirectLink | None
+            try:
+                link = DirectLink(driver, offered, self._engine, self.result,
+                                  lambda reason: self._link_lost(driver, reason))
+                log.info("inserts on %s go over its direct link (%s:%d)", driver,
+                         offered.host, offered.port)
+            except OSError as exc:
+                link = None
+                log.warning("cannot use %s's direct insert link at %s:%d (%s); its blocks go "
+                            "through the hub", driver, offered.host, offered.port, exc)
+            self._opened[driver] = (offered, link)
+            return link
+
+    def _link_lost(self, driver: str, reason: str) -> None:
+        """From a link's reader thread: fail every block still waiting on that driver."""
+        for key in [k for k, d in list(self._driver_of.items()) if d == driver]:
+            self._fail(key, f"{driver} went down (its insert link closed: {reason})")
 
     def _start_sender(self) -> None:
         """On the loop: make sure a sender task is draining the outbox."""
@@ -109,20 +189,23 @@ class InsertRouter:
                 self._fail(key, "the hub connection is down")
 
     def result(self, header: Mapping[str, Any], payload: memoryview) -> None:
-        """On the loop: a processed block came back."""
+        """A processed block came back (on the loop from the hub, or on a link's thread)."""
         key = (int(header["run"]), str(header["iid"]), int(header["seq"]))
         future = self._pending.get(key)
         if future is None or future.done():
             return
-        if "error" in header:
-            future.set_exception(InstanceError(str(header["iid"]), str(header["error"])))
-            return
-        block = frames.block_from(payload, str(header["dtype"]), int(header["ch"])).copy()
-        future.set_result((block, dict(header.get("report") or {})))
+        try:
+            if "error" in header:
+                future.set_exception(InstanceError(str(header["iid"]), str(header["error"])))
+                return
+            block = frames.block_from(payload, str(header["dtype"]), int(header["ch"])).copy()
+            future.set_result((block, dict(header.get("report") or {})))
+        except InvalidStateError:
+            pass  # failed meanwhile (the run stopped, the driver went down)
 
     def fail_run(self, run: int, reason: str) -> None:
         self._ended[run] = reason
-        for key in [k for k in self._pending if k[0] == run]:
+        for key in [k for k in list(self._pending) if k[0] == run]:
             self._fail(key, reason)
 
     def fail_all(self, reason: str) -> None:
@@ -132,7 +215,10 @@ class InsertRouter:
     def _fail(self, key: tuple[int, str, int], reason: str) -> None:
         future = self._pending.get(key)
         if future is not None and not future.done():
-            future.set_exception(InstanceError(key[1], reason))
+            try:
+                future.set_exception(InstanceError(key[1], reason))
+            except InvalidStateError:
+                pass  # its result arrived meanwhile
 
 
 class RemoteInstance:

@@ -8,9 +8,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from backend.protocol.messages import Message, register
+
+
+class InsertLink(BaseModel):
+    """Where a driver takes insert blocks directly, and the key it asks for
+    (``backend/protocol/insertlink.py``). Only ever sent over the agents' own channel."""
+
+    host: str
+    port: int = Field(ge=1, le=65535)
+    key: str = Field(min_length=16)
 
 # -- hub -> engine / driver -----------------------------------------------------------
 
@@ -34,6 +43,8 @@ class TaskDrop(Message):
 class PlayStart(Message):
     type: Literal["task.play"] = "task.play"
     task_id: str
+    #: The task's drivers that take inserts directly, by name (the others: through the hub).
+    inserts: dict[str, InsertLink] = Field(default_factory=dict)
 
 
 class PlayStop(Message):
@@ -48,6 +59,7 @@ class RenderStart(Message):
     render_id: str
     format: Literal["wav24", "float32"] = "wav24"
     segment: list[float] | None = None
+    inserts: dict[str, InsertLink] = Field(default_factory=dict)
 
 
 class RenderCancel(Message):
@@ -134,7 +146,14 @@ class InstancesReport(Message):
     instances: list[dict[str, Any]]
 
 
+class InsertEndpoint(Message):
+    """A driver's direct insert link: sent at each registration; never stored or shown."""
+
+    type: Literal["insert.endpoint"] = "insert.endpoint"
+    link: InsertLink
+
+
 register("hub", TaskSpecPush, TaskDrop, PlayStart, PlayStop, RenderStart, RenderCancel,
          InstanceParams)
 register("agent", TaskAccepted, TaskRefused, TaskDropped, PlayState, Meters, RenderProgress,
-         RenderEnded, InstancesReport)
+         RenderEnded, InstancesReport, InsertEndpoint)

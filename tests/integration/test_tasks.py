@@ -179,6 +179,27 @@ def test_fixed_instances_on_drivers_render_bit_identical_to_dynamic(studio: Stud
     a = sf.read(io.BytesIO(studio.render(fixed["id"], "float32")), dtype="float32")[0]
     b = sf.read(io.BytesIO(studio.render(dynamic["id"], "float32")), dtype="float32")[0]
     assert a.shape == b.shape and np.array_equal(a, b)
+    engine_log = studio.agents["engine-1"].output()
+    for driver in ("driver-1", "driver-2"):  # straight to each driver, not through the hub
+        assert f"inserts on {driver} go over its direct link" in engine_log
+
+
+def test_a_driver_without_a_direct_link_goes_through_the_hub(studio: Studio) -> None:
+    studio.call("PUT", "/configs/driver-2", json={"insert_listen": "off"}).raise_for_status()
+    studio.agents["driver-2"].stop()  # the link is set up at start: restart to apply
+    studio.hub.wait_state("driver-2", "down")
+    studio.agents["driver-2"] = studio.spawn(studio.hub, "driver-2", "driver", None)
+    studio.hub.wait_state("driver-2", "up")
+    fixed = studio.reserve(SPEC)
+    dynamic_spec = copy.deepcopy(SPEC)
+    for instance in dynamic_spec["instances"].values():
+        instance.pop("location", None)
+    dynamic = studio.reserve(dynamic_spec)
+    a = studio.render(fixed["id"], "float32")
+    assert a == studio.render(dynamic["id"], "float32")  # byte for byte
+    engine_log = studio.agents["engine-1"].output()
+    assert "inserts on driver-1 go over its direct link" in engine_log
+    assert "inserts on driver-2 go over" not in engine_log  # relayed by the hub
 
 
 def test_render_cancel_stops_and_deletes_the_partial_file(studio: Studio) -> None:

@@ -6,9 +6,13 @@ turns the agents' reports into events, and reconciles: a component that goes dow
 play or render that needs it (and stops the rest of the chain); one that registers again is
 sent the specs of its live tasks again, and the task returns to ready when all accept.
 
-It relays audio without decoding it: insert frames between the engine and the drivers,
-mixed blocks to stream subscribers (bounded queues: a slow subscriber skips blocks, it never
-slows the engine), and render file chunks into ``<data-dir>/renders``.
+Insert blocks go straight from the engine to a driver over the driver's own link when it
+has one (``backend/protocol/insertlink.py``): the hub keeps each driver's link (in memory,
+never stored or shown, as it holds the key) and hands the task's to the engine with each
+play and render. It relays audio without decoding it: insert frames for drivers without a
+link (or one the engine cannot reach), mixed blocks to stream subscribers (bounded queues:
+a slow subscriber skips blocks, it never slows the engine), and render file chunks into
+``<data-dir>/renders``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from backend.hub.registry import Component, Registry
 from backend.hub.tasks.state import Conflict, Render, RenderState, Task, TaskState, apply, require
 from backend.protocol import Message, frames
 from backend.protocol.tasks import (
+    InsertEndpoint,
+    InsertLink,
     InstanceParams,
     InstancesReport,
     Meters,
@@ -92,6 +98,7 @@ class TaskService:
         self._subscribers: dict[str, set[asyncio.Queue[bytes | str | None]]] = {}
         self._uploads: dict[tuple[str, str], _Upload] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._links: dict[str, InsertLink] = {}  # driver -> its direct insert link
         d = registry.dispatch
         d.on("task.accepted", self._on_ack)
         d.on("task.refused", self._on_ack)
@@ -101,6 +108,7 @@ class TaskService:
         d.on("render.progress", self._on_render_progress)
         d.on("render.ended", self._on_render_ended)
         d.on("instances", self._on_instances)
+        d.on("insert.endpoint", self._on_insert_endpoint)
         d.on_binary(self._on_binary)
         d.on_state(self._on_component_state)
 
@@ -212,7 +220,8 @@ class TaskService:
         task = self.get(task_id)
         self._require(task, "play")
         await self._record(task_id, "play")
-        if not await self._send(task.engine, PlayStart(task_id=task_id)):
+        if not await self._send(task.engine, PlayStart(task_id=task_id,
+                                                       inserts=self._inserts(task))):
             await self._record(task_id, "play_failed", reason=f"{task.engine} is not connected")
         return task
 
@@ -232,7 +241,7 @@ class TaskService:
         await self._record(task_id, "render", render_id=render_id, format=fmt, segment=segment)
         sent = await self._send(task.engine, RenderStart(
             task_id=task_id, render_id=render_id, format=fmt,  # type: ignore[arg-type]
-            segment=segment))
+            segment=segment, inserts=self._inserts(task)))
         if not sent:
             await self._record(task_id, "render_failed", render_id=render_id,
                                reason=f"{task.engine} is not connected", task_failed=False)
@@ -390,6 +399,15 @@ class TaskService:
         assert isinstance(message, InstancesReport)
         component.report = {"at": self._clock(), "instances": message.instances}
 
+    async def _on_insert_endpoint(self, component: Component, message: Message) -> None:
+        assert isinstance(message, InsertEndpoint)
+        if component.kind == "driver":
+            self._links[component.id] = message.link
+
+    def _inserts(self, task: Task) -> dict[str, InsertLink]:
+        """The direct links of the task's drivers that have one (the rest: relayed)."""
+        return {name: self._links[name] for name in task.drivers if name in self._links}
+
     async def _on_binary(self, component: Component, frame: bytes) -> None:
         header, payload = frames.unpack(frame)
         kind = header["k"]
@@ -412,6 +430,8 @@ class TaskService:
                                   reason: str) -> None:
         if component.kind not in ("engine", "driver"):
             return
+        if state is Health.DOWN:
+            self._links.pop(component.id, None)  # a new process brings a new link and key
         for task in list(self.tasks.values()):
             if task.state is TaskState.RELEASED or component.id not in task.components:
                 continue

@@ -1,0 +1,106 @@
+"""The driver's end of the direct insert link: a TCP server on the driver's event loop.
+
+Each connection is one engine: it says ``hello`` with the key, then sends ``insert``
+frames; each is answered with the ``insert_result`` the hub relay would have carried, by the
+same function, in order. Blocks are processed inline on the loop, as on the relay path.
+A connection that sends a wrong key or a frame that cannot be one is closed with a logged
+reason; the server and every other connection go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable
+
+from backend.errors import ProtocolViolation
+from backend.protocol import insertlink
+from backend.protocol.tasks import InsertLink
+
+log = logging.getLogger(__name__)
+
+#: ``insert_listen`` when a driver's config does not say: loopback, any free port.
+DEFAULT_LISTEN = "127.0.0.1:0"
+_WILDCARDS = {"", "0.0.0.0", "::"}
+
+
+def parse_listen(value: object) -> tuple[str, int] | None:
+    """``"HOST:PORT"`` (``[v6]:PORT`` too) from the config, or None for ``"off"``."""
+    text = str(value if value is not None else DEFAULT_LISTEN).strip()
+    if text.lower() == "off":
+        return None
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"insert_listen must be HOST:PORT (e.g. {DEFAULT_LISTEN}) or 'off', "
+                         f"not {text!r}")
+    return host.strip("[]"), int(port)
+
+
+class InsertServer:
+    """Serves ``process`` (an insert frame in, the reply frame out) to engines that know
+    the key."""
+
+    def __init__(self, process: Callable[[bytes], bytes]) -> None:
+        self._process = process
+        self.key = secrets.token_urlsafe(32)
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    async def start(self, host: str, port: int, advertise: str | None = None) -> InsertLink:
+        """Listen; the link engines are told to use (``advertise`` or the bound host)."""
+        self._server = await asyncio.start_server(self._serve, host, port)
+        bound = self._server.sockets[0].getsockname()
+        shown = advertise or (host if host not in _WILDCARDS else _hostname())
+        log.info("insert link listening on %s:%d (engines connect to %s)", bound[0], bound[1],
+                 shown)
+        return InsertLink(host=shown, port=int(bound[1]), key=self.key)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        for task in list(self._connections):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        peer = writer.get_extra_info("peername")
+        try:
+            engine, answer = insertlink.check_hello(await _read_frame(reader), self.key)
+            _send(writer, answer)
+            if not engine:
+                log.warning("insert link from %s refused: %s", peer, answer[4:].decode(
+                    errors="replace"))
+                return
+            log.info("insert link from %s (%s) open", engine, peer)
+            while True:
+                _send(writer, self._process(await _read_frame(reader)))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the engine went away (a run ended, or the engine did)
+        except (ValueError, ProtocolViolation) as exc:
+            log.warning("insert link from %s closed: %s", peer, exc)
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> bytes:
+    length = insertlink.frame_length(await reader.readexactly(insertlink.LENGTH.size))
+    return await reader.readexactly(length)
+
+
+def _send(writer: asyncio.StreamWriter, frame: bytes) -> None:
+    writer.writelines(insertlink.framed(frame))
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.getfqdn()

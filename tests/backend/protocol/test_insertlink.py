@@ -1,0 +1,41 @@
+"""The direct insert link's framing and handshake, without sockets."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.protocol import frames, insertlink
+
+KEY = "k" * 43
+
+
+def test_a_frame_is_sent_as_its_length_then_itself() -> None:
+    frame = frames.pack({"k": "insert"}, b"\x00" * 10)
+    prefix, body = insertlink.framed(frame)
+    assert body is frame and insertlink.frame_length(prefix) == len(frame)
+
+
+@pytest.mark.parametrize("length", [0, insertlink.MAX_FRAME + 1, 2**32 - 1])
+def test_a_length_no_frame_can_have_is_refused(length: int) -> None:
+    with pytest.raises(ValueError, match="is not an insert-link frame"):
+        insertlink.frame_length(insertlink.LENGTH.pack(length))
+
+
+def test_the_right_key_is_welcomed() -> None:
+    engine, answer = insertlink.check_hello(insertlink.hello(KEY, "engine-1"), KEY)
+    assert engine == "engine-1"
+    insertlink.check_welcome(answer)
+
+
+@pytest.mark.parametrize("first", [
+    insertlink.hello("x" * 43, "engine-1"),
+    frames.pack({"k": "insert", "key": KEY}),
+    frames.pack({"k": "hello"}),
+    b"\x00\x00\x00\x02{}",
+    b"garbage",
+])
+def test_anything_else_first_is_refused_with_the_reason(first: bytes) -> None:
+    engine, answer = insertlink.check_hello(first, KEY)
+    assert engine == ""
+    with pytest.raises(ConnectionRefusedError, match=r"wrong insert key|must be a hello"):
+        insertlink.check_welcome(answer)
