@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from backend.audio.blocks import FloatBlock
-from backend.audio.scipy_signal import lfilter
+from backend.audio.scipy_signal import lfilter_state
 
 BandType = Literal["peaking", "low_shelf", "high_shelf"]
 
@@ -90,7 +90,7 @@ class Section:
 
     def process(self, block: FloatBlock) -> FloatBlock:
         """The filtered block (new array); ``block`` is not modified."""
-        out, self._zi = lfilter(self._b, self._a, block, axis=0, zi=self._zi)
+        out, self._zi = lfilter_state(self._b, self._a, block, 0, self._zi)
         self._x_hist = _last_two(self._x_hist, block)
         self._y_hist = _last_two(self._y_hist, out)
         result: FloatBlock = out

@@ -23,6 +23,39 @@ def lfilter(*args: Any, **kwargs: Any) -> Any:
     return real(*args, **kwargs)
 
 
+def lfilter_state(b: Any, a: Any, x: Any, axis: int, zi: Any) -> tuple[Any, Any]:
+    """``lfilter(b, a, x, axis=axis, zi=zi)`` for float64 arrays with ``a[0] == 1``.
+
+    Why: since scipy 1.15 the public ``lfilter`` checks and converts its arguments through
+    the array-API layer, 4.7 us per call on the reference machine against 110 us of
+    filtering for an 8,192-frame stereo block; a render of 32 tracks with an EQ each makes
+    11,264 calls per minute of audio. The C routine underneath takes the same arguments,
+    and gives the same bits (tested); if a scipy release renames it, the public function is
+    used.
+    """
+    fast = _linear_filter()
+    if fast is not None and x.dtype == zi.dtype == b.dtype == a.dtype == "float64":
+        out, zf = fast(b, a, x, axis, zi)
+        return out, zf
+    out, zf = lfilter(b, a, x, axis=axis, zi=zi)
+    return out, zf
+
+
+def _linear_filter() -> Any:
+    global _LINEAR_FILTER
+    if _LINEAR_FILTER is False:
+        try:
+            from scipy.signal import _sigtools
+
+            _LINEAR_FILTER = getattr(_sigtools, "_linear_filter", None)
+        except ImportError:
+            _LINEAR_FILTER = None
+    return _LINEAR_FILTER
+
+
+_LINEAR_FILTER: Any = False  # not looked up yet
+
+
 def firwin(*args: Any, **kwargs: Any) -> Any:
     from scipy.signal import firwin as real
 
