@@ -29,7 +29,10 @@ loop per group instead of a multiply and an add per track (about half the time).
 The groups are what other processes take (``processes=``): a worker mixes its groups
 itself and hands back one partial row per group rather than a row per track, and as the
 summation is the same whichever process computed a group, a split render is bit-identical
-to one process. A BLAS matrix product was as fast as einsum on an idle machine but took
+to one process. During a render (``read_ahead``) the workers mix a block ahead, into the
+other of two slots of partial buses, while this process finishes the current one.
+
+A BLAS matrix product was as fast as einsum on an idle machine but took
 5-8 ms instead of 0.12 ms per block while other processes kept the shared cores busy
 (OpenBLAS threads spin); einsum uses no BLAS and no threads, and sums in a fixed order, so
 the mix is deterministic. The fold of the full-scale factors is exact: they are powers of
@@ -70,6 +73,14 @@ if TYPE_CHECKING:
 #: groups of 8 and measured as fast (32 tracks: 207x gain-only, 53x with an EQ each).
 GROUP = 4
 MIN_GROUPS = 4
+
+#: What this process's own share of a split render starts at, in the units of the track
+#: weights in ``_split`` (a track's read is 1): summing the partials, metering, converting
+#: and writing cost it about as much as reading and mixing eight chain-less tracks
+#: (measured: 0.07 s against 0.008 s per track per minute of audio). With the workers a
+#: block ahead (``workers.py``), leaving it fewer groups made a gain-and-pan render 8 %
+#: faster (weights 4 to 12 measured alike); without them, it had made it slower.
+OUTPUT_WEIGHT = 8
 
 InstanceFactory = Callable[[str, InstanceSpec], Instance | None]
 """Called once per declared instance: return a stand-in (e.g. a proxy to an instance
@@ -139,6 +150,8 @@ class Graph:
         self._groups = [list(range(i, min(i + size, count))) for i in range(0, count, size)]
         shape = (len(self._groups), 2 * self.block_size)
         self._partials = np.zeros(shape) if partials is None else partials
+        self._slots = self._partials[np.newaxis]  # more than one when split (workers.py)
+        self._until: int | None = None
         self._mine: list[int] = []  # the groups this process mixes, and their rows
         self._rows: list[int] = []
         self.take_groups(list(range(len(self._groups))))
@@ -185,7 +198,7 @@ class Graph:
             self._apply_pending()
         stack = self._stack[:, :2 * n]
         if self._workers is not None:
-            self._workers.start(n)  # other processes fill their rows meanwhile
+            self._ask_workers(n)  # other processes fill their rows meanwhile
         lanes = self._lanes
         assert lanes is not None
         waiting = lanes.take(n)  # started early, or now: they overlap the local rows
@@ -201,6 +214,29 @@ class Graph:
         self._meter.update(bus)
         self.position_frames += n
         return bus
+
+    def _ask_workers(self, n: int) -> None:
+        """Make sure the workers are mixing this block, and during a render the next one
+        too (``workers.py``): they then never wait for this process's output side."""
+        workers = self._workers
+        assert workers is not None
+        ahead = workers.on_their_way
+        if ahead and ahead[0] != n:
+            workers.drain()
+            raise RuntimeError(f"the track workers mixed {ahead[0]} frames ahead, but {n} "
+                               "were asked for; ask for blocks up to the frame given to "
+                               "read_ahead()")
+        if not ahead:
+            workers.send_block(n)
+        following = self.position_frames + n
+        if self._until is not None and following < self._until and len(
+                workers.on_their_way) < len(self._slots):
+            workers.send_block(min(self.block_size, self._until - following))
+        self._partials = self._slots[workers.current_slot]
+
+    def mix_into(self, partials: np.ndarray) -> None:
+        """Mix this process's groups into these partial buses (one slot of the shared ones)."""
+        self._partials = partials
 
     def take_groups(self, groups: list[int]) -> None:
         """Compute and mix only these groups (the others are another process's)."""
@@ -247,7 +283,7 @@ class Graph:
         partials summed in the same order, so the output is bit-identical to one process.
         Groups with a track that waits on a driver stay here (their proxies talk through
         this process)."""
-        from backend.audio.workers import TrackWorkers, share_rows
+        from backend.audio.workers import SLOTS, TrackWorkers, share_rows
 
         # A track costs its read plus about four reads per instance; one that waits on a
         # driver costs this process that much and its round trips' messaging too, which
@@ -258,9 +294,8 @@ class Graph:
 
         weights = [sum(weight(self._tracks[row]) for row in rows) for rows in self._groups]
         bins: list[list[int]] = [[] for _ in range(processes)]
-        # (Weighing this process's summing, metering and writing as well, measured: the
-        # worker then took 3 of 4 groups of a gain-only mix and the render was 18 % slower.)
         load = [0] * processes
+        load[0] = OUTPUT_WEIGHT
         here = [g for g, rows in enumerate(self._groups)
                 if any(self._tracks[row].remote for row in rows)]
         for group in here:
@@ -275,8 +310,9 @@ class Graph:
         if not assigned:
             return
         self.take_groups(bins[0])
-        self._partials, memory = share_rows(self._partials)
-        self._workers = TrackWorkers(self.spec, media_dir, memory, self._partials.shape,
+        self._slots, memory = share_rows(np.zeros((SLOTS, *self._partials.shape)))
+        self._partials = self._slots[0]
+        self._workers = TrackWorkers(self.spec, media_dir, memory, self._slots.shape,
                                      [[row for g in groups for row in self._groups[g]]
                                       for groups in assigned], assigned)
 
@@ -290,7 +326,8 @@ class Graph:
         :meth:`seek` turns it off.
         """
         assert self._lanes is not None
-        self._lanes.read_ahead(min(until_frame, self.total_frames))
+        self._until = min(until_frame, self.total_frames)
+        self._lanes.read_ahead(self._until)
 
     def _send_chain(self, row: int, n: int) -> Pending:
         """Run a lane's stages up to its remote one and send the block; the stages after
@@ -353,6 +390,7 @@ class Graph:
             raise ValueError(f"frame {frame} is outside the task (0..{self.total_frames})")
         if self._lanes is not None:
             self._lanes.read_ahead(None)
+        self._until = None
         for track in self._tracks:
             track.source.seek(frame)
         for instance in self.instances.values():
@@ -413,6 +451,7 @@ class Graph:
         """Close the sources' files (and stop the track workers, if any)."""
         if self._workers is not None:
             self._partials = np.zeros(self._partials.shape)  # let go of the shared buffer
+            self._slots = self._partials[np.newaxis]
             self._workers.close()
             self._workers = None
         if self._lanes is not None:

@@ -9,9 +9,16 @@ memory; the main graph does the rest, waits for the workers, and sums the partia
 group order. The samples and the summation are exactly those of a single process, so a
 render is bit-identical whatever the number of processes.
 
-Per block the main process sends ``("block", n)`` and each worker answers
+Per block the main process sends ``("block", n, slot)`` and each worker answers
 ``("done", reports)``; parameter changes and seeks travel on the same pipe, so a worker
 applies them before the block that follows, as the single-process graph would.
+
+The partial buses have two slots. During a render the main process asks for the next
+block as soon as it starts on the current one (:meth:`TrackWorkers.send_block`, at most
+:data:`SLOTS` on their way), so the workers mix block *k + 1* into one slot while the main
+process mixes its own groups, sums, meters and writes block *k* from the other, instead of
+waiting for it. Measured on the 2-core reference machine (32 tracks, gain and pan only),
+the worker had been idle for a third of the render.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import sys
+from collections import deque
 from multiprocessing import shared_memory
 from pathlib import Path
 from typing import Any
@@ -32,6 +40,9 @@ from backend.audio.spec import TaskSpec
 log = logging.getLogger(__name__)
 
 _CONTEXT: Any = None
+
+#: Partial-bus slots: blocks the workers may be asked for ahead of the main process.
+SLOTS = 2
 
 
 def _context() -> Any:
@@ -73,6 +84,9 @@ class TrackWorkers:
                  rows: list[list[int]], groups: list[list[int]]) -> None:
         """One process per entry of ``groups`` (mix groups), computing those ``rows``."""
         self._memory = memory
+        self._slots = shape[0]
+        self._sent: deque[tuple[int, int]] = deque()  # (frames, slot) of blocks on their way
+        self._next_slot = 0
         self.reports: dict[str, dict[str, float]] = {}
         self._owner: dict[str, int] = {}
         self._pipes: list[multiprocessing.connection.Connection] = []
@@ -101,18 +115,45 @@ class TrackWorkers:
     def hosts(self, instance_id: str) -> bool:
         return instance_id in self._owner
 
-    def start(self, n: int) -> None:
-        for pipe in self._pipes:
-            pipe.send(("block", n))
+    @property
+    def on_their_way(self) -> list[int]:
+        """The frame counts of the blocks asked for and not yet collected, oldest first."""
+        return [frames for frames, _ in self._sent]
 
-    def finish(self) -> None:
+    @property
+    def current_slot(self) -> int:
+        """The slot of the oldest block on its way (the one the main process is on)."""
+        return self._sent[0][1]
+
+    def send_block(self, n: int) -> None:
+        """Ask every worker for its groups of the next ``n`` frames, into the next slot."""
+        if len(self._sent) >= self._slots:
+            raise RuntimeError("every partial-bus slot is in use; collect a block first")
+        slot, self._next_slot = self._next_slot, (self._next_slot + 1) % self._slots
+        for pipe in self._pipes:
+            pipe.send(("block", n, slot))
+        self._sent.append((n, slot))
+
+    def finish(self) -> int:
+        """Wait for the oldest block asked for; its slot of the partial buses."""
+        _, slot = self._sent.popleft()
         for pipe in self._pipes:
             self.reports.update(self._receive(pipe))
+        return slot
+
+    def drain(self) -> None:
+        """Collect every block on its way, ignoring their errors (before a seek or a stop)."""
+        while self._sent:
+            try:
+                self.finish()
+            except AudioError:
+                pass
 
     def set_params(self, instance_id: str, params: dict[str, Any]) -> None:
         self._pipes[self._owner[instance_id]].send(("params", instance_id, params))
 
     def seek(self, frame: int) -> None:
+        self.drain()
         for pipe in self._pipes:
             pipe.send(("seek", frame))
         for pipe in self._pipes:
@@ -163,7 +204,7 @@ def _serve(pipe: multiprocessing.connection.Connection, spec_json: str,
         partials = np.ndarray(shape, dtype=np.float64, buffer=memory.buf)
         spec = TaskSpec.model_validate_json(spec_json)
         graph = Graph(spec, media_dir=Path(media_dir) if media_dir else None,
-                      partials=partials)
+                      partials=partials[0])
         graph.take_groups(groups)
         mine = {iid for row in graph.rows for iid in spec.tracks[row].chain}
         pipe.send(("ready", {}))
@@ -178,6 +219,7 @@ def _serve(pipe: multiprocessing.connection.Connection, spec_json: str,
                 pipe.send(("done", {}))
             elif message[0] == "block":
                 try:
+                    graph.mix_into(partials[message[2]])
                     graph.fill_rows(message[1])
                     graph.mix_groups(message[1])
                 except InstanceError as exc:

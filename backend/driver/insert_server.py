@@ -10,7 +10,6 @@ reason; the server and every other connection go on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -46,7 +45,7 @@ class InsertServer:
         self._process = process
         self.key = secrets.token_urlsafe(32)
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     async def start(self, host: str, port: int, advertise: str | None = None) -> InsertLink:
         """Listen; the link engines are told to use (``advertise`` or the bound host)."""
@@ -58,18 +57,18 @@ class InsertServer:
         return InsertLink(host=shown, port=int(bound[1]), key=self.key)
 
     async def close(self) -> None:
+        """Stop listening and close every engine's connection (each ends on its own)."""
         if self._server is not None:
             self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        for task in list(self._connections):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for writer in list(self._connections.values()):
+            writer.close()
+        if self._connections:
+            await asyncio.wait(list(self._connections), timeout=5)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
+        self._connections[task] = writer
         peer = writer.get_extra_info("peername")
         try:
             engine, answer = insertlink.check_hello(await _read_frame(reader), self.key)
@@ -80,14 +79,16 @@ class InsertServer:
                 return
             log.info("insert link from %s (%s) open", engine, peer)
             while True:
-                _send(writer, self._process(await _read_frame(reader)))
-                await writer.drain()
+                reply = self._process(await _read_frame(reader))
+                if reply:  # b"": a frame that wants no answer
+                    _send(writer, reply)
+                    await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the engine went away (a run ended, or the engine did)
         except (ValueError, ProtocolViolation) as exc:
             log.warning("insert link from %s closed: %s", peer, exc)
         finally:
-            self._connections.discard(task)
+            self._connections.pop(task, None)
             writer.close()
 
 
