@@ -31,10 +31,11 @@ def attach_role(session: AgentSession, kind: str) -> object:
         session.on_disconnected = engine.connection_lost
 
         async def split_renders(config: dict[str, Any]) -> None:
-            if render_processes(config) > 1:
+            processes = render_processes(config)
+            if processes > 1:
                 from backend.audio.workers import prewarm
 
-                await asyncio.to_thread(prewarm)
+                await asyncio.to_thread(prewarm, processes - 1)
 
         session.on_config_hooks.append(split_renders)
         return engine

@@ -136,7 +136,7 @@ def time_render(spec: TaskSpec, out: Path, repeats: int,
     if processes > 1:
         from backend.audio.workers import prewarm
 
-        prewarm()  # the forkserver starts once per engine, not once per render
+        prewarm(processes - 1)  # as the engine does: at start, not once per render
     for _ in range(repeats):
         began = time.perf_counter()
         with Graph(spec, instance_factory=factory, processes=processes) as graph:

@@ -118,3 +118,36 @@ def test_blocks_other_than_those_read_ahead_are_refused(tmp_path: Path) -> None:
             graph.next_block(100)
         graph.seek(0)  # and the graph is usable again
         assert graph.next_block() is not None
+
+
+def test_a_worker_waits_for_the_next_render_and_a_dead_one_is_replaced(
+        tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from backend.audio import workers
+
+    workers.prewarm(1)
+    try:
+        assert len(workers._idle) == 1
+        idle_pid = workers._idle[0][0].pid
+        with Graph(spec(), processes=2) as graph:
+            assert graph._workers is not None
+            assert [p.pid for p in graph._workers._procs] == [idle_pid]  # no fork
+            assert not workers._idle
+            render(graph, tmp_path / "one.wav", "float32")
+        assert [w[0].pid for w in workers._idle] == [idle_pid]  # back, waiting
+        os.kill(idle_pid, signal.SIGKILL)
+        workers._idle[0][0].join(5)
+        with Graph(spec(), processes=2) as graph:  # a new one, the dead one dropped
+            assert graph._workers is not None
+            assert [p.pid for p in graph._workers._procs] != [idle_pid]
+            render(graph, tmp_path / "two.wav", "float32")
+        assert digest(tmp_path / "one.wav") == digest(tmp_path / "two.wav")
+        assert len(workers._idle) == 1 and workers._idle[0][0].is_alive()
+    finally:
+        workers.prewarm(0)  # the other tests start their workers afresh
+        for proc, pipe in workers._idle:
+            pipe.close()
+            proc.join(5)
+        workers._idle.clear()
