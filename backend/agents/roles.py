@@ -7,8 +7,8 @@ lays the stored config over it and the agent applies the merge.
   ``insert_timeout_s`` (how long a block may take on a driver before the play or render
   fails), ``render_processes`` (how many processes share an offline render's tracks: 2 by
   default, at most one per core, uses the second core that scipy's GIL-holding filters
-  otherwise leave idle; through the engine 41x real time against 29x with 1, see
-  docs/performance.md).
+  otherwise leave idle; the engine keeps ``render_processes - 1`` worker processes forked
+  and waiting; see docs/performance.md).
 - driver: ``instances``, the fixed instances it hosts (``id``, ``model``, ``params``). With
   none configured it hosts a default rack: ``NAME.eq``, ``NAME.comp`` and ``NAME.tape``.
   ``insert_listen`` (``HOST:PORT`` of the direct insert link, loopback and any free port by
