@@ -59,6 +59,8 @@ class StarletteLink:
         self._ws = ws
         self._send_lock = asyncio.Lock()
         self.closed = False
+        #: The agent's address as the hub sees it (None if unknown).
+        self.peer_host: str | None = ws.client.host if ws.client else None
 
     async def send(self, message: Message) -> None:
         if self.closed:

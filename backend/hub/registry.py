@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 class AgentLink(Protocol):
     """The hub's end of one agent connection, whatever the transport."""
 
+    peer_host: str | None
+
     async def send(self, message: Message) -> None: ...
 
     async def send_bytes(self, data: bytes) -> None: ...

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import ipaddress
 import json
 import logging
 import secrets
@@ -405,8 +406,18 @@ class TaskService:
             self._links[component.id] = message.link
 
     def _inserts(self, task: Task) -> dict[str, InsertLink]:
-        """The direct links of the task's drivers that have one (the rest: relayed)."""
-        return {name: self._links[name] for name in task.drivers if name in self._links}
+        """The direct links of the task's drivers that have one and that the engine can
+        reach (the rest: relayed). A link on loopback is only offered to an engine on the
+        driver's machine: elsewhere the address means another machine's loopback, where
+        some other program might be listening on that port."""
+        engine_host = _peer_host(self.registry.components.get(task.engine))
+        offered = {}
+        for name in task.drivers:
+            link = self._links.get(name)
+            driver_host = _peer_host(self.registry.components.get(name))
+            if link is not None and reachable(link.host, engine_host, driver_host):
+                offered[name] = link
+        return offered
 
     async def _on_binary(self, component: Component, frame: bytes) -> None:
         header, payload = frames.unpack(frame)
@@ -555,6 +566,22 @@ class TaskService:
         job: asyncio.Task[None] = asyncio.create_task(coro)
         self._background.add(job)
         job.add_done_callback(self._background.discard)
+
+
+def _peer_host(component: Component | None) -> str | None:
+    link = component.link if component is not None else None
+    return getattr(link, "peer_host", None)
+
+
+def reachable(link_host: str, engine_host: str | None, driver_host: str | None) -> bool:
+    """Whether an engine can be told to use a driver's insert link at ``link_host``, given
+    where the hub sees each connect from: anything but loopback, and loopback only when
+    both are on one machine."""
+    try:
+        loopback = ipaddress.ip_address(link_host).is_loopback
+    except ValueError:
+        loopback = link_host == "localhost"
+    return not loopback or engine_host == driver_host
 
 
 def _offer(queue: asyncio.Queue[bytes | str | None], item: bytes | str | None) -> None:

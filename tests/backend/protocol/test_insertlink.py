@@ -39,3 +39,18 @@ def test_anything_else_first_is_refused_with_the_reason(first: bytes) -> None:
     assert engine == ""
     with pytest.raises(ConnectionRefusedError, match=r"wrong insert key|must be a hello"):
         insertlink.check_welcome(answer)
+
+
+@pytest.mark.parametrize(("link", "engine", "driver", "offered"), [
+    ("127.0.0.1", "127.0.0.1", "127.0.0.1", True),   # all on one machine
+    ("::1", "10.0.0.5", "10.0.0.5", True),          # same machine, seen by its LAN address
+    ("127.0.0.1", "10.0.0.7", "10.0.0.5", False),   # the engine's loopback is not the driver's
+    ("localhost", "10.0.0.7", "10.0.0.5", False),
+    ("10.0.0.5", "10.0.0.7", "10.0.0.5", True),     # a driver listening on the LAN
+    ("rack-2.studio.lan", "10.0.0.7", "10.0.0.5", True),
+])
+def test_a_loopback_link_is_offered_only_on_the_drivers_machine(
+        link: str, engine: str, driver: str, offered: bool) -> None:
+    from backend.hub.tasks.service import reachable
+
+    assert reachable(link, engine, driver) is offered
