@@ -87,6 +87,8 @@ class InsertServer:
             pass  # the engine went away (a run ended, or the engine did)
         except (ValueError, ProtocolViolation) as exc:
             log.warning("insert link from %s closed: %s", peer, exc)
+        except Exception:  # a bug in handling one frame: this engine's link only
+            log.exception("insert link from %s closed on an unexpected error", peer)
         finally:
             self._connections.pop(task, None)
             writer.close()
