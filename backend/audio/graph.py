@@ -128,8 +128,6 @@ class Graph:
         self._tracks: list[_Track] = []
         self._workers: TrackWorkers | None = None
         self._lanes: RemoteLanes | None = None
-        # One row per track, its block interleaved (L R L R ...); the gains likewise, master
-        # gain included, so each group's mix is one sum of products over its rows.
         count = len(spec.tracks)
         size = max(1, min(GROUP, -(-count // MIN_GROUPS)))
         self._groups = [list(range(i, min(i + size, count))) for i in range(0, count, size)]
@@ -160,6 +158,8 @@ class Graph:
             self.total_frames = max(t.source.frames for t in self._tracks)
         self._master = db_to_gain(spec.mix.master_gain_db)
         self._meter = Meter(self.sample_rate)
+        # One row per track, its block interleaved (L R L R ...); the gains likewise, master
+        # gain included, so each group's mix is one sum of products over its rows.
         self._stack = np.zeros((count, 2 * self.block_size))
         self._gains = np.stack([
             tiled(t.left * t.raw_scale * self._master, t.right * t.raw_scale * self._master,
@@ -293,17 +293,12 @@ class Graph:
         # driver costs this process that much and its round trips' messaging too, which
         # runs here (measured: weighing it as 1 left the workers idle a quarter of the time).
         chains = [[self.instances[iid] for iid in track.chain] for track in self.spec.tracks]
-        remote = [any(getattr(inst, "remote", False) for inst in chain) for chain in chains]
-
-        def weight(row: int) -> int:
-            waits = sum(1 for inst in chains[row] if getattr(inst, "remote", False))
-            return 1 + 4 * len(chains[row]) + 4 * waits
-
-        weights = [sum(weight(row) for row in rows) for rows in self._groups]
+        waits = [sum(1 for inst in chain if getattr(inst, "remote", False)) for chain in chains]
+        weights = [sum(1 + 4 * len(chains[row]) + 4 * waits[row] for row in rows)
+                   for rows in self._groups]
         bins: list[list[int]] = [[] for _ in range(processes)]
-        load = [0] * processes
-        load[0] = OUTPUT_WEIGHT
-        here = [g for g, rows in enumerate(self._groups) if any(remote[row] for row in rows)]
+        load = [OUTPUT_WEIGHT] + [0] * (processes - 1)
+        here = [g for g, rows in enumerate(self._groups) if any(waits[row] for row in rows)]
         for group in here:
             bins[0].append(group)
             load[0] += weights[group]
