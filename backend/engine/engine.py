@@ -357,9 +357,12 @@ class Engine:
         task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
 
     async def connection_lost(self) -> None:
-        """Nobody to stream to or deliver a render to: stop everything (the hub knows)."""
+        """Nobody to stream to or deliver a render to: stop everything (the hub knows), and
+        close the direct insert links (the hub hands out current ones with the next run)."""
         for task_id in list(self.runs):
             await self._end_run(task_id, "the hub connection was lost")
+        if self.router is not None:
+            self.router.close()
 
 
 def render_processes(config: dict[str, Any]) -> int:

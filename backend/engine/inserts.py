@@ -69,10 +69,11 @@ class InsertRouter:
         return next(_run_ids)
 
     def use_links(self, offered: Mapping[str, InsertLink]) -> None:
-        """The drivers' direct links for the run that starts (from the hub's play or
-        render message); a link already open to the same place with the same key stays."""
+        """The drivers' direct links for a run that starts (from the hub's play or render
+        message), added to those of runs still going; a link already open to the same
+        place with the same key stays open."""
         with self._links_lock:
-            self._offered = dict(offered)
+            self._offered.update(offered)
 
     def links(self) -> dict[str, str]:
         """How each driver's blocks travel: ``direct`` or ``hub`` (for logs and tests)."""
@@ -81,8 +82,10 @@ class InsertRouter:
                     for driver, (_, opened) in self._opened.items()}
 
     def close(self) -> None:
+        """Close every direct link (the next run opens those the hub offers it then)."""
         with self._links_lock:
             opened, self._opened = self._opened, {}
+            self._offered = {}
         for _, link in opened.values():
             if link is not None:
                 link.close()
