@@ -30,12 +30,20 @@ def attach_role(session: AgentSession, kind: str) -> object:
         engine = Engine(session, session.settings.data_dir)
         session.on_disconnected = engine.connection_lost
 
+        warming: set[asyncio.Future[None]] = set()
+
         async def split_renders(config: dict[str, Any]) -> None:
+            # In the background: the forkserver's imports and the idle worker's fork take
+            # a second or two of CPU, and the session answers no health check until its
+            # config hooks return (awaited, this kept a new engine half-open 2.5 s longer).
             processes = render_processes(config)
             if processes > 1:
                 from backend.audio.workers import prewarm
 
-                await asyncio.to_thread(prewarm, processes - 1)
+                job = asyncio.ensure_future(asyncio.to_thread(prewarm, processes - 1))
+                warming.add(job)
+                job.add_done_callback(_warmed)
+                job.add_done_callback(warming.discard)
 
         session.on_config_hooks.append(split_renders)
         return engine
@@ -56,6 +64,11 @@ def attach_role(session: AgentSession, kind: str) -> object:
 
         return Runner(session)
     return None
+
+
+def _warmed(job: asyncio.Future[None]) -> None:
+    if not job.cancelled() and job.exception() is not None:
+        log.error("track workers not started ahead (renders start them): %s", job.exception())
 
 
 async def serve(settings: SessionSettings) -> int:
