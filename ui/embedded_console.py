@@ -1,10 +1,11 @@
-"""A console window over a freshly started embedded hub, for scripts that drive the real UI.
+"""A console window over an embedded hub or a remote one, for scripts that drive the real UI.
 
 The screenshot script (``ui.screenshot``), the GUI benchmark and the UI tests all need the
-same thing the desktop app builds: a ``Host`` (hub and node on a free port), the bridge,
-the supervisor for spawned agents and the main window, started in that order and stopped
-in reverse, with nothing left running. ``app.desktop`` builds its own because it also owns
-signals, quitting and switching hubs; everything else opens one with :func:`open_console`.
+same thing the desktop app builds: a ``Host`` (hub and node on a free port) or a remote
+hub's bridge, the supervisor for spawned agents and the main window, started in that order
+and stopped in reverse, with nothing left running. ``app.desktop`` builds its own because
+it also owns signals, quitting and switching hubs; everything else opens one with
+:func:`open_console` or :func:`open_remote_console`.
 """
 
 from __future__ import annotations
@@ -21,21 +22,17 @@ from app.supervisor import Supervisor
 from backend.host import Host, HostSettings
 from ui.bridge import HubBridge
 from ui.main_window import MainWindow
+from ui.remote_bridge import RemoteHubBridge
 
 
 @dataclass
-class Console:
-    """A running desktop console as ``app.desktop`` builds it, with its parts in reach."""
+class RemoteConsole:
+    """A running console window with its parts in reach (over a remote hub)."""
 
-    host: Host
     bridge: HubBridge
     window: MainWindow
     closed: asyncio.Future[None]
     supervisor: Supervisor
-
-    @property
-    def base_url(self) -> str:
-        return self.host.base_url
 
     def state_of(self, component_id: str) -> str | None:
         """The health state the window's model shows for a component."""
@@ -43,6 +40,17 @@ class Console:
             if component["id"] == component_id:
                 return str(component["state"])
         return None
+
+
+@dataclass
+class Console(RemoteConsole):
+    """A running desktop console as ``app.desktop`` builds it, over its embedded hub."""
+
+    host: Host
+
+    @property
+    def base_url(self) -> str:
+        return self.host.base_url
 
 
 @contextlib.asynccontextmanager
@@ -58,18 +66,43 @@ async def open_console(data_dir: Path, settings: QSettings | None = None, *,
         settings = QSettings(str(data_dir / "ui.ini"), QSettings.Format.IniFormat)
     host = Host(HostSettings(data_dir=data_dir, port=0))
     await host.start()
-    window: MainWindow | None = None
     try:
         bridge = HubBridge(host.hub, host.base_url)
-        supervisor = Supervisor(host.base_url, data_dir / "agents", bridge.create_enrollment,
-                                log_level=log_level)
-        window = MainWindow(bridge, settings, supervisor=supervisor)
+        async with _window(bridge, data_dir / "agents", settings, log_level) as console:
+            yield Console(console.bridge, console.window, console.closed, console.supervisor,
+                          host)
+    finally:
+        await host.stop()
+
+
+@contextlib.asynccontextmanager
+async def open_remote_console(url: str, token: str, root: Path, settings: QSettings, *,
+                              log_level: str = "warning") -> AsyncIterator[RemoteConsole]:
+    """The console as ``controlroom --hub URL`` builds it (see ``app.desktop._attach``)."""
+    bridge = await RemoteHubBridge.attach(url, token, cache_dir=root / "cache")
+    async with _window(bridge, root / "agents", settings, log_level) as console:
+        yield console
+
+
+@contextlib.asynccontextmanager
+async def _window(bridge: HubBridge, agents_root: Path, settings: QSettings,
+                  log_level: str) -> AsyncIterator[RemoteConsole]:
+    """The supervisor and the window over ``bridge``, started, then stopped in reverse."""
+    supervisor = Supervisor(bridge.base_url, agents_root, bridge.create_enrollment,
+                            log_level=log_level)
+    window = MainWindow(bridge, settings, supervisor=supervisor)
+    try:
         closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        window.closed.connect(lambda: closed.done() or closed.set_result(None))
+
+        def on_closed() -> None:
+            if not closed.done():
+                closed.set_result(None)
+
+        window.closed.connect(on_closed)
         bridge.start()
         window.show()
         try:
-            yield Console(host, bridge, window, closed, supervisor)
+            yield RemoteConsole(bridge, window, closed, supervisor)
         finally:
             await supervisor.close()  # nothing left running: closing asks no question
             window.close()
@@ -80,6 +113,4 @@ async def open_console(data_dir: Path, settings: QSettings | None = None, *,
             await bridge.wait_stopped()
             await bridge.aclose()
     finally:
-        await host.stop()
-        if window is not None:
-            window.deleteLater()
+        window.deleteLater()

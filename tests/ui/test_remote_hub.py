@@ -10,12 +10,9 @@ which says so, stays responsive, and resumes the event stream with nothing lost 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import signal
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +23,16 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from app import desktop
-from app.supervisor import Supervisor
 from backend.audio.output import Device
 from backend.host import HostSettings
 from tests.processes import HubProcess
 from tests.ui.harness import QtLoop, wait_until
 from ui.actions import Actions
-from ui.embedded_console import open_console
+from ui.embedded_console import open_console, open_remote_console
 from ui.hub_choice import HubChoice, HubHistory
 from ui.main_window import MainWindow
 from ui.meters import DEVICE_KEY, MetersPanel
-from ui.remote_bridge import RemoteHubBridge, RemoteHubError, probe
+from ui.remote_bridge import RemoteHubError, probe
 
 #: An engine-only task (a dynamic EQ, no drivers), 2 s long: quick to render and play.
 SPEC = {
@@ -60,46 +56,6 @@ def remote_hub(tmp_path: Path) -> Any:
         if hub.proc is not None and hub.proc.poll() is None:
             hub.send(signal.SIGCONT)
         hub.close()
-
-
-@dataclass
-class RemoteConsole:
-    bridge: RemoteHubBridge
-    window: MainWindow
-    supervisor: Supervisor
-    closed: asyncio.Future[None]
-
-    def state_of(self, component_id: str) -> str | None:
-        for component in self.window.model.components():
-            if component["id"] == component_id:
-                return str(component["state"])
-        return None
-
-
-@contextlib.asynccontextmanager
-async def open_remote_console(url: str, token: str, root: Path,
-                              settings: QSettings) -> AsyncIterator[RemoteConsole]:
-    """The console as ``controlroom --hub URL`` builds it (see ``app.desktop._attach``)."""
-    bridge = await RemoteHubBridge.attach(url, token, cache_dir=root / "cache")
-    supervisor = Supervisor(bridge.base_url, root / "agents", bridge.create_enrollment,
-                            log_level="warning")
-    window = MainWindow(bridge, settings, supervisor=supervisor)
-    closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    window.closed.connect(lambda: closed.done() or closed.set_result(None))
-    bridge.start()
-    window.show()
-    try:
-        yield RemoteConsole(bridge, window, supervisor, closed)
-    finally:
-        await supervisor.close()
-        window.close()
-        async with asyncio.timeout(5):
-            await closed
-        await window.shutdown()
-        bridge.stop()
-        await bridge.wait_stopped()
-        await bridge.aclose()
-        window.deleteLater()
 
 
 async def _loop_lag(seconds: float) -> float:
