@@ -37,6 +37,7 @@ from backend.protocol.tasks import InsertLink
 log = logging.getLogger(__name__)
 
 SendBytes = Callable[[bytes], Awaitable[bool]]
+Result = tuple[np.ndarray, dict[str, Any]]  # a processed block and the instance's report
 
 _run_ids = itertools.count(1)
 
@@ -52,7 +53,6 @@ class InsertRouter:
         self._offered: dict[str, InsertLink] = {}
         self._opened: dict[str, tuple[InsertLink, DirectLink | None]] = {}
         self._links_lock = threading.Lock()
-        self._driver_of: dict[tuple[int, str, int], str] = {}
         # Frames leave through one sender task, strictly in the order they were queued
         # (a render keeps several blocks of one instance on their way), and a burst of
         # frames from the graph's thread wakes the loop once rather than once per frame.
@@ -60,7 +60,9 @@ class InsertRouter:
         self._outbox_lock = threading.Lock()
         self._sender: asyncio.Task[None] | None = None
         self.timeout_s = timeout_s
-        self._pending: dict[tuple[int, str, int], Future[tuple[np.ndarray, dict[str, Any]]]] = {}
+        #: Blocks on their way, by (run, instance, seq): the future a thread waits on, and
+        #: the driver it went to (so a lost link fails its own blocks only).
+        self._pending: dict[tuple[int, str, int], tuple[Future[Result], str]] = {}
         #: Runs that were stopped: a block still on its way in fails at once instead of
         #: waiting out the timeout for a driver that is gone.
         self._ended: dict[int, str] = {}
@@ -91,12 +93,12 @@ class InsertRouter:
                 link.close()
 
     def call(self, task_id: str, run: int, driver: str, iid: str, seq: int, reset: bool,
-             block: npt.NDArray[Any]) -> tuple[np.ndarray, dict[str, Any]]:
+             block: npt.NDArray[Any]) -> Result:
         """From the worker thread: send one block and wait for the processed one."""
         return self.send(task_id, run, driver, iid, seq, reset, block)()
 
     def send(self, task_id: str, run: int, driver: str, iid: str, seq: int, reset: bool,
-             block: npt.NDArray[Any]) -> Callable[[], tuple[np.ndarray, dict[str, Any]]]:
+             block: npt.NDArray[Any]) -> Callable[[], Result]:
         """From the graph's thread: send one block now; call the result to wait for it.
 
         Blocks of one instance may be sent before earlier ones come back: frames leave in
@@ -105,10 +107,9 @@ class InsertRouter:
         """
         if run in self._ended:
             raise InstanceError(iid, self._ended[run])
-        future: Future[tuple[np.ndarray, dict[str, Any]]] = Future()
+        future: Future[Result] = Future()
         key = (run, iid, seq)
-        self._pending[key] = future
-        self._driver_of[key] = driver
+        self._pending[key] = (future, driver)
         block64 = np.ascontiguousarray(block, dtype=np.float64)
         header = {"k": "insert", "task": task_id, "iid": iid, "driver": driver, "run": run,
                   "seq": seq, "reset": reset, "ch": block64.shape[1], "dtype": "float64"}
@@ -128,7 +129,7 @@ class InsertRouter:
             if wake:
                 self._loop.call_soon_threadsafe(self._start_sender)
 
-        def wait() -> tuple[np.ndarray, dict[str, Any]]:
+        def wait() -> Result:
             try:
                 return future.result(self.timeout_s)
             except TimeoutError:
@@ -142,7 +143,6 @@ class InsertRouter:
 
     def _forget(self, key: tuple[int, str, int]) -> None:
         self._pending.pop(key, None)
-        self._driver_of.pop(key, None)
 
     def _link_to(self, driver: str) -> DirectLink | None:
         """The open link to ``driver``, opening the offered one first if need be (on the
@@ -172,7 +172,7 @@ class InsertRouter:
 
     def _link_lost(self, driver: str, reason: str) -> None:
         """From a link's reader thread: fail every block still waiting on that driver."""
-        for key in [k for k, d in list(self._driver_of.items()) if d == driver]:
+        for key in [k for k, (_, d) in list(self._pending.items()) if d == driver]:
             self._fail(key, f"{driver} went down (its insert link closed: {reason})")
 
     def _start_sender(self) -> None:
@@ -194,9 +194,10 @@ class InsertRouter:
     def result(self, header: Mapping[str, Any], payload: memoryview) -> None:
         """A processed block came back (on the loop from the hub, or on a link's thread)."""
         key = (int(header["run"]), str(header["iid"]), int(header["seq"]))
-        future = self._pending.get(key)
-        if future is None or future.done():
+        pending = self._pending.get(key)
+        if pending is None or pending[0].done():
             return
+        future = pending[0]
         try:
             if "error" in header:
                 future.set_exception(InstanceError(str(header["iid"]), str(header["error"])))
@@ -216,10 +217,10 @@ class InsertRouter:
             self._fail(key, reason)
 
     def _fail(self, key: tuple[int, str, int], reason: str) -> None:
-        future = self._pending.get(key)
-        if future is not None and not future.done():
+        pending = self._pending.get(key)
+        if pending is not None and not pending[0].done():
             try:
-                future.set_exception(InstanceError(key[1], reason))
+                pending[0].set_exception(InstanceError(key[1], reason))
             except InvalidStateError:
                 pass  # its result arrived meanwhile
 
