@@ -92,11 +92,6 @@ class InsertRouter:
             if link is not None:
                 link.close()
 
-    def call(self, task_id: str, run: int, driver: str, iid: str, seq: int, reset: bool,
-             block: npt.NDArray[Any]) -> Result:
-        """From the worker thread: send one block and wait for the processed one."""
-        return self.send(task_id, run, driver, iid, seq, reset, block)()
-
     def send(self, task_id: str, run: int, driver: str, iid: str, seq: int, reset: bool,
              block: npt.NDArray[Any]) -> Callable[[], Result]:
         """From the graph's thread: send one block now; call the result to wait for it.
