@@ -14,7 +14,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from backend import __version__
-from backend.agents.upstream import UpstreamLink
+from backend.agents.upstream import Upstream, UpstreamLink
 from backend.hub import HealthSettings, Hub, HubSettings
 from backend.hub import router as hub_router
 from backend.hub.jobs.api import router as jobs_router
@@ -26,18 +26,11 @@ from backend.node import Node, NodeSettings
 from backend.node import router as node_router
 from backend.server import EmbeddedServer, bind
 
+__all__ = ["DEFAULT_PORT", "Host", "HostSettings", "Upstream", "create_app"]
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8750
-
-
-@dataclass(frozen=True)
-class Upstream:
-    """Where a hub registers itself in an orchestrated boot."""
-
-    url: str
-    name: str
-    token: str | None = None
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ from scipy.signal import lfilter  # noqa: E402
 from backend.audio import Graph, InstanceFactory, TaskSpec, render  # noqa: E402
 from backend.audio.biquad import rbj  # noqa: E402
 from backend.audio.sources import AudioFileSource  # noqa: E402
+from backend.audio.workers import TrackWorkers, prewarm  # noqa: E402
 
 RATE = 48000
 TARGET_A = 300.0
@@ -134,12 +135,11 @@ def time_render(spec: TaskSpec, out: Path, repeats: int,
     walls = []
     frames = 0
     if processes > 1:
-        from backend.audio.workers import prewarm
-
         prewarm(processes - 1)  # as the engine does: at start, not once per render
     for _ in range(repeats):
         began = time.perf_counter()
-        with Graph(spec, instance_factory=factory, processes=processes) as graph:
+        with Graph(spec, instance_factory=factory, processes=processes,
+                   workers=TrackWorkers) as graph:
             result = render(graph, out, "wav24")
         walls.append(time.perf_counter() - began)
         frames = result.frames
@@ -282,7 +282,7 @@ def memory_child(directory: Path, tracks: int, minutes: float, block_size: int,
     if processes > 1:
         sampler.start()
     began = time.perf_counter()
-    with Graph(spec, processes=processes) as graph:
+    with Graph(spec, processes=processes, workers=TrackWorkers) as graph:
         result = render(graph, directory / "memory.wav", "wav24")
     wall = time.perf_counter() - began
     done.set()

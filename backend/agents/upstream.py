@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,12 +19,24 @@ from backend.errors import AgentFatal
 from backend.protocol import Report
 
 if TYPE_CHECKING:
-    from backend.host import Upstream
     from backend.hub import Hub
 
 log = logging.getLogger(__name__)
 
 REPORT_DEBOUNCE_S = 0.2
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where a hub registers itself in an orchestrated boot.
+
+    It lives beside the link that uses it, so the host (which builds the link) depends on
+    this module and not the other way round.
+    """
+
+    url: str
+    name: str
+    token: str | None = None
 
 
 class UpstreamLink:

@@ -26,11 +26,14 @@ file's full-scale factor x master gain, into one partial bus; the partials are t
 in group order. The result is the interleaved bus, already ``(frames, 2)``. That is one C
 loop per group instead of a multiply and an add per track (about half the time).
 
-The groups are what other processes take (``processes=``): a worker mixes its groups
-itself and hands back one partial row per group rather than a row per track, and as the
-summation is the same whichever process computed a group, a split render is bit-identical
-to one process. During a render (``read_ahead``) the workers mix a block ahead, into the
-other of two slots of partial buses, while this process finishes the current one.
+The groups are what other processes take (``processes=`` with a ``workers=`` factory,
+:class:`~backend.audio.workers.TrackWorkers` in practice; this module only knows the
+:class:`Workers` protocol, so the process machinery depends on the graph and not the
+other way round): a worker mixes its groups itself and hands back one partial row per
+group rather than a row per track, and as the summation is the same whichever process
+computed a group, a split render is bit-identical to one process. During a render
+(``read_ahead``) the workers mix a block ahead, into the other of two slots of partial
+buses, while this process finishes the current one.
 
 A BLAS matrix product was as fast as einsum on an idle machine but took
 5-8 ms instead of 0.12 ms per block while other processes kept the shared cores busy
@@ -48,7 +51,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -62,9 +65,6 @@ from backend.audio.models import check_params, create_instance
 from backend.audio.pan import balance_gains, pan_gains
 from backend.audio.sources import Source, open_source
 from backend.audio.spec import InstanceSpec, TaskSpec
-
-if TYPE_CHECKING:
-    from backend.audio.workers import TrackWorkers
 
 #: At most this many tracks per mix group (the unit of work handed to another process, and
 #: of the summation), and at least this many groups when there are tracks enough. Both
@@ -87,6 +87,39 @@ InstanceFactory = Callable[[str, InstanceSpec], Instance | None]
 driver for a fixed instance) or None to run the built-in model in the graph."""
 
 
+class Workers(Protocol):
+    """The other processes of a split graph, as the graph drives them.
+
+    They mix their groups into ``slots``, partial buses of shape ``(slots, groups,
+    2 * block_size)`` that this process reads as well (shared memory), one slot per block
+    on its way. The graph must let go of every view of ``slots`` before :meth:`close`.
+    """
+
+    slots: np.ndarray
+    reports: dict[str, dict[str, float]]
+
+    def wait_ready(self) -> None: ...
+    def hosts(self, instance_id: str) -> bool: ...
+    @property
+    def on_their_way(self) -> list[int]: ...
+    @property
+    def current_slot(self) -> int: ...
+    def send_block(self, n: int) -> None: ...
+    def finish(self) -> int: ...
+    def drain(self) -> None: ...
+    def set_params(self, instance_id: str, params: dict[str, Any]) -> None: ...
+    def seek(self, frame: int) -> None: ...
+    def close(self) -> None: ...
+
+
+WorkerFactory = Callable[
+    [TaskSpec, Path | None, tuple[int, ...], list[list[int]], list[list[int]]], Workers]
+"""Starts a split graph's other processes: ``(spec, media_dir, partials_shape, rows,
+groups)``, one process per entry of ``groups`` (mix groups) computing those ``rows``
+(track indexes); :class:`~backend.audio.workers.TrackWorkers` is one. The graph takes it
+as an argument so that it never imports the process machinery, which imports the graph."""
+
+
 @dataclass
 class _Track:
     id: str
@@ -104,7 +137,11 @@ class Graph:
 
     def __init__(self, spec: TaskSpec, instance_factory: InstanceFactory | None = None, *,
                  media_dir: Path | None = None, processes: int = 1,
+                 workers: WorkerFactory | None = None,
                  partials: np.ndarray | None = None) -> None:
+        if processes > 1 and workers is None:
+            raise ValueError("a graph split over processes needs a worker factory "
+                             "(workers=TrackWorkers)")
         self.spec = spec
         self.sample_rate: int = spec.sample_rate
         self.block_size = spec.block_size
@@ -126,7 +163,7 @@ class Graph:
             self.instances[iid] = made
             self._params[iid] = inst_spec.params.model_dump(mode="json")
         self._tracks: list[_Track] = []
-        self._workers: TrackWorkers | None = None
+        self._workers: Workers | None = None
         self._lanes: RemoteLanes | None = None
         count = len(spec.tracks)
         size = max(1, min(GROUP, -(-count // MIN_GROUPS)))
@@ -142,7 +179,8 @@ class Graph:
             if processes > 1 and len(self._groups) > 1:
                 # First, so that the workers build their graphs while this one opens its
                 # sources (measured: 10 ms of a render's start).
-                self._split(processes, media_dir)
+                assert workers is not None
+                self._split(processes, media_dir, workers)
             for track in spec.tracks:
                 source = open_source(track.source, self.sample_rate, self.block_size, media_dir)
                 self._tracks.append(self._track(track.id, source, track.gain_db, track.pan,
@@ -281,14 +319,12 @@ class Graph:
             else:
                 np.copyto(frames, raw)
 
-    def _split(self, processes: int, media_dir: Path | None) -> None:
+    def _split(self, processes: int, media_dir: Path | None, workers: WorkerFactory) -> None:
         """Hand whole groups of tracks to other processes, which write their partial buses
         into shared memory: the rows and partials are computed by the same code, and the
         partials summed in the same order, so the output is bit-identical to one process.
         Groups with a track that waits on a driver stay here (their proxies talk through
         this process)."""
-        from backend.audio.workers import SLOTS, TrackWorkers, share_rows
-
         # A track costs its read plus about four reads per instance; one that waits on a
         # driver costs this process that much and its round trips' messaging too, which
         # runs here (measured: weighing it as 1 left the workers idle a quarter of the time).
@@ -311,11 +347,11 @@ class Graph:
         if not assigned:
             return
         self.take_groups(bins[0])
-        self._slots, memory = share_rows(np.zeros((SLOTS, *self._partials.shape)))
+        self._workers = workers(self.spec, media_dir, self._partials.shape,
+                                [[row for g in groups for row in self._groups[g]]
+                                 for groups in assigned], assigned)
+        self._slots = self._workers.slots
         self._partials = self._slots[0]
-        self._workers = TrackWorkers(self.spec, media_dir, memory, self._slots.shape,
-                                     [[row for g in groups for row in self._groups[g]]
-                                      for groups in assigned], assigned)
 
     def read_ahead(self, until_frame: int) -> None:
         """Start the blocks of chains that wait on a driver early, up to ``until_frame``.

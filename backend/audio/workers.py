@@ -1,8 +1,10 @@
 """Groups of tracks rendered in other processes, into partial buses in shared memory.
 
 scipy's IIR loop holds the GIL, so threads cannot use a second core for a mix. A
-:class:`TrackWorkers` starts one process per set of mix groups (from a forkserver that has
-the audio core already imported, so a start costs milliseconds, not a second). Each holds
+:class:`TrackWorkers` (the graph's ``workers=`` factory: the graph only knows the
+protocol it implements, so this module may import the graph and not the reverse) starts
+one process per set of mix groups (from a forkserver that has the audio core already
+imported, so a start costs milliseconds, not a second). Each holds
 the same :class:`~backend.audio.graph.Graph` built from the same spec, but computes only
 its own groups' rows and mixes each group into its partial bus, straight into shared
 memory; the main graph does the rest, waits for the workers, and sums the partials in
@@ -36,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from backend.audio.errors import AudioError, InstanceError
+from backend.audio.graph import Graph
 from backend.audio.spec import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -73,7 +76,7 @@ def _preload() -> list[str]:
     worker: 0.47 s per render, measured in the engine. With the module imported in the
     forkserver, re-running it costs only its own lines (its ``main()`` is guarded).
     """
-    modules = ["backend.audio.graph", "scipy.signal"]
+    modules = ["backend.audio.workers", "scipy.signal"]  # the workers import the graph
     main = sys.modules.get("__main__")
     name = getattr(getattr(main, "__spec__", None), "name", None)
     if name and name != "__main__" and not name.endswith(".__main__"):
@@ -90,10 +93,18 @@ def share_rows(rows: np.ndarray) -> tuple[np.ndarray, shared_memory.SharedMemory
 
 
 class TrackWorkers:
-    def __init__(self, spec: TaskSpec, media_dir: Path | None,
-                 memory: shared_memory.SharedMemory, shape: tuple[int, ...],
+    """A split graph's other processes (the :class:`~backend.audio.graph.Workers` protocol).
+
+    ``slots`` are the partial buses in shared memory, one slot per block on its way; the
+    graph reads them and must drop its views of them before :meth:`close`.
+    """
+
+    def __init__(self, spec: TaskSpec, media_dir: Path | None, partials: tuple[int, ...],
                  rows: list[list[int]], groups: list[list[int]]) -> None:
-        """One process per entry of ``groups`` (mix groups), computing those ``rows``."""
+        """One process per entry of ``groups`` (mix groups), computing those ``rows``, into
+        :data:`SLOTS` slots of partial buses of shape ``partials``."""
+        self.slots, memory = share_rows(np.zeros((SLOTS, *partials)))
+        shape = self.slots.shape
         self._memory = memory
         self._slots = shape[0]
         self._sent: deque[tuple[int, int]] = deque()  # (frames, slot) of blocks on their way
@@ -183,6 +194,7 @@ class TrackWorkers:
             if proc.is_alive():
                 proc.kill()
                 proc.join(5)
+        self.slots = np.zeros(self.slots.shape)  # no view of the buffer may outlive it
         self._memory.close()
         self._memory.unlink()
 
@@ -272,8 +284,6 @@ def _run_job(pipe: multiprocessing.connection.Connection, spec_json: str,
              groups: list[int]) -> bool:
     """Build the graph and mix its groups for each block until told to stop; False when
     the job could not start or the main process went away (this worker then ends)."""
-    from backend.audio.graph import Graph
-
     # A forkserver child shares its creator's resource tracker, so attaching registers
     # nothing new, and the creator's unlink is the only clean-up.
     memory: shared_memory.SharedMemory | None = None

@@ -34,6 +34,7 @@ from backend.audio.instance import Instance
 from backend.audio.meters import MeterReading
 from backend.audio.render import render
 from backend.audio.spec import DriverLocation, InstanceSpec, TaskSpec
+from backend.audio.workers import TrackWorkers
 from backend.engine.inserts import InsertRouter, RemoteInstance
 from backend.protocol import Message, frames
 from backend.protocol.tasks import (
@@ -338,7 +339,8 @@ class Engine:
                                       inst.params.model_dump(mode="json"))
             return None
 
-        return Graph(spec, factory, media_dir=self.media_dir, processes=processes)
+        return Graph(spec, factory, media_dir=self.media_dir, processes=processes,
+                     workers=TrackWorkers)
 
     async def _end_run(self, task_id: str, reason: str) -> None:
         run = self.runs.get(task_id)

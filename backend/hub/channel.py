@@ -53,7 +53,7 @@ class _Closed(Exception):
 
 
 class StarletteLink:
-    """:class:`~backend.hub.registry.AgentLink` over a Starlette WebSocket."""
+    """:class:`~backend.hub.component.AgentLink` over a Starlette WebSocket."""
 
     def __init__(self, ws: WebSocket) -> None:
         self._ws = ws

@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from backend.errors import ProtocolViolation
+from backend.hub.component import Component
+from backend.hub.health import Health
 from backend.protocol import Message, closecodes
-
-if TYPE_CHECKING:
-    from backend.hub.health import Health
-    from backend.hub.registry import Component
 
 log = logging.getLogger(__name__)
 
-MessageHandler = Callable[["Component", Message], Awaitable[None]]
-BinaryHandler = Callable[["Component", bytes], Awaitable[None]]
-StateListener = Callable[["Component", "Health", str], Awaitable[None]]
+MessageHandler = Callable[[Component, Message], Awaitable[None]]
+BinaryHandler = Callable[[Component, bytes], Awaitable[None]]
+StateListener = Callable[[Component, Health, str], Awaitable[None]]
 
 
 class Dispatcher:

@@ -4,7 +4,8 @@ An event is stored before any subscriber sees it, and its id is SQLite's monoton
 increasing row id, so a client that reconnects with the last id it saw gets exactly the
 events after it (:meth:`EventLog.follow`). Subscribers get a bounded queue; one that falls
 too far behind is dropped rather than slowing the hub, and catches up from the store when
-it follows again.
+it follows again. The fan-out and the resume are :mod:`backend.streams`, shared with the
+node's run streams, so both behave alike.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
+from backend import streams
 from backend.store import Store
 
-SUBSCRIBER_QUEUE = 10_000
+BACKLOG_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class Event:
         }
 
 
-class SubscriberDropped(Exception):
+class SubscriberDropped(streams.Dropped):
     """The subscriber's queue overflowed; follow again from its last id."""
 
 
@@ -44,7 +46,12 @@ class EventLog:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._lock = asyncio.Lock()
-        self._subscribers: set[asyncio.Queue[Event | None]] = set()
+        self._feed: streams.Fanout[Event] = streams.Fanout()
+
+    @property
+    def _subscribers(self) -> frozenset[asyncio.Queue[Event | None]]:
+        """The live queues (tests check that a reader let go of its own)."""
+        return self._feed.subscribers()
 
     async def append(self, type: str, subject: str, data: dict[str, Any]) -> Event:
         ts = time.time()
@@ -54,16 +61,10 @@ class EventLog:
                 (ts, type, subject, json.dumps(data)),
             )
             event = Event(event_id, ts, type, subject, data)
-            for queue in list(self._subscribers):
-                try:
-                    queue.put_nowait(event)
-                except asyncio.QueueFull:
-                    self._subscribers.discard(queue)
-                    queue.get_nowait()  # make room for the end marker
-                    queue.put_nowait(None)
+            self._feed.publish(event)
         return event
 
-    async def since(self, after: int, limit: int = 1000) -> list[Event]:
+    async def since(self, after: int, limit: int = BACKLOG_PAGE) -> list[Event]:
         rows = await self._store.query(
             "SELECT id, ts, type, subject, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
             (after, limit),
@@ -75,39 +76,24 @@ class EventLog:
         row = await self._store.query_one("SELECT MAX(id) AS m FROM events")
         return int(row["m"] or 0) if row else 0
 
-    async def follow(self, after: int) -> AsyncIterator[Event]:
+    def follow(self, after: int) -> AsyncGenerator[Event, None]:
         """Every event with id > ``after``: first from the store, then live, none twice.
 
         Subscribes before reading the backlog, so nothing appended in between is missed.
         Raises :class:`SubscriberDropped` if the consumer falls too far behind.
         """
-        queue: asyncio.Queue[Event | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
-        self._subscribers.add(queue)
-        try:
-            last = after
-            while True:
-                backlog = await self.since(last)
-                for event in backlog:
-                    last = event.id
-                    yield event
-                if len(backlog) < 1000:
-                    break
-            while True:
-                item = await queue.get()
-                if item is None:
-                    raise SubscriberDropped(f"subscriber fell behind after event {last}")
-                if item.id <= last:
-                    continue
-                last = item.id
-                yield item
-        finally:
-            self._subscribers.discard(queue)
+        return streams.replay_then_live(
+            self._feed, self.since, after, key=_event_id, page=BACKLOG_PAGE,
+            dropped=lambda last: SubscriberDropped(
+                f"subscriber fell behind after event {last}", last))
 
     def subscribe(self) -> asyncio.Queue[Event | None]:
         """A live-only queue (for in-process views that load a snapshot first)."""
-        queue: asyncio.Queue[Event | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
-        self._subscribers.add(queue)
-        return queue
+        return self._feed.subscribe()
 
     def unsubscribe(self, queue: asyncio.Queue[Event | None]) -> None:
-        self._subscribers.discard(queue)
+        self._feed.unsubscribe(queue)
+
+
+def _event_id(event: Event) -> int:
+    return event.id

@@ -13,61 +13,20 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 from backend.errors import AuthError
 from backend.hub import tokens
+from backend.hub.component import AgentLink, Component
 from backend.hub.dispatch import Dispatcher
 from backend.hub.events import EventLog
 from backend.hub.health import Health, HealthSettings
 from backend.hub.merge import deep_merge
 from backend.protocol import ConfigPush, Hello, closecodes
-from backend.protocol.messages import Message
 from backend.store import Store
 
 log = logging.getLogger(__name__)
-
-
-class AgentLink(Protocol):
-    """The hub's end of one agent connection, whatever the transport."""
-
-    peer_host: str | None
-
-    async def send(self, message: Message) -> None: ...
-
-    async def send_bytes(self, data: bytes) -> None: ...
-
-    async def close(self, code: int, reason: str) -> None: ...
-
-
-@dataclass
-class Component:
-    id: str
-    kind: str
-    state: Health
-    agent_id: str | None = None
-    static_config: dict[str, Any] = field(default_factory=dict)
-    config: dict[str, Any] = field(default_factory=dict)
-    last_seen: float | None = None
-    rtt_ms: float | None = None
-    report: dict[str, Any] | None = None
-    registered_at: float | None = None
-    link: AgentLink | None = None
-
-    def view(self) -> dict[str, Any]:
-        """The component as the HTTP API shows it."""
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "state": self.state.value,
-            "last_seen": self.last_seen,
-            "rtt_ms": None if self.rtt_ms is None else round(self.rtt_ms, 3),
-            "config": self.config,
-            "connected": self.link is not None,
-            "registered_at": self.registered_at,
-            "report": self.report,
-        }
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ commit, so latency stays a single write. Nothing is persisted on a timer.
 
 :meth:`EventStore.follow` gives a run's events after an offset: first the backlog from the
 store, then live, none twice. That is exactly what an SSE client that reconnects with
-``Last-Event-ID`` needs.
+``Last-Event-ID`` needs. The fan-out (a topic per run) and that resume are
+:mod:`backend.streams`, shared with the hub's event log, so both behave alike.
 """
 
 from __future__ import annotations
@@ -19,20 +20,20 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
+from backend import streams
 from backend.node.fold import RunEvent
 from backend.store import Store
 
 log = logging.getLogger(__name__)
 
-SUBSCRIBER_QUEUE = 10_000
 MAX_BATCH = 5_000
 BACKLOG_PAGE = 1_000
 
 
-class FollowerDropped(Exception):
+class FollowerDropped(streams.Dropped):
     """A follower fell too far behind; it resumes from the store with its last offset."""
 
 
@@ -49,7 +50,7 @@ class EventStore:
         self._store = store
         self._next: dict[str, int] = {}
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._followers: dict[str, set[asyncio.Queue[RunEvent | None]]] = {}
+        self._followers: streams.Fanout[RunEvent] = streams.Fanout()  # topic: the run's fid
         self._writer: asyncio.Task[None] | None = None
         self.commits = 0
         self.committed = 0
@@ -134,13 +135,7 @@ class EventStore:
         self._next = {r["fid"]: int(r["last"]) + 1 for r in rows}
 
     def _publish(self, fid: str, event: RunEvent) -> None:
-        for queue in list(self._followers.get(fid, ())):
-            try:
-                queue.put_nowait(event)
-            except asyncio.QueueFull:
-                self._followers[fid].discard(queue)
-                queue.get_nowait()
-                queue.put_nowait(None)
+        self._followers.publish(event, fid)
 
     # -- reading ----------------------------------------------------------------------
 
@@ -165,34 +160,21 @@ class EventStore:
         )
         return int(row["w"] or 0) if row else 0
 
-    async def follow(self, fid: str, after: int) -> AsyncIterator[RunEvent]:
+    def follow(self, fid: str, after: int) -> AsyncGenerator[RunEvent, None]:
         """Every event of ``fid`` with offset > ``after``: backlog, then live, none twice.
 
         Subscribes before reading the backlog so nothing committed in between is missed.
         Raises :class:`FollowerDropped` if the consumer falls too far behind.
         """
-        queue: asyncio.Queue[RunEvent | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
-        self._followers.setdefault(fid, set()).add(queue)
-        try:
-            last = after
-            while True:
-                backlog = await self.since(fid, last)
-                for event in backlog:
-                    last = event.offset
-                    yield event
-                if len(backlog) < BACKLOG_PAGE:
-                    break
-            while True:
-                item = await queue.get()
-                if item is None:
-                    raise FollowerDropped(f"follower of {fid} fell behind after {last}")
-                if item.offset <= last:
-                    continue
-                last = item.offset
-                yield item
-        finally:
-            followers = self._followers.get(fid)
-            if followers is not None:
-                followers.discard(queue)
-                if not followers:
-                    del self._followers[fid]
+
+        async def stored_after(last: int) -> list[RunEvent]:
+            return await self.since(fid, last)
+
+        return streams.replay_then_live(
+            self._followers, stored_after, after, key=_offset, page=BACKLOG_PAGE, topic=fid,
+            dropped=lambda last: FollowerDropped(
+                f"follower of {fid} fell behind after {last}", last))
+
+
+def _offset(event: RunEvent) -> int:
+    return event.offset

@@ -1,4 +1,8 @@
-"""The job and runner routes under ``/api/v1`` (DESIGN.md's contract for ``job``/``runner``)."""
+"""The job and runner routes under ``/api/v1``.
+
+A job's view carries ``commands``: what the hub accepts for it in its current state, so a
+client offers exactly those instead of keeping its own copy of the rules.
+"""
 
 from __future__ import annotations
 
@@ -106,11 +110,13 @@ def router(jobs: JobService) -> APIRouter:
     async def list_jobs(
         state: Annotated[str | None, Query(description="only jobs in this state")] = None,
     ) -> list[dict[str, Any]]:
+        """Jobs, oldest first; each with ``commands``, the ones its state allows now."""
         found = sorted(jobs.jobs.values(), key=lambda j: j.created_at)
         return [j.view() for j in found if state is None or j.state.value == state]
 
     @api.get("/jobs/{job_id}", tags=["jobs"])
     async def get_job(job_id: JobId) -> dict[str, Any]:
+        """The job, with ``commands``: the ones its state allows now (``cancel`` or none)."""
         try:
             return jobs.get(job_id).view()
         except JobError as exc:

@@ -26,11 +26,12 @@ from typing import Any
 
 from backend.errors import RequestRefused
 from backend.hub import tokens
+from backend.hub.component import Component
 from backend.hub.events import EventLog
 from backend.hub.health import Health
 from backend.hub.jobs.runners import RunnerBook, RunnerInfo
 from backend.hub.jobs.state import FINAL, Conflict, Job, JobState, apply, require
-from backend.hub.registry import Component, Registry
+from backend.hub.registry import Registry
 from backend.protocol import Message, closecodes
 from backend.protocol.jobs import (
     InventoryRequest,

@@ -10,7 +10,7 @@ offer never reached the runner; back to the queue), ``cancel_requested``, ``canc
 Runner reports arrive as ``report`` events carrying the runner's journal ``seq``: one at
 or below the job's last applied ``seq`` is a duplicate and changes nothing.
 
-States (DESIGN.md): ``queued``, ``running``, ``succeeded``, ``failed``, ``cancelled``,
+States: ``queued``, ``running``, ``succeeded``, ``failed``, ``cancelled``,
 ``timed_out``, ``lost``. ``lost`` is final unless the runner later reports the real
 outcome, which replaces it once.
 """
@@ -80,12 +80,23 @@ class Job:
             "started_at": self.started_at, "ended_at": self.ended_at,
             "duration_s": self.duration_s, "artifacts": self.artifacts,
             "cancel_requested": self.cancel_requested is not None,
+            "commands": allowed_commands(self.state),
         }
 
 
 _ALLOWED: dict[str, tuple[JobState, ...]] = {
     "cancel": (JobState.QUEUED, JobState.RUNNING),
 }
+
+
+def allowed_commands(state: JobState) -> list[str]:
+    """The commands the hub accepts for a job in ``state``, sorted.
+
+    Every job view carries them, so a console offers exactly what this hub's guard lets
+    through, instead of keeping its own copy of the table (which would go wrong against a
+    hub of another version).
+    """
+    return sorted(command for command, states in _ALLOWED.items() if state in states)
 
 
 def require(job: Job, command: str) -> None:

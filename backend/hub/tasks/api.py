@@ -1,4 +1,8 @@
-"""The audio task routes under ``/api/v1/tasks`` (DESIGN.md's contract)."""
+"""The audio task routes under ``/api/v1/tasks``.
+
+A task's view carries ``commands``: what the hub accepts for it in its current state, so a
+client enables exactly those instead of keeping its own copy of the rules.
+"""
 
 from __future__ import annotations
 
@@ -58,10 +62,12 @@ def router(tasks: TaskService) -> APIRouter:
 
     @api.get("")
     async def list_tasks() -> list[dict[str, Any]]:
+        """Every task, oldest first; each with ``commands``, the ones its state allows now."""
         return [t.view() for t in sorted(tasks.tasks.values(), key=lambda t: t.created_at)]
 
     @api.get("/{task_id}")
     async def get_task(task_id: TaskId) -> dict[str, Any]:
+        """The task, its latest meters, and ``commands``: the ones its state allows now."""
         try:
             view = tasks.get(task_id).view()
         except TaskError as exc:

@@ -33,9 +33,10 @@ from typing import Any, BinaryIO
 from backend.audio.models import check_params
 from backend.audio.spec import DriverLocation, TaskSpec
 from backend.errors import RequestRefused
+from backend.hub.component import Component
 from backend.hub.events import EventLog
 from backend.hub.health import Health
-from backend.hub.registry import Component, Registry
+from backend.hub.registry import Registry
 from backend.hub.tasks.state import Conflict, Render, RenderState, Task, TaskState, apply, require
 from backend.protocol import Message, frames
 from backend.protocol.tasks import (

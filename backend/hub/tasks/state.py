@@ -6,7 +6,7 @@ survive a restart (fold the stored events again) and keeps the rules here, pure,
 without an engine. :func:`require` is the guard every transport call passes first; its
 :class:`Conflict` says the current state and what would make the call possible.
 
-States (DESIGN.md): ``pending`` (spec pushed, waiting for every component to accept),
+States: ``pending`` (spec pushed, waiting for every component to accept),
 ``ready``, ``playing``, ``rendering``, ``failed`` (with ``error``; a component that
 registers again gets the spec again and the task returns to ready), ``released``.
 """
@@ -90,7 +90,7 @@ class Task:
             "id": self.id, "state": self.state.value, "spec": self.spec, "error": self.error,
             "engine": self.engine, "drivers": self.drivers, "waiting_for": sorted(self.waiting),
             "play": self.play, "renders": [r.view() for r in self.renders.values()],
-            "created_at": self.created_at,
+            "created_at": self.created_at, "commands": allowed_commands(self.state),
         }
 
 
@@ -114,6 +114,16 @@ _HINT = {
     TaskState.RELEASED: "reserve a new task",
     TaskState.READY: "play or render it first",
 }
+
+
+def allowed_commands(state: TaskState) -> list[str]:
+    """The commands the hub accepts for a task in ``state``, sorted.
+
+    Every task view carries them, so a console enables exactly what this hub's guard
+    lets through, instead of keeping its own copy of the table (which would go wrong
+    against a hub of another version).
+    """
+    return sorted(command for command, states in _ALLOWED.items() if state in states)
 
 
 def require(task: Task, command: str) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 from backend.audio.graph import Graph
 from backend.audio.render import render
 from backend.audio.spec import TaskSpec
+from backend.audio.workers import TrackWorkers
 
 WINDOW = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"}
 
@@ -37,7 +38,7 @@ def test_a_render_in_three_processes_is_bit_identical_to_one(tmp_path: Path) -> 
     one, three = tmp_path / "one.wav", tmp_path / "three.wav"
     with Graph(spec()) as graph:
         render(graph, one, "float32")
-    with Graph(spec(), processes=3) as graph:
+    with Graph(spec(), processes=3, workers=TrackWorkers) as graph:
         assert graph._workers is not None  # really split
         render(graph, three, "float32")
         assert set(graph.reports()) >= {"c0", "c5"}  # reports from every process
@@ -48,7 +49,7 @@ def test_parameter_changes_and_seeks_reach_the_workers(tmp_path: Path) -> None:
     blocks: dict[int, list[np.ndarray]] = {}
     for processes in (1, 2):
         out = []
-        with Graph(spec(), processes=processes) as graph:
+        with Graph(spec(), processes=processes, workers=TrackWorkers) as graph:
             out.append(graph.next_block())
             for i in range(6):
                 graph.set_instance_params(f"c{i}", {"ratio": 10})
@@ -76,7 +77,7 @@ def test_a_split_render_with_many_tracks_is_bit_identical(tmp_path: Path) -> Non
     one, two = tmp_path / "one.wav", tmp_path / "two.wav"
     with Graph(spec(20)) as graph:
         render(graph, one, "float32")
-    with Graph(spec(20), processes=2) as graph:
+    with Graph(spec(20), processes=2, workers=TrackWorkers) as graph:
         assert graph._workers is not None
         # two of the five groups stay here: this process also sums, meters and writes
         assert len(graph.rows) == 8
@@ -91,7 +92,7 @@ def test_a_cancelled_render_then_a_segment_is_bit_identical(tmp_path: Path) -> N
 
     digests = []
     for processes in (1, 2):
-        with Graph(spec(), processes=processes) as graph:
+        with Graph(spec(), processes=processes, workers=TrackWorkers) as graph:
             cancel = threading.Event()
 
             def cut(fraction: float, cancel: threading.Event = cancel) -> None:
@@ -111,7 +112,7 @@ def test_a_cancelled_render_then_a_segment_is_bit_identical(tmp_path: Path) -> N
 def test_blocks_other_than_those_read_ahead_are_refused(tmp_path: Path) -> None:
     import pytest
 
-    with Graph(spec(), processes=2) as graph:
+    with Graph(spec(), processes=2, workers=TrackWorkers) as graph:
         graph.read_ahead(graph.total_frames)
         assert graph.next_block() is not None  # the next one is on its way
         with pytest.raises(RuntimeError, match="ask for blocks up to the frame"):
@@ -131,7 +132,7 @@ def test_a_worker_waits_for_the_next_render_and_a_dead_one_is_replaced(
     try:
         assert len(workers._idle) == 1
         idle_pid = workers._idle[0][0].pid
-        with Graph(spec(), processes=2) as graph:
+        with Graph(spec(), processes=2, workers=TrackWorkers) as graph:
             assert graph._workers is not None
             assert [p.pid for p in graph._workers._procs] == [idle_pid]  # no fork
             assert not workers._idle
@@ -139,7 +140,8 @@ def test_a_worker_waits_for_the_next_render_and_a_dead_one_is_replaced(
         assert [w[0].pid for w in workers._idle] == [idle_pid]  # back, waiting
         os.kill(idle_pid, signal.SIGKILL)
         workers._idle[0][0].join(5)
-        with Graph(spec(), processes=2) as graph:  # a new one, the dead one dropped
+        with Graph(spec(), processes=2,
+                   workers=TrackWorkers) as graph:  # a new one, the dead one dropped
             assert graph._workers is not None
             assert [p.pid for p in graph._workers._procs] != [idle_pid]
             render(graph, tmp_path / "two.wav", "float32")

@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from backend.hub.jobs.state import Conflict, Job, JobState, apply, require
+from backend.hub.jobs.state import (
+    Conflict,
+    Job,
+    JobState,
+    allowed_commands,
+    apply,
+    require,
+)
 
 
 def fold(*events: dict[str, Any]) -> Job:
@@ -82,6 +89,19 @@ def test_cancel_is_allowed_only_while_queued_or_running() -> None:
     assert running.view()["cancel_requested"] is True
     ended = apply(running, {"ts": 9.0, **report(2, "ended", state="cancelled", error="stop")})
     assert ended.state is JobState.CANCELLED
+
+
+@pytest.mark.parametrize("state", list(JobState))
+def test_the_view_carries_the_commands_its_state_allows(state: JobState) -> None:
+    job = fold(SUBMIT)
+    job.state = state
+    expected = ["cancel"] if state in (JobState.QUEUED, JobState.RUNNING) else []
+    assert allowed_commands(state) == job.view()["commands"] == expected
+    if expected:
+        require(job, "cancel")
+    else:
+        with pytest.raises(Conflict):
+            require(job, "cancel")
 
 
 def test_events_before_submitted_or_unknown_are_errors() -> None:

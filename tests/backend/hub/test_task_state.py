@@ -11,6 +11,7 @@ from backend.hub.tasks.state import (
     RenderState,
     Task,
     TaskState,
+    allowed_commands,
     apply,
     require,
 )
@@ -115,6 +116,14 @@ def test_every_command_in_every_state(state: TaskState, command: str) -> None:
         with pytest.raises(Conflict) as info:
             require(task, command)
         assert f"it is {state.value}" in str(info.value)
+
+
+@pytest.mark.parametrize("state", list(TaskState))
+def test_the_view_carries_the_commands_its_state_allows_sorted(state: TaskState) -> None:
+    task = fold()
+    task.state = state
+    assert allowed_commands(state) == sorted(ALLOWED[state])
+    assert task.view()["commands"] == sorted(ALLOWED[state])
 
 
 def test_events_before_reserved_are_refused() -> None:
