@@ -1,6 +1,6 @@
 """A console window over an embedded hub or a remote one, for scripts that drive the real UI.
 
-The screenshot script (``ui.screenshot``), the GUI benchmark and the UI tests all need the
+The screenshot script (``app.screenshot``), the GUI benchmark and the UI tests all need the
 same thing the desktop app builds: a ``Host`` (hub and node on a free port) or a remote
 hub's bridge, the supervisor for spawned agents and the main window, started in that order
 and stopped in reverse, with nothing left running. ``app.desktop`` builds its own because
@@ -15,14 +15,14 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QSettings
 
-from app.supervisor import Supervisor
 from backend.host import Host, HostSettings
+from backend.supervisor import Supervisor
 from ui.bridge import HubBridge
 from ui.main_window import MainWindow
-from ui.remote_bridge import RemoteHubBridge
 
 
 @dataclass
@@ -53,6 +53,13 @@ class Console(RemoteConsole):
         return self.host.base_url
 
 
+async def embedded_bridge(host: Host, **kwargs: Any) -> HubBridge:
+    """A bridge to the hub ``host`` runs in this process, over its own HTTP API: the same
+    client and the same checks as for a hub on another machine."""
+    return await HubBridge.attach(host.base_url, host.hub.operator_token, is_remote=False,
+                                  **kwargs)
+
+
 @contextlib.asynccontextmanager
 async def open_console(data_dir: Path, settings: QSettings | None = None, *,
                        log_level: str = "warning") -> AsyncIterator[Console]:
@@ -67,7 +74,7 @@ async def open_console(data_dir: Path, settings: QSettings | None = None, *,
     host = Host(HostSettings(data_dir=data_dir, port=0))
     await host.start()
     try:
-        bridge = HubBridge(host.hub, host.base_url)
+        bridge = await embedded_bridge(host, cache_dir=data_dir / "cache")
         async with _window(bridge, data_dir / "agents", settings, log_level) as console:
             yield Console(console.bridge, console.window, console.closed, console.supervisor,
                           host)
@@ -79,7 +86,7 @@ async def open_console(data_dir: Path, settings: QSettings | None = None, *,
 async def open_remote_console(url: str, token: str, root: Path, settings: QSettings, *,
                               log_level: str = "warning") -> AsyncIterator[RemoteConsole]:
     """The console as ``controlroom --hub URL`` builds it (see ``app.desktop._attach``)."""
-    bridge = await RemoteHubBridge.attach(url, token, cache_dir=root / "cache")
+    bridge = await HubBridge.attach(url, token, cache_dir=root / "cache")
     async with _window(bridge, root / "agents", settings, log_level) as console:
         yield console
 

@@ -9,8 +9,9 @@ picks another hub (File ▸ Connect to Hub…), the window closes as on quit and
 opens a new one attached to that hub, in the same process, so the token stays in memory.
 
 In remote mode (``controlroom --hub URL``) no hub or node service runs here: the window
-works over :class:`ui.remote_bridge.RemoteHubBridge`, agents spawned from the Agents tab
-join the remote hub (with enrollment tokens it issues), and closing leaves the hub running.
+works over the same :class:`ui.bridge.HubBridge` as with the embedded hub, agents spawned
+from the Agents tab join the remote hub (with enrollment tokens it issues), and closing
+leaves the hub running.
 
 Qt is never told to quit while ``main`` runs: quit-on-last-window-closed is off and the
 app ends when ``main`` returns, which is what keeps shutdown free of tracebacks
@@ -37,12 +38,14 @@ from PySide6.QtCore import QCoreApplication, QSettings, Qt
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
-from app.supervisor import Supervisor
+from app.console import embedded_bridge
 from backend import __version__
+from backend.client import AttachError, hub_slug
 from backend.host import Host, HostSettings
-from ui import HubBridge, MainWindow
+from backend.supervisor import Supervisor
+from ui.bridge import HubBridge
 from ui.hub_choice import HubChoice, HubHistory
-from ui.remote_bridge import RemoteHubBridge, RemoteHubError, hub_slug
+from ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +153,7 @@ async def _serve(settings: HostSettings, choice: HubChoice, quit_requested: _Qui
     while True:
         try:
             attached = await _attach(choice, settings)
-        except (OSError, RemoteHubError) as exc:
+        except (OSError, AttachError) as exc:
             return await _failed(exc, choice, quit_requested)
         history.remember(attached.choice)
         note = None
@@ -170,11 +173,15 @@ async def _attach(choice: HubChoice, settings: HostSettings) -> _Attached:
     if choice.url is None:
         host = Host(settings)
         await host.start()
-        return _Attached(choice, HubBridge(host.hub, host.base_url),
-                         settings.data_dir / "agents", host)
+        try:
+            bridge = await embedded_bridge(host)
+        except BaseException:
+            await host.stop()
+            raise
+        return _Attached(choice, bridge, settings.data_dir / "agents", host)
     token = choice.resolve_token()
     log.info("attaching to the hub at %s", choice.url)
-    bridge = await RemoteHubBridge.attach(choice.url, token)
+    bridge = await HubBridge.attach(choice.url, token)
     attached = HubChoice(bridge.base_url, token=token, token_file=choice.token_file)
     # Agents spawned here keep credentials per hub: one hub's secret means nothing to another.
     root = settings.data_dir / "remote" / hub_slug(bridge.base_url) / "agents"
@@ -210,7 +217,7 @@ async def _show_window(attached: _Attached, quit_requested: _QuitRequest,
 
 async def _failed(exc: Exception, choice: HubChoice, quit_requested: _QuitRequest) -> int:
     """Say why the console cannot open, in a box (a windowed build has no stderr)."""
-    if isinstance(exc, RemoteHubError):
+    if isinstance(exc, AttachError):
         log.error("cannot attach to the hub: %s", exc.message)
         title, text = "Cannot attach to the hub", exc.message
     else:

@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
 import platformdirs
 import psutil
 
@@ -30,6 +29,7 @@ from app.paths import APP
 from app.signals import stop_on_signals
 from backend.agents import AgentSession, SessionSettings, agent_channel_url, static_config
 from backend.agents.credentials import load as load_credentials
+from backend.client import ClientError, HubClient
 from backend.errors import AgentFatal
 from backend.hub.merge import deep_merge
 
@@ -195,10 +195,10 @@ async def _enroll(settings: SessionSettings) -> str | None:
     """Connect once with the token; ``None`` on success, else exactly why not."""
     base = settings.hub_url.replace("ws://", "http://").replace("wss://", "https://")
     try:
-        async with httpx.AsyncClient(timeout=5) as client:
-            await client.get(base.rstrip("/") + "/api/v1/health")
-    except httpx.HTTPError as exc:
-        return f"hub {settings.hub_url} unreachable: {exc or type(exc).__name__}"
+        async with HubClient(base, timeout=5) as client:
+            await client.health()
+    except ClientError as exc:
+        return f"hub {settings.hub_url} unreachable: {exc.message}"
     session = AgentSession(settings)
     running = asyncio.create_task(session.run())
     waiter = asyncio.create_task(session.connected.wait())

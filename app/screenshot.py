@@ -1,4 +1,4 @@
-"""``python -m ui.screenshot OUTDIR``: true pictures of the console's main views, for the docs.
+"""``python -m app.screenshot OUTDIR``: true pictures of the console's main views, for the docs.
 
 Nothing is staged: it starts a real hub on a free port in a temporary data dir and drives
 the real window as an operator would. The Agents tab's buttons spawn an engine and two
@@ -17,7 +17,7 @@ it saves
   locked on its approval, after a candidate the flow denied (the reason shown inline).
 
 Run it under Xvfb for the platform's real look
-(``xvfb-run -a -s "-screen 0 1400x900x24" python -m ui.screenshot docs/screenshots``) or
+(``xvfb-run -a -s "-screen 0 1400x900x24" python -m app.screenshot docs/screenshots``) or
 with ``QT_QPA_PLATFORM=offscreen``.
 """
 
@@ -40,9 +40,9 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication
 
+from app.console import open_console
 from app.desktop import QtEventLoop
 from ui.bridge import HubBridge
-from ui.embedded_console import open_console
 from ui.main_window import MainWindow
 from ui.spec_editor import DEMO_SPEC
 
@@ -87,7 +87,7 @@ async def capture(out_dir: Path, settle_s: float) -> list[Path]:
             await bridge.put_config("driver-1", {"label": "rack A, studio 2"})
             window.select_component("driver-1", "driver-1.comp")  # its rack expanded
             await asyncio.sleep(settle_s)  # a few health checks: round trips and "n s ago"
-            window.show_tab(window.tabs.widget(0))
+            window.show_tab(window.splitter)
             shots.append(save(window, out_dir / "main-window.png"))
             window.show_tab(agents)
             agents.select("driver-1")
@@ -164,7 +164,7 @@ async def runners_shot(window: MainWindow, bridge: HubBridge, out_dir: Path,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ui.screenshot", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m app.screenshot", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out_dir", type=Path, help="where the PNGs are written")
     parser.add_argument("--settle", type=float, default=2.5, metavar="S",

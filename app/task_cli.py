@@ -20,13 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 
 from backend.audio.output import NullSink, open_sink
 from backend.audio.spec import parse_task_spec, task_spec_schema
 from backend.audio.testmedia import write_test_media
-from backend.node.client import HubClient, HubError
+from backend.client import ClientError, HubClient
 from backend.protocol import frames
 
 
@@ -73,7 +71,7 @@ def run(args: argparse.Namespace, default_dir: Path) -> int:
         return 2
     try:
         return asyncio.run(_run(args, HubClient(url, token)))
-    except HubError as exc:
+    except ClientError as exc:
         print(f"controlroom task: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
@@ -145,7 +143,7 @@ async def _reserve(hub: HubClient, path: Path, engine: str | None) -> int:
           f"{', '.join(task['waiting_for'])} to accept", file=sys.stderr)
     try:
         ready = await hub.wait_task(task["id"], within_s=30)
-    except HubError as exc:
+    except ClientError as exc:
         print(f"controlroom task: {exc}", file=sys.stderr)
         return 1
     print(ready["id"])
@@ -169,7 +167,7 @@ async def _render(hub: HubClient, task_id: str, output: Path, fmt: str) -> int:
             return 130
         stopper.cancel()
         render = waiter.result()
-    except HubError as exc:
+    except ClientError as exc:
         bar.done(f"failed: {exc}")
         return 1
     finally:
@@ -197,20 +195,25 @@ async def _play(hub: HubClient, task_id: str, device: int | str | None,
     deadline = time.monotonic() + seconds if seconds else None
     outcome = 0
     try:
-        async with connect(hub.stream_url(task_id), max_size=None) as ws:
+        async with hub.task_stream(task_id) as stream:
             await hub.play(task_id)
             while not stop.is_set():
                 left = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
                 if left <= 0:
                     break
                 try:
-                    item = await asyncio.wait_for(ws.recv(), left)
+                    item = await asyncio.wait_for(stream.recv(), left)
                 except TimeoutError:
                     state = (await hub.task(task_id))["state"]
                     if state != "playing":
                         print(f"\nplay ended: the task is {state}", file=sys.stderr)
                         break
                     continue
+                if item is None:
+                    print(f"\nthe hub closed the stream: {stream.closed_because}",
+                          file=sys.stderr)
+                    outcome = 1
+                    break
                 if isinstance(item, bytes):
                     header, payload = frames.unpack(item)
                     block = frames.block_from(payload, str(header["dtype"]), int(header["ch"]))
@@ -226,9 +229,6 @@ async def _play(hub: HubClient, task_id: str, device: int | str | None,
                         print(f"\nplay failed: {message['reason']}", file=sys.stderr)
                         outcome = 1
                         break
-    except ConnectionClosed as exc:
-        print(f"\nthe hub closed the stream: {exc}", file=sys.stderr)
-        outcome = 1
     finally:
         loop.remove_signal_handler(signal.SIGINT)
         blocks.put(None)

@@ -47,10 +47,10 @@ if str(ROOT) not in sys.path:
 from PySide6.QtCore import QCoreApplication  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from app.console import open_console  # noqa: E402
 from app.desktop import QtEventLoop  # noqa: E402
 from backend.audio.spec import TaskSpec  # noqa: E402
 from backend.host import Host  # noqa: E402
-from ui.embedded_console import open_console  # noqa: E402
 from ui.spec_editor import DEMO_SPEC  # noqa: E402
 
 TARGET_LAG_P99_MS = 20.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.supervisor import Supervisor
+from backend.supervisor import Supervisor
 
 
 async def _no_enrollment(kind: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from ui.bridge import BridgeError
+from backend.client import ClientError
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class Actions(QObject):
                 if on_done is not None:
                     on_done(done.result())
                 return
-            if isinstance(exc, BridgeError):
+            if isinstance(exc, ClientError):
                 message = exc.message
             else:
                 log.error("%s failed", what, exc_info=exc)

@@ -1,6 +1,6 @@
 """Agents on this machine: spawn an engine, drivers, runners and a node; watch, restart, stop.
 
-The view is over an :class:`app.supervisor.Supervisor` (the processes) and the bridge's
+The view is over an :class:`backend.supervisor.Supervisor` (the processes) and the bridge's
 component snapshots (what the hub thinks of them): a row per spawned agent with its PID,
 its process state (running, crashed, stopped), its health at the hub and what it hosts
 (a driver's instances as it announced them, a runner's labels), and below the table the
@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.supervisor import AgentProcess, AgentState, Supervisor
+from backend.supervisor import AgentProcess, AgentState, Supervisor
 from ui import health_style
 from ui.actions import Actions
 from ui.bridge import HubBridge

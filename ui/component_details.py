@@ -42,9 +42,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from backend.client import ClientError
 from ui import health_style
 from ui.actions import Actions
-from ui.bridge import BridgeError, HubBridge
+from ui.bridge import HubBridge
 from ui.components_model import format_rtt, format_timestamp, relative_time
 from ui.typography import mute, title_font
 
@@ -101,7 +102,7 @@ def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def refusal_text(exc: BridgeError) -> str:
+def refusal_text(exc: ClientError) -> str:
     """The hub's refusal in words: a 422's ``loc``/``msg`` list as ``body: msg``."""
     detail = exc.detail
     if isinstance(detail, list) and detail and all(isinstance(d, dict) for d in detail):
@@ -248,7 +249,7 @@ class StoredConfigEditor(QWidget):
     async def _load(self, component_id: str, seq: int) -> None:
         try:
             stored = await self._bridge.stored_config(component_id)
-        except BridgeError as exc:
+        except ClientError as exc:
             if seq == self._load_seq and component_id == self.component_id:
                 self._show(f"Could not read the stored config: {exc.message}. "
                            "Revert tries again.", False)
@@ -257,6 +258,8 @@ class StoredConfigEditor(QWidget):
         if seq != self._load_seq or component_id != self.component_id:
             return  # the operator moved on, or a newer read is under way
         text = pretty(stored)
+        if text == self.baseline and not self.dirty():
+            return  # nothing new (our own apply, echoed by its event): keep what is shown
         if self.baseline is not None and self.dirty():
             self._stale = self._stale or text != self.baseline
             self.baseline = text
@@ -270,7 +273,7 @@ class StoredConfigEditor(QWidget):
     async def _put(self, component_id: str, value: Any) -> None:
         try:
             result = await self._bridge.put_config(component_id, value)
-        except BridgeError as exc:
+        except ClientError as exc:
             self.applying = False
             if component_id == self.component_id:
                 self._show(refusal_text(exc), False)

@@ -47,9 +47,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.node.fold import RunEvent
+from backend.client import ClientError, RunEvent, Verdict
 from ui.actions import Actions
-from ui.bridge import BridgeError, HubBridge, wait_for_followers
+from ui.bridge import HubBridge, wait_for_followers
 from ui.schema_form import FieldError, SchemaForm
 from ui.table_model import HeaderedTableModel
 from ui.typography import escape
@@ -252,7 +252,7 @@ class LockPanel(QFrame):
         self.submit_button.setEnabled(False)
         self._verdict("Submitted; waiting for the flow's verdict…", ok=None)
 
-        async def send() -> tuple[int, Any]:
+        async def send() -> Verdict:
             try:
                 return await self.bridge.submit_candidate(node, fid, lid, candidate)
             finally:
@@ -260,8 +260,8 @@ class LockPanel(QFrame):
 
         return self.commands.run(f"Submit to {run.flow}", send(), on_done=self._on_verdict)
 
-    def _on_verdict(self, answer: tuple[int, Any]) -> None:
-        status, body = answer
+    def _on_verdict(self, answer: Verdict) -> None:
+        status, body = answer.status, answer.body
         if status == 200:
             self._verdict("✓ Released: the flow accepted these values.", ok=True)
             return
@@ -522,7 +522,7 @@ class FlowsView(QWidget):
             await self.bridge.follow_run(run.node, run.fid, on_event, stop=self._stop)
         except asyncio.CancelledError:
             raise
-        except (BridgeError, Exception) as exc:  # the stream is gone: say so on the run
+        except (ClientError, Exception) as exc:  # the stream is gone: say so on the run
             run.events.append(f"— stopped following: {exc}")
             self._changed(run)
         finally:
@@ -546,7 +546,7 @@ class FlowsView(QWidget):
         async def cancel() -> None:
             try:
                 await self.bridge.cancel_run(run.node, run.fid)
-            except BridgeError as exc:
+            except ClientError as exc:
                 if self.selected_run() is run:
                     self.cancel_status.setText(f"✗ Cancel refused: {exc.message}")
                     self.cancel_button.setEnabled(run.state not in FINAL)

@@ -16,9 +16,8 @@ import asyncio
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QComboBox,
@@ -36,21 +35,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from backend.client import AttachError, HubInfo, hub_slug, normalize_url, probe, read_token_file
 from ui import health_style
-from ui.remote_bridge import (
-    TOKEN_ENV,
-    HubInfo,
-    RemoteHubError,
-    hub_slug,
-    normalize_url,
-    probe,
-    read_token_file,
-)
-
-if TYPE_CHECKING:
-    from ui.main_window import MainWindow
 
 _GROUP = "Hub"
+#: Environment variable that may carry the operator token (``controlroom --hub``).
+TOKEN_ENV = "CONTROLROOM_TOKEN"
 #: Remote hubs kept in File ▸ Recent hubs.
 MAX_RECENT = 8
 
@@ -197,12 +187,12 @@ class ConnectDialog(QDialog):
         self._update_enabled()
 
     def choice(self) -> HubChoice:
-        """What the form says (raises :class:`RemoteHubError` for a bad URL)."""
+        """What the form says (raises :class:`AttachError` for a bad URL)."""
         url = normalize_url(self.url.currentText())
         if self.use_file.isChecked():
             path = self.token_file.text().strip()
             if not path:
-                raise RemoteHubError("choose the token file (a copy of the hub's "
+                raise AttachError("choose the token file (a copy of the hub's "
                                      "DATA/admin.token), or paste the token instead")
             return HubChoice(url, token_file=Path(path).expanduser())
         return HubChoice(url, token=self.token.text().strip())
@@ -214,7 +204,7 @@ class ConnectDialog(QDialog):
         try:
             choice = self.choice()
             token = choice.resolve_token()
-        except RemoteHubError as exc:
+        except AttachError as exc:
             self._show_error(exc.message)
             return None
         self.connect_button.setEnabled(False)
@@ -231,7 +221,7 @@ class ConnectDialog(QDialog):
             return
         exc = task.exception()
         if exc is not None:
-            self._show_error(exc.message if isinstance(exc, RemoteHubError)
+            self._show_error(exc.message if isinstance(exc, AttachError)
                              else f"{type(exc).__name__}: {exc}")
             return
         info = task.result()
@@ -268,11 +258,21 @@ class ConnectDialog(QDialog):
         dialog.open()  # not exec(): no nested event loop
 
 
-class HubMenu:
-    """File ▸ Connect to hub… and File ▸ Recent hubs, for one window."""
+class HubMenu(QObject):
+    """File ▸ Connect to hub… and File ▸ Recent hubs, for one window.
 
-    def __init__(self, window: MainWindow, settings: QSettings) -> None:
+    It only says which hub the operator chose (:attr:`chosen`); the window decides what
+    that means (it closes, and the composition root opens it again on that hub).
+    """
+
+    #: The operator chose a hub (:class:`HubChoice`).
+    chosen = Signal(object)
+
+    def __init__(self, window: QWidget, settings: QSettings, current_url: str | None) -> None:
+        """``current_url``: the remote hub the window is attached to; None if embedded."""
+        super().__init__(window)
         self.window = window
+        self.current_url = current_url
         self.history = HubHistory(settings)
         self.dialog: ConnectDialog | None = None
         self.connect_action = QAction("&Connect to Hub…", window)
@@ -300,14 +300,13 @@ class HubMenu:
         return dialog
 
     def switch(self, choice: HubChoice) -> None:
-        """Close the window as on quit; ``app.desktop`` reopens it attached to ``choice``."""
-        self.window.switch_to = choice
-        self.window.close()
+        """Hand the choice to whoever listens (the window)."""
+        self.chosen.emit(choice)
 
     def _fill_recent(self) -> None:
         menu = self.recent_menu
         menu.clear()
-        current = self.window.bridge.base_url if self.window.bridge.is_remote else None
+        current = self.current_url
         own = menu.addAction("This console's own hub (embedded)")
         own.setToolTip("Run the hub and node service inside this console again")
         own.setCheckable(True)

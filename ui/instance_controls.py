@@ -15,9 +15,12 @@ queues up behind a slow hub. A refusal (409: the task is not in a state that tak
 parameters; 422: a value the model refuses) is shown under the control that caused it,
 and the control returns to the last value the hub accepted.
 
-Controls are enabled only where the hub's guard allows a patch (:data:`PATCHABLE`, the
-``patch`` row of ``backend/hub/tasks/state.py``). Instance reports riding on the task's
-meters stream (a compressor's gain reduction) are shown next to the instance's controls.
+Controls are enabled only where the hub accepts a patch now: ``patch`` among the
+``commands`` of the task's view, which its hub fills from its own guard. The console keeps
+no copy of that rule, so it is right against a hub of another version; a hub too old to
+list its commands gets no controls rather than requests it may refuse. Instance reports
+riding on the task's meters stream (a compressor's gain reduction) are shown next to the
+instance's controls.
 """
 
 from __future__ import annotations
@@ -50,15 +53,14 @@ from PySide6.QtWidgets import (
 )
 
 from backend.audio.models import MODELS, ParamControl, ParamList
+from backend.client import ClientError
 from ui.actions import Actions
-from ui.bridge import BridgeError, HubBridge
+from ui.bridge import HubBridge
 
 log = logging.getLogger(__name__)
 
 #: At most one parameter change per instance this often (20 a second) while dragging.
 SEND_INTERVAL_S = 0.05
-#: Task states in which the hub takes parameter changes (backend/hub/tasks/state.py).
-PATCHABLE = ("ready", "playing", "rendering")
 #: Slider resolution: positions from 0 to this.
 STEPS = 1000
 #: How often the instance reports (gain reduction) are repainted.
@@ -84,7 +86,7 @@ class Coalescer:
     """
 
     def __init__(self, send: Callable[[Patch], Awaitable[None]],
-                 done: Callable[[Patch, BridgeError | None], None], run: Runner,
+                 done: Callable[[Patch, ClientError | None], None], run: Runner,
                  interval_s: float = SEND_INTERVAL_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._send = send
@@ -141,13 +143,13 @@ class Coalescer:
         self._run(self._request(patch))
 
     async def _request(self, patch: Patch) -> None:
-        error: BridgeError | None = None
+        error: ClientError | None = None
         try:
             await self._send(patch)
-        except BridgeError as exc:
+        except ClientError as exc:
             error = exc
         except Exception as exc:  # shown inline too; Actions also reports and logs it
-            error = BridgeError(f"{type(exc).__name__}: {exc}", 500)
+            error = ClientError(f"{type(exc).__name__}: {exc}", 500)
             raise
         finally:
             self.in_flight = None
@@ -511,7 +513,7 @@ class InstanceBox(QGroupBox):
         self.box_error.hide()
         self.changes.submit(patch)
 
-    def _on_done(self, patch: Patch, error: BridgeError | None) -> None:
+    def _on_done(self, patch: Patch, error: ClientError | None) -> None:
         if error is None:
             self.accepted.update(patch)
             return
@@ -557,11 +559,10 @@ class InstanceBox(QGroupBox):
                     else:
                         self._fill_list(name, list(value))
 
-    def set_patchable(self, patchable: bool, state: str) -> None:
+    def set_patchable(self, patchable: bool, why: str = "") -> None:
+        """Enable the controls, or disable them with ``why`` as their labels' tooltip."""
         self.enabled_for_state = patchable
-        why = ("" if patchable else
-               f"Parameters can be changed while the task is ready, playing or rendering; "
-               f"it is {state}")
+        why = "" if patchable else why
         for row in self.all_rows():
             row.editor.setEnabled(patchable)
             if why:
@@ -663,9 +664,15 @@ class InstanceControls(QWidget):
             for iid, box in self.boxes.items():
                 box.update_from(dict(instances.get(iid, {}).get("params") or {}))
         self.state = task["state"] if task else None
-        patchable = self.state in PATCHABLE
+        commands = (task or {}).get("commands")
+        listed = isinstance(commands, list)  # an older hub's views have no commands
+        patchable = isinstance(commands, list) and "patch" in commands
+        if listed:
+            why = f"The hub takes no parameter changes while the task is {self.state or 'gone'}"
+        else:
+            why = "This hub does not say when it takes parameter changes (an older version)"
         for box in self.boxes.values():
-            box.set_patchable(patchable, self.state or "gone")
+            box.set_patchable(patchable, why)
         if task is None:
             self.note.setText("Select a task to change its instances' parameters live.")
         elif not shape:
@@ -673,9 +680,12 @@ class InstanceControls(QWidget):
         elif patchable:
             self.note.setText("Changes are sent as you move a control and heard at once "
                               "while the task plays.")
+        elif listed:
+            self.note.setText(f"The task is {self.state}: its hub takes no parameter changes "
+                              "in this state.")
         else:
-            self.note.setText(f"The task is {self.state}: parameters can be changed while "
-                              "it is ready, playing or rendering.")
+            self.note.setText(f"The task is {self.state}; its hub does not list the commands "
+                              "it takes (an older version), so parameters are not offered.")
         if self._reports is not None and self.state in ("playing", "rendering"):
             self.timer.start()
         else:

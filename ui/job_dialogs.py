@@ -35,8 +35,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from backend.client import ClientError
 from ui.actions import Actions
-from ui.bridge import BridgeError, HubBridge
+from ui.bridge import HubBridge
 
 ERROR_COLOUR = "#cf222e"
 OK_COLOUR = "#2da44e"
@@ -280,33 +281,33 @@ class SubmitJobDialog(QDialog):
         self.submit_button.setEnabled(False)
         self._status("Submitting…", None)
 
-        async def send() -> dict[str, Any] | BridgeError | _FieldProblem:
+        async def send() -> dict[str, Any] | ClientError | _FieldProblem:
             try:
                 request = self._request(await self._read_spec() if render else None)
                 if request is None:
                     return _FieldProblem("command", "")
                 return await self.bridge.submit_job(request)
-            except (BridgeError, _FieldProblem) as exc:
+            except (ClientError, _FieldProblem) as exc:
                 return exc
             finally:
                 self.submit_button.setEnabled(True)
 
         return self.commands.run("Submit job", send(), on_done=self._on_answer)
 
-    def _on_answer(self, answer: dict[str, Any] | BridgeError | _FieldProblem) -> None:
+    def _on_answer(self, answer: dict[str, Any] | ClientError | _FieldProblem) -> None:
         if isinstance(answer, _FieldProblem):
             if answer.message:
                 self.fields[answer.field].set_error(answer.message)
             self._status("Fix the marked field.", False)
             return
-        if isinstance(answer, BridgeError):
+        if isinstance(answer, ClientError):
             self.show_refusal(answer)
             return
         self._status(f"Queued as {answer['id']}.", True)
         self.submitted.emit(answer)
         self.close()
 
-    def show_refusal(self, error: BridgeError) -> None:
+    def show_refusal(self, error: ClientError) -> None:
         """A 422's errors at their fields; anything else as one line in the dialog."""
         detail = error.detail
         if error.status != 422 or not isinstance(detail, list):

@@ -35,8 +35,9 @@ HEADERS = ("Job", "Kind", "What", "State", "Runner", "Progress", "Duration", "Re
 PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 1
 _Index = QModelIndex | QPersistentModelIndex
 
-#: States a job can still leave; Cancel is offered only in these (the hub's own rule).
-CANCELLABLE = ("queued", "running")
+#: States the title counts as still going ("N queued or running"); what may be done with a
+#: job is not decided here but by its hub (:func:`offers`).
+ACTIVE = ("queued", "running")
 #: States whose output is complete: the log is fetched whole, not followed.
 ENDED = ("succeeded", "failed", "cancelled", "timed_out", "lost")
 STATE_COLOURS = {
@@ -53,6 +54,18 @@ STATE_MEANINGS = {
     "lost": "lost: its runner stayed away longer than the hub's lease; it may still "
             "report the real outcome when it comes back",
 }
+
+
+def offers(job: Mapping[str, Any] | None, command: str) -> bool:
+    """Whether the job's hub accepts ``command`` now (its view's ``commands``).
+
+    A hub too old to list them gets no commands from this console: guessing from the
+    state would offer what that hub may refuse.
+    """
+    if job is None:
+        return False
+    commands = job.get("commands")
+    return isinstance(commands, list) and command in commands
 
 
 def state_word(state: str) -> str:

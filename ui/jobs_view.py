@@ -33,12 +33,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from backend.client import ClientError
 from ui.actions import Actions
-from ui.bridge import BridgeError, HubBridge, wait_for_followers
+from ui.bridge import HubBridge, wait_for_followers
 from ui.components_model import format_timestamp
 from ui.job_dialogs import SubmitJobDialog
 from ui.jobs_model import (
-    CANCELLABLE,
+    ACTIVE,
     DURATION,
     ENDED,
     JOB,
@@ -52,6 +53,7 @@ from ui.jobs_model import (
     JobsModel,
     ProgressDelegate,
     duration_text,
+    offers,
     result_text,
     state_colour,
     state_word,
@@ -224,7 +226,7 @@ class JobsPanel(QWidget):
         self.stack.setCurrentIndex(1 if self.model.row_count() else 0)
         self.details.setVisible(self.model.row_count() > 0)  # the help gets the width
         counts = self.model.counts()
-        active = sum(counts.get(s, 0) for s in CANCELLABLE)
+        active = sum(counts.get(s, 0) for s in ACTIVE)
         self.title.setText(f"<b>Jobs ({self.model.row_count()})</b>"
                            + (f" — {active} queued or running" if active else ""))
         self.show_selected()
@@ -249,7 +251,7 @@ class JobsPanel(QWidget):
 
     def show_selected(self) -> None:
         job = self.selected_job()
-        self.cancel_button.setEnabled(job is not None and job.get("state") in CANCELLABLE)
+        self.cancel_button.setEnabled(offers(job, "cancel"))
         self._show_facts(job)
         self._show_log(job)
 
@@ -348,7 +350,7 @@ class JobsPanel(QWidget):
             error: str | None = None
             try:
                 end = await self.bridge.follow_job_log(job_id, on_output, stop=stop)
-            except BridgeError as exc:
+            except ClientError as exc:
                 error = exc.message
             except Exception as exc:  # the stream broke: say so where the output is
                 error = f"{type(exc).__name__}: {exc}"
@@ -408,7 +410,7 @@ class JobsPanel(QWidget):
 
     def cancel_selected(self) -> asyncio.Task[Any] | None:
         job = self.selected_job()
-        if job is None or job.get("state") not in CANCELLABLE:
+        if job is None or not offers(job, "cancel"):
             return None
         self.cancel_button.setEnabled(False)
         job_id = str(job["id"])

@@ -53,8 +53,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.supervisor import Supervisor
 from backend import __version__
+from backend.supervisor import Supervisor
 from ui import health_style
 from ui.actions import Actions
 from ui.agents_view import AgentsView
@@ -75,7 +75,6 @@ from ui.event_log import EventLogView
 from ui.flows_view import FlowsView
 from ui.hub_choice import HubChoice, HubMenu
 from ui.notifications import NotificationArea
-from ui.remote_bridge import RemoteHubBridge
 from ui.runners_view import RunnersView
 from ui.tasks_view import TasksView
 from ui.typography import fixed_font, title_font
@@ -236,7 +235,7 @@ class MainWindow(QMainWindow):
         self.tree = self._build_tree()
         self.empty_state = EmptyState(
             bridge.base_url, str(bridge.admin_token_path),
-            hub_machine=bridge.info.host if isinstance(bridge, RemoteHubBridge) else None)
+            hub_machine=bridge.info.host if bridge.is_remote else None)
         self.details = ComponentDetails(bridge, self.commands)
         self.event_log = EventLogView()
         self.agents_view = (AgentsView(supervisor, bridge, self.commands)
@@ -272,7 +271,7 @@ class MainWindow(QMainWindow):
     def _build_header(self) -> QLabel:
         b = self.bridge
         sep = " &nbsp;&nbsp;·&nbsp;&nbsp; "
-        if isinstance(b, RemoteHubBridge):
+        if b.is_remote:
             header = QLabel(
                 f"<b>Remote hub</b>&nbsp; {b.base_url}{sep}<b>Role</b>&nbsp; {b.role}{sep}"
                 f"<b>On</b>&nbsp; {b.info.host}{sep}<b>Data</b>&nbsp; {b.data_dir}")
@@ -413,7 +412,9 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        self.hub_menu = HubMenu(self, self._settings)
+        self.hub_menu = HubMenu(self, self._settings,
+                                self.bridge.base_url if self.bridge.is_remote else None)
+        self.hub_menu.chosen.connect(self.switch)
         self.hub_menu.install(file_menu)
         file_menu.addSeparator()
         self.quit_action = QAction("&Quit", self)
@@ -502,6 +503,11 @@ class MainWindow(QMainWindow):
         self.agents_label.setText(
             "Agents: " + ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
             if states else "No agents spawned")
+
+    def switch(self, choice: HubChoice) -> None:
+        """Close as on quit; the composition root reopens the window on ``choice``."""
+        self.switch_to = choice
+        self.close()
 
     async def shutdown(self) -> None:
         """Stop what the views run on the loop (streams, playback, pending actions)."""

@@ -28,9 +28,10 @@ from PySide6.QtCore import Signal as QtSignal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from backend.audio.output import Device, Sink, open_sink, output_devices
+from backend.client import ClientError
 from backend.protocol import frames
 from ui.actions import Actions
-from ui.bridge import BridgeError, HubBridge
+from ui.bridge import HubBridge
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +242,7 @@ class MetersPanel(QWidget):
                              on_done=self._on_devices)
         try:
             stream = self.bridge.subscribe_stream(task_id)
-        except BridgeError:
+        except ClientError:
             self.task_id = None
             return
         self._follower = asyncio.get_running_loop().create_task(

@@ -37,10 +37,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from backend.client import ClientError
 from ui import health_style
 from ui.actions import Actions
 from ui.add_runner_dialog import AddRunnerDialog
-from ui.bridge import BridgeError, HubBridge
+from ui.bridge import HubBridge
 from ui.jobs_view import JobsPanel
 from ui.runners_model import (
     HARDWARE,
@@ -62,7 +63,7 @@ POLL_S = 5.0
 LOG_LINES = 200
 
 
-def log_error_text(runner_id: str, error: BridgeError) -> str:
+def log_error_text(runner_id: str, error: ClientError) -> str:
     """Why a runner's log could not be fetched, and what the operator can do."""
     if error.status == 503:
         return (f"{runner_id} is not connected to the hub right now (stopped, away or "
@@ -154,7 +155,7 @@ class RunnerLogPanel(QWidget):
         bar.setValue(bar.maximum())  # the newest lines, which are at the end
         self.show()
 
-    def show_error(self, runner_id: str, error: BridgeError) -> None:
+    def show_error(self, runner_id: str, error: ClientError) -> None:
         self.runner_id = runner_id
         self.title.setText(f"<b>Log of {runner_id}</b>")
         self.error.setText(log_error_text(runner_id, error))
@@ -330,7 +331,7 @@ class RunnersView(QWidget):
         async def fetch() -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | str:
             try:
                 runners, jobs = await asyncio.gather(self.bridge.runners(), self.bridge.jobs())
-            except BridgeError as exc:
+            except ClientError as exc:
                 return exc.message
             return runners, jobs
 
@@ -398,14 +399,14 @@ class RunnersView(QWidget):
             return None
         self.log_panel.loading(runner_id)
 
-        async def fetch() -> str | BridgeError:
+        async def fetch() -> str | ClientError:
             try:
                 return await self.bridge.runner_logs(runner_id, LOG_LINES)
-            except BridgeError as exc:
+            except ClientError as exc:
                 return exc
 
-        def show(answer: str | BridgeError) -> None:
-            if isinstance(answer, BridgeError):
+        def show(answer: str | ClientError) -> None:
+            if isinstance(answer, ClientError):
                 self.log_panel.show_error(runner_id, answer)
             else:
                 self.log_panel.show_text(runner_id, answer)

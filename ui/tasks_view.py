@@ -2,9 +2,11 @@
 
 Left: the tasks (fed by the bridge's ``tasks_changed``) and, under them, the spec editor
 with Reserve. Right: the selected task — Play/Stop (Space), Render, Cancel render and
-Release, each enabled only where the task's state allows it (the same table the hub
-enforces, :data:`ALLOWED`); the render's progress with the time left; the finished
-renders with "Open folder" and "Save as"; and the meters of its stream.
+Release, each enabled only where the hub accepts it now: the task's view carries the
+``commands`` its hub takes in the task's current state, so a console never second-guesses
+a hub of another version (one too old to say offers nothing); the render's progress with
+the time left; the finished renders with "Open folder" and "Save as"; and the meters of
+its stream.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +45,9 @@ from PySide6.QtWidgets import (
 )
 
 from backend.audio.spec import TaskSpec
+from backend.client import ClientError
 from ui.actions import Actions
-from ui.bridge import BridgeError, HubBridge
+from ui.bridge import HubBridge
 from ui.instance_controls import InstanceControls
 from ui.meters import MetersPanel
 from ui.spec_editor import DEMO_SPEC, SpecEditor
@@ -53,14 +56,6 @@ from ui.typography import escape
 
 TASK, STATE, ENGINE, DRIVERS, DETAIL = range(5)
 HEADERS = ("Task", "State", "Engine", "Drivers", "Detail")
-#: Which command each task state allows (the hub's own guard, backend/hub/tasks/state.py).
-ALLOWED: dict[str, tuple[str, ...]] = {
-    "play": ("ready",),
-    "stop": ("playing",),
-    "render": ("ready",),
-    "render_cancel": ("rendering",),
-    "release": ("pending", "ready", "playing", "rendering", "failed"),
-}
 STATE_COLOURS = {
     "pending": "#ef6c00", "ready": "#1565c0", "playing": "#2e7d32", "rendering": "#6a1b9a",
     "failed": "#c62828", "released": "#757575",
@@ -68,8 +63,16 @@ STATE_COLOURS = {
 _Index = QModelIndex | QPersistentModelIndex
 
 
-def allowed(command: str, state: str | None) -> bool:
-    return state is not None and state in ALLOWED[command]
+def allowed(command: str, task: Mapping[str, Any] | None) -> bool:
+    """Whether the task's hub accepts ``command`` now (its view's ``commands``).
+
+    A hub too old to list them gets no commands from this console: guessing from the
+    state would offer what that hub may refuse.
+    """
+    if task is None:
+        return False
+    commands = task.get("commands")
+    return isinstance(commands, list) and command in commands
 
 
 def active_render(task: dict[str, Any]) -> dict[str, Any] | None:
@@ -336,12 +339,11 @@ class TaskPanel(QWidget):
             self.progress_label.setText("No render yet")
 
     def _update_buttons(self) -> None:
-        state = self.task["state"] if self.task else None
-        self.play_button.setEnabled(allowed("play", state))
-        self.stop_button.setEnabled(allowed("stop", state))
-        self.render_button.setEnabled(allowed("render", state))
-        self.cancel_button.setEnabled(allowed("render_cancel", state))
-        self.release_button.setEnabled(allowed("release", state))
+        self.play_button.setEnabled(allowed("play", self.task))
+        self.stop_button.setEnabled(allowed("stop", self.task))
+        self.render_button.setEnabled(allowed("render", self.task))
+        self.cancel_button.setEnabled(allowed("render_cancel", self.task))
+        self.release_button.setEnabled(allowed("release", self.task))
         has_file = self.selected_render() is not None
         self.open_folder_button.setEnabled(has_file)
         self.save_button.setEnabled(has_file)
@@ -378,34 +380,34 @@ class TaskPanel(QWidget):
         self.commands.run(what, coro)
 
     def play(self) -> None:
-        if self.task and allowed("play", self.task["state"]):
+        if self.task and allowed("play", self.task):
             self.meters.follow(self.task["id"])
             self._command(f"Play {self.task['id']}", self.bridge.play_task(self.task["id"]))
 
     def stop(self) -> None:
-        if self.task and allowed("stop", self.task["state"]):
+        if self.task and allowed("stop", self.task):
             self._command(f"Stop {self.task['id']}", self.bridge.stop_task(self.task["id"]))
 
     def toggle_play(self) -> None:
         if self.task is None:
             return
-        if allowed("stop", self.task["state"]):
+        if allowed("stop", self.task):
             self.stop()
         else:
             self.play()
 
     def start_render(self) -> None:
-        if self.task and allowed("render", self.task["state"]):
+        if self.task and allowed("render", self.task):
             self._command(f"Render {self.task['id']}", self.bridge.render_task(self.task["id"]))
 
     def cancel_render(self) -> None:
         render = active_render(self.task) if self.task else None
-        if self.task and render is not None:
+        if self.task and render is not None and allowed("render_cancel", self.task):
             self._command(f"Cancel render {render['render_id']}",
                           self.bridge.cancel_render(self.task["id"], render["render_id"]))
 
     def release(self) -> None:
-        if self.task and allowed("release", self.task["state"]):
+        if self.task and allowed("release", self.task):
             self._command(f"Release {self.task['id']}",
                           self.bridge.release_task(self.task["id"]))
 
@@ -552,7 +554,7 @@ class TasksView(QWidget):
         async def reserve() -> dict[str, Any]:
             try:
                 return await self.bridge.reserve_task(spec)
-            except BridgeError as exc:
+            except ClientError as exc:
                 self.editor.show_refusal(exc.message)
                 raise
             finally:

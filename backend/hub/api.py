@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend import __version__, sse
+from backend import API_VERSION, __version__, sse
 from backend.hub.auth import require_operator
 from backend.hub.channel import serve_agent
 from backend.hub.events import SubscriberDropped
@@ -18,10 +18,6 @@ from backend.hub.service import Hub
 from backend.protocol import NAME_PATTERN
 
 ComponentId = Annotated[str, Path(pattern=NAME_PATTERN, description="the component's name")]
-
-#: The major version of this HTTP surface (the ``v1`` in ``/api/v1``). A console attached
-#: to a remote hub refuses one that answers with another, rather than half-working.
-API_VERSION = 1
 
 
 class EnrollmentRequest(BaseModel):

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 from fastapi import FastAPI
 
 from backend import __version__
 from backend.agents import credentials
 from backend.agents.session import AgentSession, SessionSettings
+from backend.client import ClientError, HubClient, HubError
 from backend.node.api import router
 from backend.node.service import Node, NodeSettings, load_or_create_token
 from backend.server import EmbeddedServer, bind
@@ -63,7 +63,7 @@ class NodeAgent:
         self.hub_url = hub_http_base(settings.session.hub_url)
         self.server: EmbeddedServer | None = None
         self.session: AgentSession | None = None
-        self._http = httpx.AsyncClient(timeout=10)
+        self._hub = HubClient(self.hub_url, timeout=10)
 
     async def start(self) -> None:
         data_dir = self.settings.session.data_dir
@@ -100,19 +100,17 @@ class NodeAgent:
         if saved is None:
             log.error("registered but no credentials saved; the hub cannot proxy to us")
             return
-        body = {"agent_id": saved.agent_id, "secret": saved.secret, "token": self.token}
         for attempt in range(5):
             try:
-                response = await self._http.post(
-                    f"{self.hub_url}/api/v1/nodes/{self.node.name}/token", json=body)
-                if response.status_code == 204:
-                    log.info("handed the hub this node's token")
-                    return
-                log.error("the hub refused this node's token: %s %s",
-                          response.status_code, response.text)
+                await self._hub.link_node(self.node.name, saved.agent_id, saved.secret,
+                                          self.token)
+                log.info("handed the hub this node's token")
                 return
-            except httpx.HTTPError as exc:
-                log.warning("could not hand the hub our token (%s); retrying", exc)
+            except HubError as exc:
+                log.error("the hub refused this node's token: %s", exc.message)
+                return
+            except ClientError as exc:
+                log.warning("could not hand the hub our token (%s); retrying", exc.message)
                 await asyncio.sleep(0.2 * (attempt + 1))
 
     async def run(self) -> None:
@@ -123,10 +121,9 @@ class NodeAgent:
     async def stop(self) -> None:
         saved = credentials.load(self.settings.session.data_dir)
         if saved is not None and self.session is not None and self.session.connected.is_set():
-            with contextlib.suppress(httpx.HTTPError):
-                await self._http.post(
-                    f"{self.hub_url}/api/v1/nodes/{self.node.name}/unregister",
-                    json={"agent_id": saved.agent_id, "secret": saved.secret}, timeout=2)
+            with contextlib.suppress(ClientError):
+                await self._hub.unregister_node(self.node.name, saved.agent_id, saved.secret,
+                                                within_s=2)
         if self.session is not None:
             await self.session.stop()
 
@@ -134,4 +131,4 @@ class NodeAgent:
         if self.server is not None:
             await self.server.stop()
         await self.node.shutdown()
-        await self._http.aclose()
+        await self._hub.aclose()

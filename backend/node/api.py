@@ -19,9 +19,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backend import sse
+from backend.client import HubClient
 from backend.hub.auth import require_operator
 from backend.node import form
-from backend.node.client import HubClient
 from backend.node.events import FollowerDropped
 from backend.node.runs import RunError
 from backend.node.service import Node
@@ -197,14 +197,13 @@ def router(node: Node) -> APIRouter:
                 raise HTTPException(404, f"no lock {lid!r} in run {fid} or its children")
             client = hub()
             try:
-                response = await client.node(str(child["node"])).submit(
+                answer = await client.node(str(child["node"])).submit(
                     str(child["fid"]), lid, value)
             except Exception as exc:
                 raise HTTPException(502, f"could not reach the child's node: {exc}") from None
             finally:
                 await client.aclose()
-            return Response(response.content, response.status_code,
-                            media_type="application/json")
+            return JSONResponse(answer.body, answer.status)
         if run.final_queued or run.state.done:
             raise HTTPException(409, f"run {fid} is {run.state.state}; its locks are closed")
         admission = book.admit(lid)

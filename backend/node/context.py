@@ -26,7 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from backend.node.client import HubClient, HubError
+from backend.client import ClientError, HubClient
 from backend.node.fold import RunState
 from backend.node.locks import DEFAULT_NO_CANDIDATE_TIMEOUT_S, DEFAULT_RELEASE_TIMEOUT_S
 
@@ -241,7 +241,7 @@ class Context:
         except asyncio.CancelledError:
             try:
                 await asyncio.wait_for(asyncio.shield(client.cancel(fid)), 2)
-            except (HubError, TimeoutError, OSError):
+            except (ClientError, TimeoutError, OSError):
                 pass
             raise
         if state.final == "done":

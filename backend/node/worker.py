@@ -38,7 +38,7 @@ from pydantic import BaseModel, ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from backend.node.client import HubClient
+from backend.client import HubClient
 from backend.node.context import Candidate, Context
 from backend.node.loader import resolve_flow
 

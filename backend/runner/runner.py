@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
 from backend.agents import AgentSession, credentials
+from backend.client import ClientError, HubClient
 from backend.protocol import Message
 from backend.protocol.jobs import (
     InventoryRequest,
@@ -370,20 +370,19 @@ class Runner:
             if folder.exists() else []
         creds = credentials.load(self.data_dir)
         base = _http_base(self.session.settings.hub_url)
+        agent_headers = {"X-Agent-Id": creds.agent_id if creds else "",
+                         "X-Agent-Secret": creds.secret if creds else ""}
         for name in names:
             marker = folder / f".uploaded-{name}"
             while not marker.exists():
                 try:
-                    async with httpx.AsyncClient(timeout=60) as client:
+                    async with HubClient(base, timeout=60, headers=agent_headers) as client:
                         content = await asyncio.to_thread((folder / name).read_bytes)
-                        r = await client.put(
-                            f"{base}/api/v1/jobs/{job.id}/artifacts/{name}", content=content,
-                            headers={"X-Agent-Id": creds.agent_id if creds else "",
-                                     "X-Agent-Secret": creds.secret if creds else ""})
-                    r.raise_for_status()
+                        await client.upload_artifact(job.id, name, content)
                     marker.touch()
-                except httpx.HTTPError as exc:
-                    log.warning("upload of %s for %s failed (%s); retrying", name, job.id, exc)
+                except ClientError as exc:
+                    log.warning("upload of %s for %s failed (%s); retrying", name, job.id,
+                                exc.message)
                     await asyncio.sleep(self.config.retry_s)
         return names
 

@@ -24,8 +24,8 @@ import httpx
 import shiboken6
 from PySide6.QtWidgets import QApplication
 
+from app.console import Console
 from app.desktop import QtEventLoop
-from ui.embedded_console import Console
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]

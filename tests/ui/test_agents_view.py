@@ -15,10 +15,10 @@ from typing import Any
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox
 
-from app.supervisor import CONFIG_FILE, AgentState
+from app.console import Console, open_console
+from backend.supervisor import CONFIG_FILE, AgentState
 from tests.ui.harness import QtLoop, wait_until
 from ui.agents_view import HEALTH, HOSTS, PID, PROCESS
-from ui.embedded_console import Console, open_console
 from ui.spawn_dialogs import DriversDialog
 
 
@@ -131,7 +131,7 @@ def test_on_exit_the_operator_chooses_to_stop_or_keep_spawned_agents(
 
 
 async def _close_like_the_app(supervisor: object, keep: bool) -> list:  # type: ignore[type-arg]
-    from app.supervisor import Supervisor
+    from backend.supervisor import Supervisor
 
     assert isinstance(supervisor, Supervisor)
     kept = supervisor.running() if keep else []

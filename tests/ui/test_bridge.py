@@ -1,12 +1,13 @@
-"""The hub-to-Qt bridge over a real hub: history first, then live events, none twice."""
+"""The hub-to-Qt bridge over a real hub on a loopback port: history first, then live
+events, none twice; snapshots the views cannot alias."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
-from backend.hub import Component, Health, Hub, HubSettings
+from app.console import embedded_bridge
+from backend.host import Host, HostSettings
 from tests.ui.harness import QtLoop, wait_until
 from ui.bridge import HubBridge
 
@@ -26,12 +27,14 @@ class Received:
 
 def test_history_then_live_events_then_a_clean_stop(qt_loop: QtLoop, tmp_path: Path) -> None:
     async def scenario() -> None:
-        hub = Hub(HubSettings(tmp_path / "hub"))
-        await hub.startup()
+        host = Host(HostSettings(data_dir=tmp_path / "hub", port=0))
+        await host.start()
         try:
             for n in range(5):
-                await hub.events.append("test.before", f"s{n}", {"n": n})
-            bridge = HubBridge(hub, "http://127.0.0.1:1", refresh_s=0.1, backlog=3)
+                await host.hub.events.append("test.before", f"s{n}", {"n": n})
+            bridge = await embedded_bridge(host, refresh_s=0.1, backlog=3,
+                                           cache_dir=tmp_path / "cache")
+            assert not bridge.is_remote and bridge.base_url == host.base_url
             got = Received(bridge)
             task = bridge.start()
             await wait_until(lambda: len(got.events) >= 3 and got.snapshots, "replayed")
@@ -40,7 +43,7 @@ def test_history_then_live_events_then_a_clean_stop(qt_loop: QtLoop, tmp_path: P
             assert [e["subject"] for e in got.events] == ["s2", "s3", "s4"]
 
             for n in range(3):
-                await hub.events.append("test.after", f"t{n}", {"n": n})
+                await host.hub.events.append("test.after", f"t{n}", {"n": n})
             await wait_until(lambda: len(got.events) == 6, "live events")
             assert got.ids() == sorted(set(got.ids()))  # in order, none twice
             assert got.events[-1] == {**got.events[-1], "type": "test.after", "subject": "t2",
@@ -55,60 +58,36 @@ def test_history_then_live_events_then_a_clean_stop(qt_loop: QtLoop, tmp_path: P
             bridge.stop()
             await bridge.wait_stopped()
             assert task.cancelled()
-            assert not hub.events._subscribers  # it unsubscribed
+            await bridge.aclose()
         finally:
-            await hub.shutdown()
-
-    qt_loop.run(scenario())
-
-
-def test_a_dropped_subscription_is_followed_again_from_the_store(
-    qt_loop: QtLoop, tmp_path: Path,
-) -> None:
-    async def scenario() -> None:
-        hub = Hub(HubSettings(tmp_path / "hub"))
-        await hub.startup()
-        try:
-            bridge = HubBridge(hub, "http://127.0.0.1:1", refresh_s=0.1)
-            got = Received(bridge)
-            bridge.start()
-            await wait_until(lambda: len(got.events) == 1, "hub.started replayed")
-            # What EventLog.append does to a subscriber whose queue overflowed:
-            # drop it and leave None as the end marker. Events go on meanwhile.
-            (queue,) = hub.events._subscribers
-            hub.events.unsubscribe(queue)
-            for n in range(4):
-                await hub.events.append("test.missed", f"m{n}", {})
-            queue.put_nowait(None)
-            await wait_until(lambda: len(got.events) == 5, "caught up from the store")
-            await hub.events.append("test.live", "after", {})
-            await wait_until(lambda: len(got.events) == 6, "live again")
-            assert [e["type"] for e in got.events] == (
-                ["hub.started"] + ["test.missed"] * 4 + ["test.live"])
-            assert got.skipped == []  # 4 behind is well within what is caught up
-            bridge.stop()
-            await bridge.wait_stopped()
-        finally:
-            await hub.shutdown()
+            await host.stop()
 
     qt_loop.run(scenario())
 
 
 def test_snapshots_are_copies_the_views_cannot_alias(qt_loop: QtLoop, tmp_path: Path) -> None:
     async def scenario() -> None:
-        hub = Hub(HubSettings(tmp_path / "hub"))
-        await hub.startup()
+        host = Host(HostSettings(data_dir=tmp_path / "hub", port=0))
+        await host.start()
         try:
-            bridge = HubBridge(hub, "http://127.0.0.1:1")
-            hub.registry.components["x"] = Component("x", "engine", Health.UP,
-                                                     config={"a": {"b": 1}})
-            (view,) = bridge.snapshot()
-            view["config"]["a"]["b"] = 2
-            assert hub.registry.components["x"].config == {"a": {"b": 1}}
+            await host.hub.registry.put_config("x", {"a": {"b": 1}})
+            bridge = await embedded_bridge(host, refresh_s=0.1, cache_dir=tmp_path / "cache")
+            got = Received(bridge)
+            bridge.start()
+            await wait_until(lambda: bool(got.snapshots), "a snapshot")
+            stored = await bridge.stored_config("x")
+            stored["a"]["b"] = 2
+            assert await bridge.stored_config("x") == {"a": {"b": 1}}
+            for view in bridge.snapshot():
+                view["id"] = "changed"
+            assert all(v["id"] != "changed" for v in bridge.snapshot())
             assert bridge.role == "studio"
             assert bridge.admin_token_path == tmp_path / "hub" / "admin.token"
-            await asyncio.sleep(0)
+            assert bridge.render_cache.parent == tmp_path / "cache"
+            bridge.stop()
+            await bridge.wait_stopped()
+            await bridge.aclose()
         finally:
-            await hub.shutdown()
+            await host.stop()
 
     qt_loop.run(scenario())

@@ -15,10 +15,10 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 
+from app.console import Console, open_console
+from backend.client import ClientError
 from tests.ui.harness import Agents, QtLoop, wait_until
-from ui.bridge import BridgeError
 from ui.component_details import StoredConfigEditor, check_config_text, refusal_text
-from ui.embedded_console import Console, open_console
 
 
 def test_a_parse_error_names_its_line_and_column() -> None:
@@ -41,12 +41,12 @@ def test_an_empty_editor_says_how_to_store_nothing() -> None:
 
 
 def test_a_422_reads_as_the_hub_words_it() -> None:
-    exc = BridgeError("config of e: 422 ...", 422, [
+    exc = ClientError("config of e: 422 ...", 422, [
         {"type": "dict_type", "loc": ["body"], "msg": "Input should be a valid dictionary"}])
     assert refusal_text(exc) == (
         "The hub refused it (422): Input should be a valid dictionary. Stored config is a "
         "JSON object at the top level: { \"key\": value }")
-    assert refusal_text(BridgeError("x", 401, "operator token required")) == \
+    assert refusal_text(ClientError("x", 401, "operator token required")) == \
         "The hub refused it (401): operator token required"
 
 
@@ -99,8 +99,11 @@ def test_edit_check_apply_and_revert_the_stored_config_of_a_live_engine(
             assert editor.status.text().startswith("✓ Valid JSON, not applied yet")
             assert editor.apply_button.isEnabled()
             QTest.mouseClick(editor.apply_button, Qt.MouseButton.LeftButton)
-            await wait_until(lambda: editor.status.text().startswith("✓ Applied"),
-                             "the apply confirmed", within=10)
+            try:
+                await wait_until(lambda: editor.status.text().startswith("✓ Applied"),
+                                 "the apply confirmed", within=10)
+            except AssertionError:
+                raise AssertionError(editor.status.text()) from None
             assert "pushed to engine-1 live" in editor.status.text()
             await wait_until(lambda: '"label": "studio A"' in details.config.toPlainText(),
                              "the merged config updated", within=10)

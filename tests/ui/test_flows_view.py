@@ -13,8 +13,8 @@ from typing import Any
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QCheckBox, QLineEdit
 
+from app.console import Console, open_console
 from tests.ui.harness import ROOT, QtLoop, wait_until
-from ui.embedded_console import Console, open_console
 from ui.flows_view import FlowsView, LockPanel, format_left
 from ui.schema_form import FieldError, SchemaForm
 

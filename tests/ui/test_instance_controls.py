@@ -20,11 +20,11 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+from app.console import Console, open_console
 from backend.audio.models import MODELS, ParamList, check_params
-from backend.hub.tasks.state import _ALLOWED
 from tests.ui.harness import QtLoop, wait_until
-from ui.embedded_console import Console, open_console
-from ui.instance_controls import PATCHABLE, SEND_INTERVAL_S, NumberEditor
+from ui.actions import Actions
+from ui.instance_controls import SEND_INTERVAL_S, InstanceControls, NumberEditor
 from ui.spec_editor import DEMO_SPEC
 from ui.tasks_view import TasksView
 
@@ -48,7 +48,43 @@ def test_the_controls_offer_exactly_the_models_ranges() -> None:
     assert freq.log and freq.unit == "Hz" and (freq.minimum, freq.maximum) == (10.0, 20000.0)
     assert {c.name: c for c in eq.item}["type"].choices == ("peaking", "low_shelf",
                                                              "high_shelf")
-    assert set(PATCHABLE) == {s.value for s in _ALLOWED["patch"]}
+
+
+def test_the_controls_are_enabled_exactly_when_the_hub_lists_patch(qapp: QApplication) -> None:
+    """The task's ``commands`` decide, whatever its state; a hub that lists none (an older
+    version) gets disabled controls, not a crash and not a guess."""
+    controls = InstanceControls(Any, Actions())  # type: ignore[arg-type]  # sends nothing
+    task: dict[str, Any] = {"id": "t_000000000001", "state": "ready",
+                            "spec": json.loads(DEMO_SPEC.read_text()),
+                            "commands": ["patch", "play", "release", "render"]}
+
+    def enabled() -> set[bool]:
+        return {row.editor.isEnabled() for box in controls.boxes.values()
+                for row in box.all_rows()}
+
+    try:
+        controls.show_task(task)
+        assert controls.boxes and enabled() == {True}
+        assert controls.box("driver-1.eq").add_buttons["bands"].isEnabled()
+        assert "heard at once" in controls.note.text()
+
+        controls.show_task({**task, "state": "playing", "commands": ["release", "stop"]})
+        assert enabled() == {False}
+        assert not controls.box("driver-1.eq").add_buttons["bands"].isEnabled()
+        assert "The task is playing: its hub takes no parameter changes" in controls.note.text()
+        row = controls.box("eq-lead").all_rows()[0]
+        assert row.label.toolTip() == ("The hub takes no parameter changes while the task is "
+                                       "playing")
+
+        older = {k: v for k, v in task.items() if k != "commands"}
+        controls.show_task(older)
+        assert enabled() == {False}
+        assert "does not list the commands" in controls.note.text()
+
+        controls.show_task({**task, "commands": ["patch"]})  # listed again: back on
+        assert enabled() == {True}
+    finally:
+        controls.close_senders()
 
 
 def test_a_log_slider_spends_equal_travel_per_octave(qapp: QApplication) -> None:

@@ -17,11 +17,11 @@ import pytest
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QSettings, QSize, Qt, qVersion
 from PySide6.QtWidgets import QMessageBox
 
+from app.console import open_console
 from backend import __version__
 from backend.host import Host, HostSettings, Upstream
 from tests.ui.harness import Agents, QtLoop, exited, wait_until
 from ui.components_model import COMPONENT, HEALTH, KIND, LAST_SEEN, ROUND_TRIP
-from ui.embedded_console import open_console
 from ui.main_window import MainWindow
 
 

@@ -1,7 +1,7 @@
 """The console attached to a REMOTE hub: a real ``controlroom --headless`` process.
 
-The window runs over :class:`ui.remote_bridge.RemoteHubBridge` and nothing is embedded:
-components, health, tasks and events come over HTTP and SSE, the task's stream over its
+The window runs over :class:`ui.bridge.HubBridge`, as over its own hub, and nothing is
+embedded: components, health, tasks and events come over HTTP and SSE, the task's stream over its
 WebSocket, renders are downloaded, and an engine spawned from the Agents tab joins the
 remote hub. The hub is hung (SIGSTOP), killed and started again under the open window,
 which says so, stays responsive, and resumes the event stream with nothing lost or twice.
@@ -23,16 +23,16 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from app import desktop
+from app.console import open_console, open_remote_console
 from backend.audio.output import Device
+from backend.client import AttachError, probe
 from backend.host import HostSettings
 from tests.processes import HubProcess
 from tests.ui.harness import QtLoop, wait_until
 from ui.actions import Actions
-from ui.embedded_console import open_console, open_remote_console
 from ui.hub_choice import HubChoice, HubHistory
 from ui.main_window import MainWindow
 from ui.meters import DEVICE_KEY, MetersPanel
-from ui.remote_bridge import RemoteHubError, probe
 
 #: An engine-only task (a dynamic EQ, no drivers), 2 s long: quick to render and play.
 SPEC = {
@@ -178,17 +178,17 @@ def test_a_wrong_token_or_a_dead_address_is_said_plainly(
     qt_loop: QtLoop, remote_hub: HubProcess,
 ) -> None:
     async def scenario() -> None:
-        with pytest.raises(RemoteHubError) as wrong:
+        with pytest.raises(AttachError) as wrong:
             await probe(remote_hub.url, "not-the-token")
         assert "refused the operator token" in wrong.value.message
         assert "DATA/admin.token on the hub's machine" in wrong.value.message
 
-        with pytest.raises(RemoteHubError) as dead:
+        with pytest.raises(AttachError) as dead:
             await probe("http://127.0.0.1:9", remote_hub.token)
         assert dead.value.message.startswith("cannot reach http://127.0.0.1:9: ")
         assert "is the hub running? Start it" in dead.value.message
 
-        with pytest.raises(RemoteHubError) as foreign:  # the hub's node, not a hub
+        with pytest.raises(AttachError) as foreign:  # the hub's node, not a hub
             await probe(f"{remote_hub.url}/node/v1", remote_hub.token)
         assert "is not a Control Room hub" in foreign.value.message
 

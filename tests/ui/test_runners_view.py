@@ -19,12 +19,12 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractButton, QPushButton
 
+from app.console import open_console
+from backend.client import ClientError
 from tests.ui.harness import ROOT, QtLoop, wait_until
 from ui.add_runner_dialog import reachable_url, runner_commands
-from ui.bridge import BridgeError
-from ui.embedded_console import open_console
 from ui.job_dialogs import SubmitJobDialog
-from ui.jobs_model import PROGRESS, STATE, format_duration
+from ui.jobs_model import PROGRESS, STATE, format_duration, offers
 from ui.runners_model import HARDWARE, HEALTH, LABELS, hardware_summary
 from ui.runners_view import log_error_text, readable_log
 
@@ -162,6 +162,7 @@ def test_enroll_a_runner_then_submit_follow_cancel_and_revoke(
                              "the end of the output")
             assert [f"line {i}" for i in range(1, 9)] == [
                 line for line in jobs.log.toPlainText().splitlines() if line.startswith("line")]
+            assert job(first).get("commands") == []  # the hub takes no cancel any more
             assert not jobs.cancel_button.isEnabled()
 
             # Cancel: offered only while the job can still be cancelled.
@@ -173,6 +174,8 @@ def test_enroll_a_runner_then_submit_follow_cancel_and_revoke(
             assert second is not None and second != first
             await wait_until(lambda: job(second).get("state") == "running"
                              and "up" in jobs.log.toPlainText(), "the sleeper running")
+            assert job(second).get("commands") == ["cancel"]
+            assert jobs.cancel_button.isEnabled()
             click(jobs.cancel_button)
             await wait_until(lambda: job(second).get("state") == "cancelled", "cancelled",
                              within=15)
@@ -256,9 +259,19 @@ def test_words_the_operator_reads(qt_loop: QtLoop) -> None:
     assert url.endswith(":8750") and "0.0.0.0" not in url and warning == ""
     assert runner_commands("http://h:1", "cre_x", "r 1", "")[0] == \
         "controlroom runner register --hub http://h:1 --token cre_x --name 'r 1'"
-    assert "504" not in log_error_text("r1", BridgeError("slow", 504))
-    assert "did not send its log within 5 s" in log_error_text("r1", BridgeError("", 504))
+    assert "504" not in log_error_text("r1", ClientError("slow", 504))
+    assert "did not send its log within 5 s" in log_error_text("r1", ClientError("", 504))
     assert readable_log('{"ts": "2026-01-01T00:00:00.5Z", "level": "warning", '
                         '"msg": "hello", "job": "j_1"}\nnot json').endswith(
         ".500  warning  hello  job=j_1\nnot json")
     assert format_duration(75) == "1:15" and format_duration(3.4) == "3.4 s"
+
+
+def test_cancel_is_offered_only_when_the_job_lists_it() -> None:
+    """The hub's ``commands`` decide, not the state; a hub that lists none (an older
+    version) gets no Cancel offered, and no error."""
+    assert offers({"state": "running", "commands": ["cancel"]}, "cancel")
+    assert not offers({"state": "running", "commands": []}, "cancel")
+    assert not offers({"state": "running"}, "cancel")
+    assert not offers({"state": "queued", "commands": "cancel"}, "cancel")
+    assert not offers(None, "cancel")

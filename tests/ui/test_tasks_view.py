@@ -14,11 +14,11 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
 
+from app.console import Console, open_console
 from tests.ui.harness import QtLoop, wait_until
-from ui.embedded_console import Console, open_console
 from ui.meters import FLOOR_DB
 from ui.spec_editor import DEMO_SPEC
-from ui.tasks_view import TasksView, time_left
+from ui.tasks_view import TasksView, allowed, time_left
 
 
 def _demo_with(**changes: object) -> str:
@@ -97,6 +97,8 @@ def test_reserve_render_save_play_with_meters_and_a_killed_driver_fails_the_play
                              and view.selected_task()["state"] == "ready",  # type: ignore[index]
                              "the task reserved and ready")
             task_id = view.selected_task()["id"]  # type: ignore[index]
+            assert view.selected_task()["commands"] == [  # type: ignore[index]
+                "patch", "play", "release", "render"]  # what the buttons follow
             assert panel.title.text() == f"Task {task_id}"
             assert panel.play_button.isEnabled() and panel.render_button.isEnabled()
             assert not panel.stop_button.isEnabled() and not panel.cancel_button.isEnabled()
@@ -158,3 +160,15 @@ def test_time_left_follows_the_average_pace() -> None:
     now = time.time()
     assert time_left({"progress": 0.25, "started_at": now - 10}, now) == 30.0
     assert time_left({"progress": 0.0, "started_at": now}, now) is None
+
+
+def test_transport_offers_only_the_commands_the_task_lists() -> None:
+    """The hub's ``commands`` decide, not the state; a hub that lists none (an older
+    version) gets no commands offered, and no error."""
+    playing = {"id": "t_1", "state": "playing", "commands": ["patch", "release", "stop"]}
+    assert allowed("stop", playing) and allowed("release", playing)
+    assert not allowed("play", playing) and not allowed("render_cancel", playing)
+    assert not allowed("play", {**playing, "state": "ready", "commands": []})
+    older = {"id": "t_1", "state": "ready"}
+    assert not any(allowed(c, older) for c in ("play", "stop", "render", "release"))
+    assert not allowed("play", {**older, "commands": None}) and not allowed("play", None)

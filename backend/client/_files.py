@@ -1,0 +1,50 @@
+"""Streaming a response body to a file without blocking the loop or leaving half files."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import httpx
+
+from backend.client._errors import ClientError
+
+#: Received bytes are written in pieces of about this size, each in a worker thread.
+WRITE_CHUNK = 1 << 20
+
+
+async def save(response: httpx.Response, path: Path, what: str) -> Path:
+    """Write the body to ``path`` through ``path.part``, renamed only when complete.
+
+    A body shorter than its ``Content-Length`` (a cut) raises :class:`ClientError` and
+    leaves nothing at ``path``, so a file that exists there is always whole.
+    """
+    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    expected = int(response.headers.get("content-length", -1))
+    try:
+        out = await asyncio.to_thread(partial.open, "wb")
+        written = 0
+        try:
+            pending: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                pending.append(chunk)
+                size += len(chunk)
+                if size >= WRITE_CHUNK:
+                    await asyncio.to_thread(out.write, b"".join(pending))
+                    written += size
+                    pending, size = [], 0
+            if pending:
+                await asyncio.to_thread(out.write, b"".join(pending))
+                written += size
+        finally:
+            await asyncio.to_thread(out.close)
+        if expected >= 0 and written != expected:
+            raise ClientError(f"{what}: the download stopped at {written} of {expected} "
+                              "bytes; try again", 502)
+        await asyncio.to_thread(os.replace, partial, path)
+    finally:
+        await asyncio.to_thread(partial.unlink, missing_ok=True)
+    return path

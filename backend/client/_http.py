@@ -1,0 +1,50 @@
+"""What every request of the client shares: reading an answer, and turning failures
+into the client's exceptions."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+import httpx
+
+from backend.client._errors import HubError, HubUnreachable
+
+
+def response_detail(response: httpx.Response) -> Any:
+    """The ``detail`` of an error body, or the body, or its text (first 500 characters)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500]
+    return body.get("detail", body) if isinstance(body, dict) else body
+
+
+def unreachable(url: str, exc: httpx.TransportError) -> HubUnreachable:
+    """The client's error for a transport failure of the HTTP library."""
+    reason = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        reason = f"no answer ({type(exc).__name__})"
+    return HubUnreachable(url, reason)
+
+
+def check(response: httpx.Response, what: str) -> httpx.Response:
+    """``response`` itself; a status >= 400 raises :class:`HubError` with its detail."""
+    if response.status_code >= 400:
+        raise HubError(response.status_code, response_detail(response), what)
+    return response
+
+
+async def send(url: str, request: Awaitable[httpx.Response], what: str) -> httpx.Response:
+    """Await ``request``; a status >= 400 raises :class:`HubError`, no answer
+    :class:`HubUnreachable`."""
+    try:
+        response = await request
+    except httpx.TransportError as exc:
+        raise unreachable(url, exc) from None
+    return check(response, what)
+
+
+def body(response: httpx.Response) -> Any:
+    """The JSON body, or None for an empty one."""
+    return response.json() if response.content else None

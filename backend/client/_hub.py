@@ -1,0 +1,350 @@
+"""The client of the hub's ``/api/v1``: every route as a typed method.
+
+The console, the ``task`` and ``runner`` command lines, flows (``ctx.hub``), agents that
+talk HTTP to their hub, the benchmarks and the tests all reach the hub through
+:class:`HubClient`. It is the one place that knows URLs, the token header, timeouts, how
+an answer is read and how a failure is reported (:mod:`backend.client._errors`), so that a
+change to any of those is made once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from backend.client._errors import HubError
+from backend.client._files import save
+from backend.client._follower import Follower, Record
+from backend.client._http import body, check, send, unreachable
+from backend.client._info import HubInfo
+from backend.client._node import NodeClient
+from backend.client._routes import route
+from backend.client._stream import follow
+from backend.client._taskstream import TaskStream
+
+#: Render states after which nothing changes.
+RENDER_FINAL = frozenset({"done", "failed", "cancelled"})
+
+
+class HubClient:
+    """One hub, one token, one pool of kept-alive connections; close with :meth:`aclose`.
+
+    ``token`` goes in ``Authorization: Bearer`` on every request (an operator token, a
+    node's token, or none for ``GET health`` alone); ``headers`` adds more (an agent's
+    ``X-Agent-Id``/``X-Agent-Secret``).
+    """
+
+    def __init__(self, base_url: str, token: str = "", *, timeout: float = 30.0,
+                 headers: dict[str, str] | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        all_headers = {"Authorization": f"Bearer {token}"} if token else {}
+        all_headers.update(headers or {})
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout,
+                                       headers=all_headers)
+
+    async def __aenter__(self) -> HubClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- plumbing --------------------------------------------------------------------
+
+    async def _send(self, request: Awaitable[httpx.Response], what: str) -> httpx.Response:
+        return await send(self.base_url, request, what)
+
+    async def _get(self, path: str, what: str, **kwargs: Any) -> Any:
+        return body(await self._send(self._http.get(path, **kwargs), what))
+
+    async def _post(self, path: str, what: str, **kwargs: Any) -> Any:
+        return body(await self._send(self._http.post(path, **kwargs), what))
+
+    async def _save(self, path: str, target: Path, what: str) -> Path:
+        try:
+            async with self._http.stream("GET", path) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    check(response, what)
+                return await save(response, target, what)
+        except httpx.TransportError as exc:
+            raise unreachable(self.base_url, exc) from None
+
+    # -- the hub itself --------------------------------------------------------------
+
+    @route("GET", "/api/v1/health")
+    async def health(self) -> dict[str, Any]:
+        """Liveness and component counts; the one route that needs no token."""
+        return dict(await self._get("/api/v1/health", "health"))
+
+    @route("GET", "/api/v1/hub")
+    async def about(self) -> HubInfo:
+        """What the hub says about itself (raises KeyError/ValueError if it is not a hub)."""
+        return HubInfo.from_json(self.base_url, await self._get("/api/v1/hub", "hub"))
+
+    @route("GET", "/api/v1/events")
+    async def events(self, follower: Follower, *, stop: asyncio.Event | None = None,
+                     idle_s: float | None = None, wake: asyncio.Event | None = None,
+                     on_cut: Callable[[], Awaitable[None]] | None = None,
+                     ) -> AsyncGenerator[Record, None]:
+        """The hub's event log from ``follower.last_id`` on, resumed after every cut; each
+        record's data is one event (``id``, ``ts``, ``type``, ``subject``, ``data``)."""
+        async for record in follow(self._http, "/api/v1/events", follower, what="events",
+                                   stop=stop, idle_s=idle_s, wake=wake, on_cut=on_cut):
+            yield record
+
+    # -- components and their configs ------------------------------------------------
+
+    @route("GET", "/api/v1/components")
+    async def components(self, *, within_s: float | None = None) -> list[dict[str, Any]]:
+        kwargs = {} if within_s is None else {"timeout": within_s}
+        return list(await self._get("/api/v1/components", "components", **kwargs))
+
+    @route("GET", "/api/v1/components/{component_id}")
+    async def component(self, component_id: str) -> dict[str, Any]:
+        return dict(await self._get(f"/api/v1/components/{component_id}", component_id))
+
+    @route("GET", "/api/v1/configs/{component_id}")
+    async def stored_config(self, component_id: str) -> dict[str, Any]:
+        """The stored overrides (not merged); ``{}`` if none."""
+        return dict(await self._get(f"/api/v1/configs/{component_id}",
+                                    f"config of {component_id}"))
+
+    @route("PUT", "/api/v1/configs/{component_id}")
+    async def put_config(self, component_id: str, config: Any) -> dict[str, Any]:
+        """Store overrides: ``{"id", "stored", "merged", "pushed"}``. ``config`` is sent as
+        given (the hub refuses anything but an object with 422)."""
+        response = await self._send(
+            self._http.put(f"/api/v1/configs/{component_id}", json=config),
+            f"config of {component_id}")
+        return dict(body(response))
+
+    @route("POST", "/api/v1/enrollments")
+    async def create_enrollment(self, kind: str, ttl_s: float | None = None,
+                                ) -> dict[str, Any]:
+        """A one-time token: ``{"token", "kind", "expires_at"}``, single use."""
+        request: dict[str, Any] = {"kind": kind}
+        if ttl_s is not None:
+            request["ttl_s"] = ttl_s
+        return dict(await self._post("/api/v1/enrollments", f"enrollment for a {kind}",
+                                     json=request))
+
+    # -- audio tasks -----------------------------------------------------------------
+
+    @route("POST", "/api/v1/tasks")
+    async def reserve(self, spec: dict[str, Any], engine: str | None = None,
+                      ) -> dict[str, Any]:
+        """The task as stored (with its ``id``), pending until engine and drivers accept."""
+        params = {"engine": engine} if engine else {}
+        return dict(await self._post("/api/v1/tasks", "reserve", json=spec, params=params))
+
+    @route("GET", "/api/v1/tasks")
+    async def tasks(self, *, within_s: float | None = None) -> list[dict[str, Any]]:
+        kwargs = {} if within_s is None else {"timeout": within_s}
+        return list(await self._get("/api/v1/tasks", "tasks", **kwargs))
+
+    @route("GET", "/api/v1/tasks/{task_id}")
+    async def task(self, task_id: str) -> dict[str, Any]:
+        return dict(await self._get(f"/api/v1/tasks/{task_id}", f"task {task_id}"))
+
+    async def wait_task(self, task_id: str, states: frozenset[str] = frozenset({"ready"}),
+                        within_s: float = 30.0, poll: float = 0.1) -> dict[str, Any]:
+        """Poll until the task reaches one of ``states``; HubError if it fails first."""
+        deadline = time.monotonic() + within_s
+        while True:
+            task = await self.task(task_id)
+            if task["state"] in states:
+                return task
+            if task["state"] in ("failed", "released"):
+                raise HubError(409, f"task {task_id} is {task['state']}: {task.get('error')}")
+            if time.monotonic() > deadline:
+                raise HubError(504, f"task {task_id} still {task['state']} after {within_s} s")
+            await asyncio.sleep(poll)
+
+    @route("DELETE", "/api/v1/tasks/{task_id}")
+    async def release(self, task_id: str) -> dict[str, Any]:
+        """Reservation cancel: engine and drivers drop the spec."""
+        response = await self._send(self._http.delete(f"/api/v1/tasks/{task_id}"), "release")
+        return dict(body(response) or {})
+
+    @route("POST", "/api/v1/tasks/{task_id}/play")
+    async def play(self, task_id: str) -> dict[str, Any]:
+        return dict(await self._post(f"/api/v1/tasks/{task_id}/play", "play"))
+
+    @route("POST", "/api/v1/tasks/{task_id}/stop")
+    async def stop(self, task_id: str) -> dict[str, Any]:
+        return dict(await self._post(f"/api/v1/tasks/{task_id}/stop", "stop"))
+
+    @route("PATCH", "/api/v1/tasks/{task_id}/instances/{instance_id}")
+    async def set_params(self, task_id: str, instance_id: str,
+                         params: dict[str, Any]) -> dict[str, Any]:
+        """Change an instance's parameters live (while ready or playing)."""
+        response = await self._send(
+            self._http.patch(f"/api/v1/tasks/{task_id}/instances/{instance_id}",
+                             json=params), f"parameters of {instance_id}")
+        return dict(body(response) or {})
+
+    @route("POST", "/api/v1/tasks/{task_id}/render")
+    async def render(self, task_id: str, format: str = "wav24",
+                     segment: dict[str, float] | None = None) -> str:
+        """Start an offline render; the new render's id."""
+        request: dict[str, Any] = {"format": format}
+        if segment is not None:
+            request["segment"] = segment
+        answer = await self._post(f"/api/v1/tasks/{task_id}/render", "render", json=request)
+        return str(answer.get("render_id") or answer.get("id"))
+
+    @route("GET", "/api/v1/tasks/{task_id}/renders/{render_id}")
+    async def render_state(self, task_id: str, render_id: str) -> dict[str, Any]:
+        return dict(await self._get(f"/api/v1/tasks/{task_id}/renders/{render_id}",
+                                    f"render {render_id}"))
+
+    async def wait_render(self, task_id: str, render_id: str, within_s: float = 600.0,
+                          poll: float = 0.1,
+                          on_progress: Callable[..., object] | None = None,
+                          ) -> dict[str, Any]:
+        """Poll the render until it ends; HubError unless it ends ``done``."""
+        deadline = time.monotonic() + within_s
+        while True:
+            render = await self.render_state(task_id, render_id)
+            if on_progress is not None and render.get("progress") is not None:
+                on_progress(float(render["progress"]))
+            if render["state"] in RENDER_FINAL:
+                if render["state"] != "done":
+                    raise HubError(409, f"render {render_id} {render['state']}: "
+                                        f"{render.get('error')}")
+                return render
+            if time.monotonic() > deadline:
+                raise HubError(504, f"render {render_id} not done after {within_s} s")
+            await asyncio.sleep(poll)
+
+    @route("POST", "/api/v1/tasks/{task_id}/renders/{render_id}/cancel")
+    async def cancel_render(self, task_id: str, render_id: str) -> dict[str, Any]:
+        return dict(await self._post(f"/api/v1/tasks/{task_id}/renders/{render_id}/cancel",
+                                     "cancel render"))
+
+    @route("GET", "/api/v1/tasks/{task_id}/renders/{render_id}/file")
+    async def download(self, task_id: str, render_id: str, path: Path) -> Path:
+        """Stream the finished file to ``path`` (whole, or not there at all)."""
+        return await self._save(f"/api/v1/tasks/{task_id}/renders/{render_id}/file", path,
+                                f"render {render_id}")
+
+    @route("WS", "/api/v1/tasks/{task_id}/stream")
+    def task_stream(self, task_id: str) -> TaskStream:
+        """The task's audio blocks and meters, live (see :class:`TaskStream`)."""
+        base = self.base_url.replace("https://", "wss://").replace("http://", "ws://")
+        return TaskStream(f"{base}/api/v1/tasks/{task_id}/stream", self._token)
+
+    # -- runners and jobs ------------------------------------------------------------
+
+    @route("GET", "/api/v1/runners")
+    async def runners(self) -> list[dict[str, Any]]:
+        return list(await self._get("/api/v1/runners", "runners"))
+
+    @route("GET", "/api/v1/runners/{runner_id}")
+    async def runner(self, runner_id: str) -> dict[str, Any]:
+        return dict(await self._get(f"/api/v1/runners/{runner_id}", f"runner {runner_id}"))
+
+    @route("GET", "/api/v1/runners/{runner_id}/logs")
+    async def runner_logs(self, runner_id: str, lines: int = 200) -> str:
+        """The tail of the runner's own log (HubError 503: not connected; 504: no answer)."""
+        response = await self._send(
+            self._http.get(f"/api/v1/runners/{runner_id}/logs", params={"lines": lines}),
+            f"log of {runner_id}")
+        return response.text
+
+    @route("DELETE", "/api/v1/runners/{runner_id}")
+    async def revoke_runner(self, runner_id: str) -> dict[str, Any]:
+        """Its secret is refused from now on."""
+        response = await self._send(self._http.delete(f"/api/v1/runners/{runner_id}"),
+                                    f"revoke {runner_id}")
+        return dict(body(response))
+
+    @route("POST", "/api/v1/jobs")
+    async def submit_job(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The queued job; a 422's ``detail`` names the fields (``needs.cpus``, ...)."""
+        return dict(await self._post("/api/v1/jobs", "submit job", json=request))
+
+    @route("GET", "/api/v1/jobs")
+    async def jobs(self, state: str | None = None) -> list[dict[str, Any]]:
+        params = {"state": state} if state else {}
+        return list(await self._get("/api/v1/jobs", "jobs", params=params))
+
+    @route("GET", "/api/v1/jobs/{job_id}")
+    async def job(self, job_id: str) -> dict[str, Any]:
+        return dict(await self._get(f"/api/v1/jobs/{job_id}", f"job {job_id}"))
+
+    @route("POST", "/api/v1/jobs/{job_id}/cancel")
+    async def cancel_job(self, job_id: str) -> dict[str, Any]:
+        return dict(await self._post(f"/api/v1/jobs/{job_id}/cancel", f"cancel {job_id}"))
+
+    @route("GET", "/api/v1/jobs/{job_id}/logs")
+    async def job_log(self, job_id: str) -> str:
+        """The job's output so far (complete once the job has ended)."""
+        response = await self._send(self._http.get(f"/api/v1/jobs/{job_id}/logs"),
+                                    f"log of {job_id}")
+        return response.text
+
+    async def job_output(self, job_id: str, after: int = 0, *,
+                         stop: asyncio.Event | None = None, idle_s: float | None = None,
+                         ) -> AsyncGenerator[Record, None]:
+        """The job's output as it is written (``output`` records, ``{"text"}``), then one
+        ``end`` record (``{"state", "exit_code"}``); resumed by byte offset after cuts."""
+        follower = Follower(after, now=asyncio.get_running_loop().time(),
+                            terminal=frozenset({"end"}))
+        async for record in follow(self._http, f"/api/v1/jobs/{job_id}/logs", follower,
+                                   what=f"log of {job_id}", params={"follow": 1},
+                                   stop=stop, idle_s=idle_s):
+            yield record
+            if record.event == "end":
+                return
+
+    @route("GET", "/api/v1/jobs/{job_id}/artifacts/{name}")
+    async def download_artifact(self, job_id: str, name: str, path: Path) -> Path:
+        """Stream a file the job produced to ``path``."""
+        return await self._save(f"/api/v1/jobs/{job_id}/artifacts/{name}", path,
+                                f"artifact {name}")
+
+    @route("PUT", "/api/v1/jobs/{job_id}/artifacts/{name}")
+    async def upload_artifact(self, job_id: str, name: str, content: bytes) -> None:
+        """A runner hands the hub a file its job produced (agent credentials)."""
+        await self._send(self._http.put(f"/api/v1/jobs/{job_id}/artifacts/{name}",
+                                        content=content), f"artifact {name}")
+
+    # -- nodes -----------------------------------------------------------------------
+
+    @route("GET", "/api/v1/nodes")
+    async def nodes(self) -> list[dict[str, Any]]:
+        """Every node the hub knows, with its flow catalog."""
+        return list(await self._get("/api/v1/nodes", "nodes"))
+
+    @route("POST", "/api/v1/nodes/{name}/token")
+    async def link_node(self, name: str, agent_id: str, secret: str, token: str) -> None:
+        """A standalone node hands the hub its own token, proving who it is."""
+        await self._post(f"/api/v1/nodes/{name}/token", f"token of node {name}",
+                         json={"agent_id": agent_id, "secret": secret, "token": token})
+
+    @route("POST", "/api/v1/nodes/{name}/unregister")
+    async def unregister_node(self, name: str, agent_id: str, secret: str,
+                              within_s: float | None = None) -> None:
+        """A standalone node leaves the hub's directory as it shuts down."""
+        kwargs = {} if within_s is None else {"timeout": within_s}
+        await self._post(f"/api/v1/nodes/{name}/unregister", f"unregister node {name}",
+                         json={"agent_id": agent_id, "secret": secret}, **kwargs)
+
+    @route("GET", "/api/v1/nodes/{name}/{path}")
+    @route("PUT", "/api/v1/nodes/{name}/{path}")
+    @route("POST", "/api/v1/nodes/{name}/{path}")
+    @route("PATCH", "/api/v1/nodes/{name}/{path}")
+    @route("DELETE", "/api/v1/nodes/{name}/{path}")
+    def node(self, name: str) -> NodeClient:
+        """The node ``name``'s routes through the hub's proxy (the hub's token suffices)."""
+        return NodeClient(self._http, f"/api/v1/nodes/{name}")
