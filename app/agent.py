@@ -20,12 +20,11 @@ log = logging.getLogger(__name__)
 def attach_role(session: AgentSession, kind: str) -> object:
     """Give the session its kind's behaviour; returns the role object."""
     if kind in ("engine", "driver"):
-        from backend.audio.scipy_signal import preload
+        from backend.audio import preload_filters
 
-        preload()
+        preload_filters()
     if kind == "engine":
-        from backend.engine import Engine
-        from backend.engine.engine import render_processes
+        from backend.engine import Engine, render_processes
 
         engine = Engine(session, session.settings.data_dir)
         session.on_disconnected = engine.connection_lost
@@ -38,9 +37,9 @@ def attach_role(session: AgentSession, kind: str) -> object:
             # config hooks return (awaited, this kept a new engine half-open 2.5 s longer).
             processes = render_processes(config)
             if processes > 1:
-                from backend.audio.workers import prewarm
+                from backend.audio import prewarm_workers
 
-                job = asyncio.ensure_future(asyncio.to_thread(prewarm, processes - 1))
+                job = asyncio.ensure_future(asyncio.to_thread(prewarm_workers, processes - 1))
                 warming.add(job)
                 job.add_done_callback(_warmed)
                 job.add_done_callback(warming.discard)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,17 @@ from PySide6.QtCore import QSettings
 
 from backend.host import Host, HostSettings
 from backend.supervisor import Supervisor
-from ui.bridge import HubBridge
-from ui.main_window import MainWindow
+from ui.core.bridge import HubBridge
+from ui.shell.main_window import MainWindow
+
+
+async def wait_for(predicate: Callable[[], bool], what: str, within: float = 60.0) -> None:
+    """Poll while the loop (hub, agents, Qt) keeps running; fail loudly if it never holds."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not {what} after {within:g} s")
+        await asyncio.sleep(0.1)
 
 
 @dataclass

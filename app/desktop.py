@@ -9,13 +9,14 @@ picks another hub (File ▸ Connect to Hub…), the window closes as on quit and
 opens a new one attached to that hub, in the same process, so the token stays in memory.
 
 In remote mode (``controlroom --hub URL``) no hub or node service runs here: the window
-works over the same :class:`ui.bridge.HubBridge` as with the embedded hub, agents spawned
+works over the same :class:`ui.core.bridge.HubBridge` as with the embedded hub, agents spawned
 from the Agents tab join the remote hub (with enrollment tokens it issues), and closing
 leaves the hub running.
 
 Qt is never told to quit while ``main`` runs: quit-on-last-window-closed is off and the
 app ends when ``main`` returns, which is what keeps shutdown free of tracebacks
-(PITFALLS.md: "Event loop stopped before Future completed").
+(quitting Qt while ``main`` still awaits ends in "Event loop stopped before Future
+completed").
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ from backend import __version__
 from backend.client import AttachError, hub_slug
 from backend.host import Host, HostSettings
 from backend.supervisor import Supervisor
-from ui.bridge import HubBridge
-from ui.hub_choice import HubChoice, HubHistory
-from ui.main_window import MainWindow
+from ui.core.bridge import HubBridge
+from ui.shell.hub_choice import HubChoice, HubHistory
+from ui.shell.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 

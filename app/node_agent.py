@@ -9,7 +9,7 @@ import logging
 from app.signals import stop_on_signals
 from backend.agents import SessionSettings
 from backend.errors import AgentFatal
-from backend.node.agent import NodeAgent, NodeAgentSettings
+from backend.node import NodeAgent, NodeAgentSettings
 
 log = logging.getLogger(__name__)
 

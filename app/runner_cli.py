@@ -27,11 +27,16 @@ import psutil
 from app import logs
 from app.paths import APP
 from app.signals import stop_on_signals
-from backend.agents import AgentSession, SessionSettings, agent_channel_url, static_config
-from backend.agents.credentials import load as load_credentials
+from backend.agents import (
+    AgentSession,
+    SessionSettings,
+    agent_channel_url,
+    credentials,
+    static_config,
+)
 from backend.client import ClientError, HubClient
 from backend.errors import AgentFatal
-from backend.hub.merge import deep_merge
+from backend.hub import deep_merge
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +165,7 @@ def load_settings(data_dir: Path) -> SessionSettings:
     except OSError:
         raise ValueError(f"no runner is registered in {data_dir} (no {SETTINGS}); run "
                          "'controlroom runner register --hub URL --token T' first") from None
-    if load_credentials(data_dir) is None:
+    if credentials.load(data_dir) is None:
         raise ValueError(f"{data_dir} has settings but no credentials.json; register again")
     return SessionSettings(hub_url=raw["hub"], name=raw["name"], kind="runner",
                            data_dir=data_dir, static_config=raw.get("config") or {})

@@ -33,30 +33,19 @@ import asyncio
 import json
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication
 
-from app.console import open_console
+from app.console import open_console, wait_for
 from app.desktop import QtEventLoop
-from ui.bridge import HubBridge
-from ui.main_window import MainWindow
-from ui.spec_editor import DEMO_SPEC
+from ui.core.bridge import HubBridge
+from ui.shell.main_window import MainWindow
+from ui.tasks.spec_editor import DEMO_SPEC
 
 SIZE = (1280, 820)
 NAMES = ("engine-1", "driver-1", "driver-2")
-
-
-async def wait_for(predicate: Callable[[], bool], what: str, within: float = 60.0) -> None:
-    """Poll while the loop (hub, agents, Qt) keeps running; fail loudly if it never holds."""
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not {what} after {within:g} s")
-        await asyncio.sleep(0.1)
 
 
 def save(window: MainWindow, path: Path) -> Path:

@@ -21,9 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from backend.audio.output import NullSink, open_sink
-from backend.audio.spec import parse_task_spec, task_spec_schema
-from backend.audio.testmedia import write_test_media
+from backend.audio import NullSink, open_sink, parse_task_spec, task_spec_schema, write_test_media
 from backend.client import ClientError, HubClient
 from backend.protocol import frames
 

@@ -36,7 +36,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +46,11 @@ if str(ROOT) not in sys.path:
 from PySide6.QtCore import QCoreApplication  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from app.console import open_console  # noqa: E402
+from app.console import open_console, wait_for  # noqa: E402
 from app.desktop import QtEventLoop  # noqa: E402
 from backend.audio.spec import TaskSpec  # noqa: E402
 from backend.host import Host  # noqa: E402
-from ui.spec_editor import DEMO_SPEC  # noqa: E402
+from ui.tasks.spec_editor import DEMO_SPEC  # noqa: E402
 
 TARGET_LAG_P99_MS = 20.0
 TARGET_METER_MS = 100.0
@@ -65,14 +64,6 @@ def log(message: str) -> None:
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-async def wait_for(predicate: Callable[[], bool], what: str, within: float = 60.0) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not {what} after {within:g} s")
-        await asyncio.sleep(0.1)
 
 
 async def lag_probe(stop: asyncio.Event, lags_ms: list[float]) -> None:

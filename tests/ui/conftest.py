@@ -24,7 +24,9 @@ from tests.ui.harness import Agents, QtLoop
 
 @pytest.fixture
 def qt_loop(qapp: QApplication) -> Iterator[QtLoop]:
-    # Closing the test window must not quit the app under the running loop (PITFALLS.md).
+    # Closing the test window must not quit the app: qasync would stop the loop while a
+    # test still awaits on it, and the test would fail with "Event loop stopped before
+    # Future completed".
     qapp.setQuitOnLastWindowClosed(False)
     loop = QtLoop(qapp)
     try:

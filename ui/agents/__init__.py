@@ -1,0 +1,3 @@
+"""The agents view: the processes this desktop spawned and supervises, with the dialogs that
+spawn engine drivers and runners.
+"""
