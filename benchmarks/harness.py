@@ -13,6 +13,9 @@ every benchmark needs and that are easy to get subtly wrong:
   the moment it arrives, so a benchmark measures "the hub said down" by push, not by
   polling (a poll adds up to its period to every figure).
 
+Every call to the hub's API goes through :class:`backend.client.HubClient` (the one client
+of that API), so a change of URL, token header or error shape is made there, not here.
+
 The benchmarks run as ``python benchmarks/NAME.py``, which puts this directory first on
 ``sys.path``; that is how they import this module.
 """
@@ -22,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import json
 import os
 import resource
 import shutil
@@ -32,17 +34,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
-import httpx
+from backend.client import ClientError, Follower, HubClient, HubUnreachable
 
 PR_SET_PDEATHSIG = 1
 HUB_START_TIMEOUT_S = 30.0
 STOP_GRACE_S = 5.0
+
+T = TypeVar("T")
 
 
 def progress(message: str) -> None:
@@ -180,8 +184,9 @@ class HubProcess:
     def ws_url(self) -> str:
         return "ws" + self.url.removeprefix("http") + "/api/v1/agents"
 
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+    def client(self, timeout: float = 30.0) -> HubClient:
+        """A client of this hub with its operator token (close it: ``async with``)."""
+        return HubClient(self.url, self.token, timeout=timeout)
 
 
 async def start_hub(reaper: Reaper, extra: Sequence[str] = ()) -> HubProcess:
@@ -203,32 +208,25 @@ async def start_hub(reaper: Reaper, extra: Sequence[str] = ()) -> HubProcess:
         await asyncio.sleep(0.05)
     hub = HubProcess(proc, url_file.read_text().strip(), token_file.read_text().strip(),
                      data_dir)
-    async with httpx.AsyncClient(base_url=hub.url, timeout=5) as client:
-        response = await client.get("/api/v1/health")
-        response.raise_for_status()
+    async with HubClient(hub.url, timeout=5) as client:
+        await client.health()
     return hub
 
 
-async def enroll(client: httpx.AsyncClient, hub: HubProcess, kind: str = "engine") -> str:
-    """A one-time enrollment token from ``POST /api/v1/enrollments``."""
-    response = await client.post(
-        f"{hub.url}/api/v1/enrollments", json={"kind": kind}, headers=hub.auth()
-    )
-    response.raise_for_status()
-    token: str = response.json()["token"]
-    return token
+async def enroll(client: HubClient, kind: str = "engine") -> str:
+    """A one-time enrollment token (``client`` must hold the operator token)."""
+    return str((await client.create_enrollment(kind))["token"])
 
 
-async def get_json(client: httpx.AsyncClient, url: str) -> Any:
-    """GET with a retry: the hub closes keep-alive connections idle for 5 s, and a request
-    sent on one just as it closes fails without a response (the usual keep-alive race)."""
-    for attempt in range(3):
+async def retried(call: Callable[[], Awaitable[T]], attempts: int = 3) -> T:
+    """``call()`` again when nothing answered: the hub closes keep-alive connections idle
+    for 5 s, and a request sent on one just as it closes fails without a response (the
+    usual keep-alive race). Only for requests that are safe to repeat (reads)."""
+    for attempt in range(attempts):
         try:
-            response = await client.get(url)
-            response.raise_for_status()
-            return response.json()
-        except httpx.TransportError:
-            if attempt == 2:
+            return await call()
+        except HubUnreachable:
+            if attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
 
@@ -247,15 +245,20 @@ class Observed:
 
 
 class EventStream:
-    """Follows the hub's SSE stream in a task; waiters match on events after a mark."""
+    """Follows the hub's SSE stream in a task; waiters match on events after a mark.
 
-    def __init__(self, url: str) -> None:
-        self._url = url
+    It reads the whole log from its start (the hub always holds at least its own
+    ``hub.started``), so the first record proves the stream is open; a cut stream is
+    reopened after the last event seen (:meth:`HubClient.events`).
+    """
+
+    def __init__(self, hub: HubProcess) -> None:
         self.events: list[Observed] = []
         self._changed = asyncio.Condition()
         self._opened = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(10, read=None))
+        # Its own client: the stream holds one connection open for the whole run.
+        self._client = HubClient(hub.url, hub.token)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._follow(), name="sse")
@@ -271,32 +274,23 @@ class EventStream:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+            with contextlib.suppress(asyncio.CancelledError, ClientError):
                 await self._task
         await self._client.aclose()
 
     async def _follow(self) -> None:
-        fields: dict[str, str] = {}
-        async with self._client.stream("GET", f"{self._url}/api/v1/events") as response:
-            response.raise_for_status()
-            async for line in response.aiter_lines():
-                if line.startswith(":"):
-                    self._opened.set()
-                    continue
-                if line:
-                    name, _, value = line.partition(":")
-                    fields[name] = value.removeprefix(" ")
-                    continue
-                arrived, arrived_wall = time.monotonic(), time.time()
-                if "data" in fields:
-                    body = json.loads(fields["data"])
-                    event = Observed(arrived, arrived_wall, int(body["id"]), body["type"],
-                                     body["subject"], float(body["ts"]), body["data"])
-                    async with self._changed:
-                        self.events.append(event)
-                        self._changed.notify_all()
-                fields = {}
-        raise RuntimeError("the hub closed its event stream")
+        # No idle timeout: a reopening in the middle of a trial would delay the event it
+        # waits for; cancelling the task (close) ends the read instead.
+        async for record in self._client.events(Follower(0)):
+            arrived, arrived_wall = time.monotonic(), time.time()
+            self._opened.set()
+            body = record.data
+            event = Observed(arrived, arrived_wall, int(body["id"]), body["type"],
+                             body["subject"], float(body["ts"]), body["data"])
+            async with self._changed:
+                self.events.append(event)
+                self._changed.notify_all()
+        raise RuntimeError("the hub's event stream ended")
 
     def mark(self) -> int:
         """A position; :meth:`wait_for` only looks at events that arrive after it."""

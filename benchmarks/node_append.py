@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import tempfile
@@ -25,9 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from harness import Reaper, machine, progress, sigterm_as_interrupt, start_hub
-from node_common import kill_workers, start_node
+from node_common import kill_workers, node_client, start_node
 
 from backend.node.events import EventStore
 from backend.node.schema import MIGRATIONS
@@ -66,25 +66,19 @@ async def flow_rate(n: int) -> dict[str, Any]:
         hub = await start_hub(reaper)
         node = await start_node(reaper, hub)
         try:
-            async with httpx.AsyncClient(base_url=node.url, timeout=60) as client:
-                r = await client.post("/node/v1/runs", json={"flow": "burst",
-                                                             "inputs": {"events": n}},
-                                      headers=node.auth())
-                r.raise_for_status()
-                fid = r.json()["fid"]
+            async with node_client(node) as client:
+                fid = await client.start("burst", {"events": n})
                 while True:
-                    state = (await client.get(f"/node/v1/runs/{fid}")).json()
+                    state = await client.state(fid)
                     if state["state"] in ("done", "error", "interrupted"):
                         break
                     await asyncio.sleep(0.1)
                 first = last = None
-                async with client.stream("GET", f"/node/v1/runs/{fid}/events") as stream:
-                    async for line in stream.aiter_lines():
-                        if line.startswith("data: "):
-                            event = json.loads(line[6:])
-                            if event["type"] == "log":
-                                first = first or event["ts"]
-                                last = event["ts"]
+                async with contextlib.aclosing(client.events(fid)) as events:
+                    async for event in events:
+                        if event.type == "log":
+                            first = first or event.ts
+                            last = event.ts
         finally:
             kill_workers(node.data_dir)
     assert first is not None and last is not None, state

@@ -1,14 +1,21 @@
-"""Shared plumbing of the node benchmarks: a real hub and a real ``agent node`` process."""
+"""Shared plumbing of the node benchmarks: a real hub and a real ``agent node`` process.
+
+The benchmarks talk to the node directly (``/node/v1`` with the node's own token), not
+through the hub's proxy: the figures are the node's, without the hub's hop in the path.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from harness import HubProcess, Reaper, controlroom, enroll
+
+from backend.client import NodeClient
 
 FLOWS = Path(__file__).resolve().parent / "node_flows.py"
 
@@ -20,13 +27,25 @@ class NodeProc:
     token: str
     data_dir: Path
 
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+
+@contextlib.asynccontextmanager
+async def node_client(node: NodeProc, request_timeout_s: float = 60.0,
+                      connections: int = 100) -> AsyncIterator[NodeClient]:
+    """A :class:`NodeClient` on the node's own ``/node/v1`` routes, with a pool of its own
+    of up to ``connections`` connections: the benchmarks talk to the node directly, so
+    their figures do not include the hub proxy's extra hop.
+    """
+    client = NodeClient.direct(node.url, node.token, timeout=request_timeout_s,
+                               max_connections=connections)
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 async def start_node(reaper: Reaper, hub: HubProcess, name: str = "bench-node") -> NodeProc:
-    async with httpx.AsyncClient(timeout=10) as client:
-        token = await enroll(client, hub, "node")
+    async with hub.client(timeout=10) as client:
+        token = await enroll(client, "node")
     data_dir = reaper.root / name
     proc = reaper.spawn(controlroom(
         "agent", "node", "--hub", hub.url, "--name", name, "--token", token, "--data-dir",

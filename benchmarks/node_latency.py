@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import time
 from typing import Any
 
-import httpx
 from harness import Reaper, machine, progress, sigterm_as_interrupt, start_hub
-from node_common import kill_workers, start_node
+from node_common import kill_workers, node_client, start_node
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -34,24 +34,17 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         node = await start_node(reaper, hub)
         latencies: list[float] = []
         try:
-            async with httpx.AsyncClient(base_url=node.url,
-                                         timeout=httpx.Timeout(10, read=None)) as client:
-                r = await client.post("/node/v1/runs", json={
-                    "flow": "tick", "inputs": {"events": args.events, "every_s": args.every}},
-                    headers=node.auth())
-                r.raise_for_status()
-                fid = r.json()["fid"]
+            async with node_client(node) as client:
+                fid = await client.start("tick", {"events": args.events,
+                                                  "every_s": args.every})
                 progress(f"following {fid}: {args.events} events every {args.every} s")
-                async with client.stream("GET", f"/node/v1/runs/{fid}/events") as stream:
-                    async for line in stream.aiter_lines():
-                        if not line.startswith("data: "):
-                            continue
+                # The client of the product, as an operator's console follows a run: each
+                # event is timed as NodeClient hands it on (it ends after ``final``).
+                async with contextlib.aclosing(client.events(fid)) as events:
+                    async for event in events:
                         arrived = time.time()
-                        event = json.loads(line[6:])
-                        if event["type"] == "progress":
-                            latencies.append(arrived - float(event["data"]["message"]))
-                        elif event["type"] == "final":
-                            break
+                        if event.type == "progress":
+                            latencies.append(arrived - float(event.data["message"]))
         finally:
             kill_workers(node.data_dir)
     ms = [x * 1000 for x in latencies]

@@ -19,10 +19,9 @@ import statistics
 import time
 from typing import Any
 
-import httpx
 import psutil
 from harness import Reaper, machine, progress, sigterm_as_interrupt, start_hub
-from node_common import kill_workers, start_node
+from node_common import kill_workers, node_client, start_node
 
 
 def usage(pid: int, workers: list[int]) -> dict[str, float]:
@@ -45,21 +44,17 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         node = await start_node(reaper, hub)
         out: dict[str, Any] = {"machine": machine(), "runs": args.runs}
         try:
-            limits = httpx.Limits(max_connections=args.runs + 10)
-            async with httpx.AsyncClient(base_url=node.url, timeout=120,
-                                         limits=limits, headers=node.auth()) as client:
+            connections = args.runs + 10  # every launch and every answer at once
+            async with node_client(node, 120, connections) as client:
                 out["idle"] = usage(node.pid, [])
                 t0 = time.monotonic()
-                responses = await asyncio.gather(*(
-                    client.post("/node/v1/runs", json={"flow": "await-approval",
-                                                       "inputs": {}})
-                    for _ in range(args.runs)))
-                fids = [r.json()["fid"] for r in responses]
+                fids = list(await asyncio.gather(*(
+                    client.start("await-approval", {}) for _ in range(args.runs))))
                 out["launch_s"] = round(time.monotonic() - t0, 3)
                 progress(f"launched {len(fids)} runs in {out['launch_s']} s")
                 states: dict[str, Any] = {}
                 while True:
-                    states = {f: (await client.get(f"/node/v1/runs/{f}")).json() for f in fids}
+                    states = {f: await client.state(f) for f in fids}
                     if all(s["state"] == "locked" for s in states.values()):
                         break
                     await asyncio.sleep(0.2)
@@ -71,19 +66,17 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
                 # Fresh connections: the server closes keep-alive ones idle for 5 s, and a
                 # POST sent on one just as it closes fails (the usual keep-alive race).
-                answering = httpx.AsyncClient(base_url=node.url, timeout=120, limits=limits,
-                                              headers=node.auth())
+                async with node_client(node, 120,
+                                       connections=connections) as answering:
 
-                async def answer(fid: str) -> tuple[int, float]:
-                    lid = states[fid]["locks"][0]["lid"]
-                    started = time.monotonic()
-                    r = await answering.post(f"/node/v1/runs/{fid}/lock/{lid}/candidate",
-                                             json={"ok": True})
-                    return r.status_code, time.monotonic() - started
+                    async def answer(fid: str) -> tuple[int, float]:
+                        lid = states[fid]["locks"][0]["lid"]
+                        started = time.monotonic()
+                        verdict = await answering.submit(fid, lid, {"ok": True})
+                        return verdict.status, time.monotonic() - started
 
-                t1 = time.monotonic()
-                answers = await asyncio.gather(*(answer(f) for f in fids))
-                await answering.aclose()
+                    t1 = time.monotonic()
+                    answers = await asyncio.gather(*(answer(f) for f in fids))
                 out["answer_all_s"] = round(time.monotonic() - t1, 3)
                 codes = [c for c, _ in answers]
                 rtts = sorted(rtt * 1000 for _, rtt in answers)
@@ -91,8 +84,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 out["answer_ms"] = {"p50": round(statistics.median(rtts), 1),
                                     "max": round(rtts[-1], 1)}
                 while True:
-                    done = [(await client.get(f"/node/v1/runs/{f}")).json()["state"]
-                            for f in fids]
+                    done = [(await client.state(f))["state"] for f in fids]
                     if all(s in ("done", "error", "interrupted") for s in done):
                         break
                     await asyncio.sleep(0.1)

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import time
 from collections import Counter
 
-import httpx
-from harness import Reaper, machine, progress, sigterm_as_interrupt
+from harness import Reaper, machine, progress, retried, sigterm_as_interrupt
 from runner_common import free_port, hub_on, start_runner, submit, wait_ready
+
+from backend.client import Follower, HubClient
 
 RUNNERS = ("r1", "r2", "r3", "r4")
 CONFIG = {"heartbeat_s": 2.0, "report_interval_s": 0.2, "retry_s": 1.0}
@@ -34,10 +36,13 @@ async def run(reaper: Reaper, jobs: int) -> dict[str, object]:
     hub = await hub_on(reaper, port)
     ledger = reaper.root / "ledger.txt"
     started = time.monotonic()
-    async with httpx.AsyncClient(timeout=10) as client:
+    # The hub comes back on the same port with the same admin.token, so one client
+    # serves across its restarts (a call on a connection of the old hub fails as
+    # unreachable, and ``submit`` retries it).
+    async with hub.client(timeout=10) as client:
         for name in RUNNERS:
             await start_runner(reaper, client, hub, name, CONFIG)
-        await wait_ready(client, hub, RUNNERS)
+        await wait_ready(client, RUNNERS)
         ids: list[str] = []
         restarts = {jobs // 3, 2 * jobs // 3}
         for i in range(jobs):
@@ -46,17 +51,17 @@ async def run(reaper: Reaper, jobs: int) -> dict[str, object]:
                 reaper.stop(hub.proc)
                 reaper.forget(hub.proc)
                 hub = await hub_on(reaper, port)
-            ids.append(await submit(client, hub, [
+            ids.append(await submit(client, [
                 "/bin/sh", "-c", f"echo {i} >> {ledger}"], needs={"cpus": 0.25}))
         progress(f"{jobs} submitted; waiting for them to finish")
         deadline = time.monotonic() + max(120.0, jobs * 0.5)
         while True:
-            views = (await client.get(f"{hub.url}/api/v1/jobs")).json()
+            views = await retried(client.jobs)
             states = Counter(v["state"] for v in views)
             if states["queued"] + states["running"] == 0 or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.5)
-    ended = await ended_reports(hub.url)
+        ended = await ended_reports(client)
     runs = Counter(ledger.read_text().split()) if ledger.exists() else Counter()
     return {
         "jobs": jobs, "runners": len(RUNNERS), "hub_restarts": 2,
@@ -71,20 +76,19 @@ async def run(reaper: Reaper, jobs: int) -> dict[str, object]:
     }
 
 
-async def ended_reports(url: str) -> Counter[str]:
-    """``ended`` reports applied per job, read from the event log (SSE until quiet)."""
+async def ended_reports(client: HubClient) -> Counter[str]:
+    """``ended`` reports applied per job, read from the event log from its start up to the
+    newest event the hub holds once every job has ended."""
     found: Counter[str] = Counter()
-    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=2.0)) as client:
-        try:
-            async with client.stream("GET", f"{url}/api/v1/events") as response:
-                async for line in response.aiter_lines():
-                    if line.startswith("data: "):
-                        event = json.loads(line[6:])
-                        if event["type"] == "job.report" and \
-                                event["data"].get("event") == "ended":
-                            found[event["subject"]] += 1
-        except httpx.ReadTimeout:
-            pass
+    newest = (await retried(client.about)).last_event_id
+    events = client.events(Follower(0))
+    async with contextlib.aclosing(events):
+        async for record in events:
+            event = record.data
+            if event["type"] == "job.report" and event["data"].get("event") == "ended":
+                found[event["subject"]] += 1
+            if record.id >= newest:
+                break
     return found
 
 

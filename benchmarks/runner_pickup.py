@@ -18,7 +18,6 @@ import statistics
 import sys
 import time
 
-import httpx
 from harness import Reaper, machine, progress, sigterm_as_interrupt
 from runner_common import free_port, hub_on, start_runner, submit, wait_ready
 
@@ -32,21 +31,21 @@ def percentile(values: list[float], q: float) -> float:
 
 async def run(reaper: Reaper, jobs: int) -> dict[str, object]:
     hub = await hub_on(reaper, free_port())
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with hub.client(timeout=10) as client:
         await start_runner(reaper, client, hub, "r1", CONFIG)
-        await wait_ready(client, hub, ["r1"])
+        await wait_ready(client, ["r1"])
         pickups: list[float] = []
         for i in range(jobs + 3):
             sent = time.time()
-            job_id = await submit(client, hub, ["date", "+%s.%N"])
+            job_id = await submit(client, ["date", "+%s.%N"])
             while True:
-                job = (await client.get(f"{hub.url}/api/v1/jobs/{job_id}")).json()
+                job = await client.job(job_id)
                 if job["state"] not in ("queued", "running"):
                     break
                 await asyncio.sleep(0.01)
             assert job["state"] == "succeeded", job
             for _ in range(100):
-                text = (await client.get(f"{hub.url}/api/v1/jobs/{job_id}/logs")).text
+                text = await client.job_log(job_id)
                 if text.strip():
                     break
                 await asyncio.sleep(0.02)

@@ -24,7 +24,6 @@ import os
 import sys
 import time
 
-import httpx
 from harness import EventStream, Reaper, machine, progress, sigterm_as_interrupt
 from runner_common import free_port, hub_on, start_runner, submit, wait_ready
 
@@ -45,27 +44,27 @@ def busy_argv(seconds: float) -> list[str]:
 
 async def run(reaper: Reaper, seconds: float, heartbeat_s: float) -> dict[str, object]:
     hub = await hub_on(reaper, free_port())
-    events = EventStream(hub.url)
+    events = EventStream(hub)
     await events.start()
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with hub.client(timeout=10) as client:
         await start_runner(reaper, client, hub, "r1", {"heartbeat_s": heartbeat_s,
                                                        "report_interval_s": 1.0})
-        await wait_ready(client, hub, ["r1"])
+        await wait_ready(client, ["r1"])
         await asyncio.sleep(2 * heartbeat_s)
         mark = events.mark()
-        job_id = await submit(client, hub, busy_argv(seconds), needs={"cpus": 0})
+        job_id = await submit(client, busy_argv(seconds), needs={"cpus": 0})
         beats: list[float] = []
         rtts: list[float] = []
         started = time.monotonic()
         state = "running"
         while state in ("queued", "running"):
-            runner = (await client.get(f"{hub.url}/api/v1/runners/r1")).json()
-            component = (await client.get(f"{hub.url}/api/v1/components/r1")).json()
+            runner = await client.runner("r1")
+            component = await client.component("r1")
             if runner["last_heartbeat"] and (not beats or runner["last_heartbeat"] != beats[-1]):
                 beats.append(runner["last_heartbeat"])
             if component["rtt_ms"] is not None:
                 rtts.append(component["rtt_ms"])
-            state = (await client.get(f"{hub.url}/api/v1/jobs/{job_id}")).json()["state"]
+            state = (await client.job(job_id))["state"]
             await asyncio.sleep(0.1)
         elapsed = time.monotonic() - started
         progress(f"job {state} after {elapsed:.1f} s")

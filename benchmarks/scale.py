@@ -38,18 +38,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import psutil
 from harness import (
     EventStream,
-    HubProcess,
     Observed,
     Reaper,
+    enroll,
     fmt_duration,
-    get_json,
     machine,
     progress,
     raise_fd_limit,
+    retried,
     sigterm_as_interrupt,
     start_hub,
     summary,
@@ -57,6 +56,8 @@ from harness import (
 )
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+
+from backend.client import HubClient
 
 CPU_TARGET_PERCENT = 25.0
 #: The hub's default check interval; the steady state runs with the hub's defaults.
@@ -74,7 +75,12 @@ def frame(message: dict[str, Any]) -> str:
 
 @dataclass
 class SimAgent:
-    """One simulated engine: a socket, its token and what it saw."""
+    """One simulated engine: a socket, its token and what it saw.
+
+    Its own raw WebSocket to ``/api/v1/agents``, on purpose: it plays the agent's side of
+    the agent protocol (HubClient is the operator's side), and the figures are what these
+    sockets cost the hub.
+    """
 
     name: str
     token: str
@@ -164,27 +170,21 @@ async def measure_window(hub: psutil.Process, seconds: float) -> dict[str, Any]:
     }
 
 
-async def enrollment_tokens(client: httpx.AsyncClient, hub: HubProcess, n: int) -> list[str]:
+async def enrollment_tokens(client: HubClient, n: int) -> list[str]:
     gate = asyncio.Semaphore(ENROLL_CONCURRENCY)
 
     async def one() -> str:
         async with gate:
-            response = await client.post(f"{hub.url}/api/v1/enrollments",
-                                         json={"kind": "engine"}, headers=hub.auth())
-            response.raise_for_status()
-            token: str = response.json()["token"]
-            return token
+            return await enroll(client, "engine")
 
     return list(await asyncio.gather(*(one() for _ in range(n))))
 
 
-async def wait_all_up(
-    client: httpx.AsyncClient, hub: HubProcess, names: set[str], since: float
-) -> float:
+async def wait_all_up(client: HubClient, names: set[str], since: float) -> float:
     """Seconds from ``since`` until GET /api/v1/components shows every name up."""
     async with asyncio.timeout(ALL_UP_TIMEOUT_S):
         while True:
-            listing = await get_json(client, f"{hub.url}/api/v1/components")
+            listing = await retried(client.components)
             now = time.monotonic()
             up = {c["id"] for c in listing if c["state"] == "up"}
             if names <= up:
@@ -227,7 +227,7 @@ async def run(args: argparse.Namespace, reaper: Reaper) -> dict[str, Any]:
     progress("starting a headless hub ...")
     hub = await start_hub(reaper)
     hub_proc = psutil.Process(hub.pid)
-    stream = EventStream(hub.url)
+    stream = EventStream(hub)
     await stream.start()
     agents: list[SimAgent] = []
     answering: list[asyncio.Task[None]] = []
@@ -237,13 +237,13 @@ async def run(args: argparse.Namespace, reaper: Reaper) -> dict[str, Any]:
         "target_hub_cpu_percent_of_one_core": CPU_TARGET_PERCENT,
     }
     try:
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with hub.client(timeout=30) as client:
             progress(f"hub {hub.url} (pid {hub.pid}); idle baseline for {args.baseline:g} s ...")
             await asyncio.sleep(1.0)  # let start-up work finish
             result["idle"] = await measure_window(hub_proc, args.baseline)
 
             started = time.monotonic()
-            tokens = await enrollment_tokens(client, hub, args.agents)
+            tokens = await enrollment_tokens(client, args.agents)
             took = time.monotonic() - started
             result["enrollments"] = {"seconds": took, "per_second": args.agents / took}
             agents = [SimAgent(f"sim-{i:04d}", token) for i, token in enumerate(tokens)]
@@ -271,7 +271,7 @@ async def run(args: argparse.Namespace, reaper: Reaper) -> dict[str, Any]:
                 "hello_to_welcome_s": summary([a.welcomed - a.hello_sent for a in agents]),
             }
             names = {a.name for a in agents}
-            listed_up = await wait_all_up(client, hub, names, first_hello)
+            listed_up = await wait_all_up(client, names, first_hello)
             ups = await up_events(stream, mark, names)
             result["all_up"] = {
                 "listed_up_after_first_hello_s": listed_up,
@@ -288,7 +288,7 @@ async def run(args: argparse.Namespace, reaper: Reaper) -> dict[str, Any]:
             downs = [e for e in stream.since(mark)
                      if e.type == "component.state" and e.data.get("new") == "down"
                      and e.arrived <= window["ended"] + 0.2]
-            listing = await get_json(client, f"{hub.url}/api/v1/components")
+            listing = await retried(client.components)
             sims = [c for c in listing if c["id"] in names]
             rtts = [c["rtt_ms"] for c in sims if c["rtt_ms"] is not None]
             steady: dict[str, Any] = dict(window)

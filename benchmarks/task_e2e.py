@@ -31,10 +31,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 from harness import Reaper, controlroom, enroll, progress, sigterm_as_interrupt, start_hub
 from render_speed import generate_inputs, task
-from websockets.asyncio.client import connect
+
+from backend.client import HubClient, HubError
 
 RATE = 48000
 DRIVER_CONFIG = {"instances": [
@@ -45,7 +45,7 @@ DRIVER_CONFIG = {"instances": [
 
 
 def spec_with_fixed(paths: Sequence[Path], block_size: int) -> dict[str, Any]:
-    spec = task(paths, block_size, "eq").model_dump(mode="json")
+    spec: dict[str, Any] = task(paths, block_size, "eq").model_dump(mode="json")
     for i, iid in enumerate(("bench.comp", "bench.tape")):
         spec["tracks"][i]["chain"].append(iid)
         model = DRIVER_CONFIG["instances"][i]
@@ -54,16 +54,28 @@ def spec_with_fixed(paths: Sequence[Path], block_size: int) -> dict[str, Any]:
     return spec
 
 
-async def wait_state(client: httpx.AsyncClient, path: str, want: set[str],
-                     within: float) -> dict[str, Any]:
+async def wait_up(client: HubClient, name: str, within: float) -> None:
+    """Until the hub lists component ``name`` as up (404 until it first registers)."""
     deadline = time.monotonic() + within
+    state = "unknown"
     while True:
-        body: dict[str, Any] = (await client.get(path)).json()
-        if body.get("state") in want:
-            return body
+        try:
+            state = (await client.component(name))["state"]
+        except HubError as exc:
+            if exc.status != 404:
+                raise
+        if state == "up":
+            return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{path} still {body.get('state', body)} after {within} s")
+            raise RuntimeError(f"{name} still {state} after {within} s")
         await asyncio.sleep(0.02)
+
+
+async def reserve_ready(client: HubClient, spec: dict[str, Any]) -> str:
+    """Reserve a task and wait until engine and drivers have accepted it."""
+    tid = str((await client.reserve(spec))["id"])
+    await client.wait_task(tid, within_s=30, poll=0.02)
+    return tid
 
 
 async def measure(args: argparse.Namespace, reaper: Reaper) -> dict[str, Any]:
@@ -74,87 +86,74 @@ async def measure(args: argparse.Namespace, reaper: Reaper) -> dict[str, Any]:
     hub = await start_hub(reaper)
     config = reaper.root / "driver.json"
     config.write_text(json.dumps(DRIVER_CONFIG))
-    async with httpx.AsyncClient(base_url=hub.url, timeout=60, headers=hub.auth()) as client:
+    async with hub.client(timeout=60) as client:
         reaper.spawn(controlroom("agent", "engine", "--hub", hub.url, "--name", "bench-engine",
-                                 "--token", await enroll(client, hub, "engine"),
+                                 "--token", await enroll(client, "engine"),
                                  "--data-dir", str(reaper.root / "engine")), "engine.log")
         reaper.spawn(controlroom("agent", "driver", "--hub", hub.url, "--name", "bench-driver",
-                                 "--token", await enroll(client, hub, "driver"),
+                                 "--token", await enroll(client, "driver"),
                                  "--config", str(config),
                                  "--data-dir", str(reaper.root / "driver")), "driver.log")
         for name in ("bench-engine", "bench-driver"):
-            await wait_state(client, f"/api/v1/components/{name}", {"up"}, 30)
+            await wait_up(client, name, 30)
         if args.render_processes is not None:
-            (await client.put("/api/v1/configs/bench-engine",
-                              json={"render_processes": args.render_processes})
-             ).raise_for_status()
+            await client.put_config("bench-engine",
+                                    {"render_processes": args.render_processes})
             await asyncio.sleep(2.0)  # the engine starts its forkserver on the new config
 
         results: dict[str, Any] = {"tracks": args.tracks, "seconds": args.seconds}
         # the same render with every instance in the engine, for the cost of the inserts
         dynamic = task(paths, args.block_size, "eq").model_dump(mode="json")
-        reply = await client.post("/api/v1/tasks", json=dynamic)
-        reply.raise_for_status()
-        did = reply.json()["id"]
-        await wait_state(client, f"/api/v1/tasks/{did}", {"ready"}, 30)
+        did = await reserve_ready(client, dynamic)
         results["render_dynamic"] = await render_speed(client, did, args.seconds, args.repeats)
-        await client.delete(f"/api/v1/tasks/{did}")
+        await client.release(did)
 
         # (c) offline render through the driver
-        spec = spec_with_fixed(paths, args.block_size)
-        reply = await client.post("/api/v1/tasks", json=spec)
-        reply.raise_for_status()
-        tid = reply.json()["id"]
-        await wait_state(client, f"/api/v1/tasks/{tid}", {"ready"}, 30)
+        tid = await reserve_ready(client, spec_with_fixed(paths, args.block_size))
         results["render_fixed"] = await render_speed(client, tid, args.seconds, args.repeats)
         results["render_fixed"]["target_x"] = 30.0
-        await client.delete(f"/api/v1/tasks/{tid}")
+        await client.release(tid)
 
         # real time: play with a listener holding a 4-block buffer
         play_spec = spec_with_fixed(paths, args.play_block_size)
         play_spec["duration_s"] = min(args.play_seconds, args.seconds)
-        reply = await client.post("/api/v1/tasks", json=play_spec)
-        reply.raise_for_status()
-        tid = reply.json()["id"]
-        await wait_state(client, f"/api/v1/tasks/{tid}", {"ready"}, 30)
-        results["play"] = await listen(hub.url, client, tid, args.play_block_size,
+        tid = await reserve_ready(client, play_spec)
+        results["play"] = await listen(client, tid, args.play_block_size,
                                        play_spec["duration_s"])
     return results
 
 
-async def render_speed(client: httpx.AsyncClient, tid: str, seconds: float,
+async def render_speed(client: HubClient, tid: str, seconds: float,
                        repeats: int) -> dict[str, Any]:
     speeds = []
     for i in range(repeats):
         started = time.monotonic()
-        rid = (await client.post(f"/api/v1/tasks/{tid}/render",
-                                 json={"format": "wav24"})).json()["render_id"]
-        done = await wait_state(client, f"/api/v1/tasks/{tid}/renders/{rid}",
-                                {"done", "failed", "cancelled"}, 600)
+        rid = await client.render(tid, "wav24")
+        # polled every 20 ms, as before; raises HubError unless the render ends done
+        await client.wait_render(tid, rid, within_s=600, poll=0.02)
         elapsed = time.monotonic() - started
-        if done["state"] != "done":
-            raise RuntimeError(f"render {done['state']}: {done['error']}")
         speeds.append(seconds / elapsed)
         progress(f"  render {i + 1}: {elapsed:.2f} s = {speeds[-1]:.1f}x real time")
     return {"speeds_x": [round(x, 1) for x in speeds], "best_x": round(max(speeds), 1)}
 
 
-async def listen(ws_base: str, client: httpx.AsyncClient, tid: str, block: int,
-                 seconds: float) -> dict[str, Any]:
+async def listen(client: HubClient, tid: str, block: int, seconds: float) -> dict[str, Any]:
     from backend.protocol import frames
 
     arrivals: list[tuple[int, float]] = []
-    url = ws_base.replace("http://", "ws://") + f"/api/v1/tasks/{tid}/stream"
     progress(f"playing {seconds:g} s at {block}-sample blocks ...")
-    async with connect(url, max_size=None) as ws:
+    async with client.task_stream(tid) as stream:
         requested = time.monotonic()
-        (await client.post(f"/api/v1/tasks/{tid}/play")).raise_for_status()
+        await client.play(tid)
         end = requested + seconds + 5
         while time.monotonic() < end:
             try:
-                item = await asyncio.wait_for(ws.recv(), max(0.01, end - time.monotonic()))
+                item = await asyncio.wait_for(stream.recv(),
+                                              max(0.01, end - time.monotonic()))
             except TimeoutError:
                 break
+            if item is None:
+                break  # the hub closed the stream
             if isinstance(item, bytes):
                 header, _ = frames.unpack(item)
                 arrivals.append((int(header["seq"]), time.monotonic()))

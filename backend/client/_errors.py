@@ -58,10 +58,19 @@ class HubError(ClientError):
         if isinstance(detail, str):
             message = detail
         else:
-            text = json.dumps(detail)
+            text = _field_errors(detail) or json.dumps(detail)
             message = f"{what}: {status} {text}" if what else f"{status} {text}"
         super().__init__(message, status, detail)
         self.what = what
+
+
+def _field_errors(detail: Any) -> str:
+    """``body.needs.cpus: Input should be greater than 0; ...`` for a 422's field list."""
+    if not isinstance(detail, list) or not all(
+            isinstance(e, dict) and "msg" in e for e in detail):
+        return ""
+    return "; ".join(".".join(str(p) for p in e.get("loc", ())) + f": {e['msg']}"
+                     for e in detail)
 
 
 class StreamLost(ClientError):

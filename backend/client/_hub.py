@@ -40,13 +40,14 @@ class HubClient:
     """
 
     def __init__(self, base_url: str, token: str = "", *, timeout: float = 30.0,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, max_connections: int = 100) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
         all_headers = {"Authorization": f"Bearer {token}"} if token else {}
         all_headers.update(headers or {})
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout,
-                                       headers=all_headers)
+                                       headers=all_headers,
+                                       limits=httpx.Limits(max_connections=max_connections))
 
     async def __aenter__(self) -> HubClient:
         return self

@@ -48,6 +48,26 @@ class NodeClient:
         self._http = http
         self.prefix = prefix.rstrip("/")
         self.reconnect_for_s = reconnect_for_s
+        self._owns_pool = False
+
+    @classmethod
+    def direct(cls, base_url: str, token: str, *, timeout: float = 30.0,
+               max_connections: int = 100) -> NodeClient:
+        """A client of a node itself (a standalone node's own URL and token), owning its
+        connection pool; close it with :meth:`aclose`. Clients of the hub reach nodes
+        through :meth:`HubClient.node` instead."""
+        http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), timeout=timeout,
+            headers={"Authorization": f"Bearer {token}"} if token else {},
+            limits=httpx.Limits(max_connections=max_connections))
+        client = cls(http, "/node/v1")
+        client._owns_pool = True
+        return client
+
+    async def aclose(self) -> None:
+        """Close the pool if this client made it (:meth:`direct`); else nothing to do."""
+        if self._owns_pool:
+            await self._http.aclose()
 
     @property
     def _url(self) -> str:
