@@ -10,3 +10,5 @@ __version__ = "0.1.0"
 #: announces it and a console attached from elsewhere refuses a hub that speaks another,
 #: rather than half-working.
 API_VERSION = 1
+
+__all__ = ["API_VERSION", "__version__"]

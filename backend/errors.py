@@ -18,6 +18,8 @@ saying what was wrong and how to fix it.
 
 from __future__ import annotations
 
+__all__ = ["AgentFatal", "AuthError", "ControlRoomError", "ProtocolViolation", "RequestRefused"]
+
 
 class ControlRoomError(Exception):
     """Base of every error the backend raises on purpose."""

@@ -2,9 +2,9 @@
 
 uvicorn's ``Server`` is made for owning the process: it captures SIGINT/SIGTERM and calls
 ``sys.exit(1)`` when it cannot bind. Embedded in the desktop app or a test, neither is
-wanted (PITFALLS.md), so :class:`EmbeddedServer` captures no signals, the socket is bound
-here first (a bind error is an ordinary ``OSError`` with the address in it), and
-:meth:`EmbeddedServer.stop` asks it to finish.
+wanted (and a failed bind would exit the whole desktop app), so :class:`EmbeddedServer`
+captures no signals, the socket is bound here first (a bind error is an ordinary
+``OSError`` with the address in it), and :meth:`EmbeddedServer.stop` asks it to finish.
 """
 
 from __future__ import annotations

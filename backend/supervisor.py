@@ -1,9 +1,10 @@
 """The console's supervisor of agents on this machine: spawn, watch, restart, stop, keep.
 
 The desktop console can start an audio engine, instance drivers, runners and a node as
-child processes of the same program (``python -m app.main agent KIND``). Each one gets a
-fresh one-time enrollment token on its first start (asked of the hub in-process through the
-``enroll`` callable) and its own data dir, where it keeps the credentials it earns, so a
+child processes of the same program (``python -m app.main agent KIND``); it lives in
+``backend`` because it needs no Qt, and both the desktop app and the console's views use
+it. Each one gets a fresh one-time enrollment token on its first start (asked of the hub
+through the ``enroll`` callable) and its own data dir, where it keeps the credentials it earns, so a
 restart needs no token. An agent spawned with a ``config`` (a driver's chosen instances,
 say) gets it as ``<data-dir>/spawn-config.json`` passed with ``--config``; the file stays,
 so a restart starts the agent with the same config. Its output goes to
@@ -36,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+__all__ = ["CONFIG_FILE", "KINDS", "AgentProcess", "AgentState", "Enroll", "Supervisor"]
 
 #: Agent kinds the console can spawn, in the order the operator usually needs them.
 KINDS = ("engine", "driver", "runner", "node")

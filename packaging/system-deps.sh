@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# System libraries Control Room needs on Debian/Ubuntu (PITFALLS.md says why each one):
+# System libraries Control Room needs on Debian/Ubuntu (why each one):
 # PortAudio for sounddevice; GL/EGL, xkbcommon, fontconfig, glib and dbus for Qt even
 # offscreen; the xcb set, Xvfb and xauth for a real window on a virtual screen.
 # As root it installs what is missing with apt-get; otherwise it names what to install.

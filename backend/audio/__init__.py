@@ -18,16 +18,29 @@ from backend.audio.errors import (
 from backend.audio.graph import Graph, InstanceFactory
 from backend.audio.instance import Instance, Model
 from backend.audio.meters import Meter, MeterReading
-from backend.audio.models import MODELS, ModelInfo, check_params, create_instance, model_info
+from backend.audio.models import (
+    MODELS,
+    ModelInfo,
+    ParamControl,
+    ParamList,
+    check_params,
+    create_instance,
+    model_info,
+)
+from backend.audio.output import Device, NullSink, Sink, open_sink, output_devices
 from backend.audio.pan import balance_gains, pan_gains
 from backend.audio.render import RenderResult, render
+from backend.audio.scipy_signal import preload as preload_filters
 from backend.audio.spec import InstanceSpec, TaskSpec, parse_task_spec, task_spec_schema
+from backend.audio.testmedia import write_test_media
 from backend.audio.wavfile import RenderFormat, WavWriter
+from backend.audio.workers import prewarm as prewarm_workers
 
 __all__ = [
     "MODELS",
     "AudioError",
     "BlockError",
+    "Device",
     "Graph",
     "Instance",
     "InstanceError",
@@ -37,9 +50,13 @@ __all__ = [
     "MeterReading",
     "Model",
     "ModelInfo",
+    "NullSink",
+    "ParamControl",
     "ParamError",
+    "ParamList",
     "RenderFormat",
     "RenderResult",
+    "Sink",
     "SourceError",
     "TaskSpec",
     "UnknownModelError",
@@ -48,8 +65,13 @@ __all__ = [
     "check_params",
     "create_instance",
     "model_info",
+    "open_sink",
+    "output_devices",
     "pan_gains",
     "parse_task_spec",
+    "preload_filters",
+    "prewarm_workers",
     "render",
     "task_spec_schema",
+    "write_test_media",
 ]

@@ -1,10 +1,11 @@
 """Where played audio goes: a sound device through sounddevice, or a null sink.
 
 ``sounddevice`` is imported lazily: without Debian's ``libportaudio2`` the import raises
-``OSError``, and with it but no device, opening a stream raises ``PortAudioError``
-(PITFALLS.md). Either way :func:`open_sink` falls back to :class:`NullSink`, which keeps
-time against the absolute clock (block *k* is "played" when its last frame is due), and
-says why, so the operator sees plainly that nothing is audible.
+``OSError`` (the Linux wheels do not bundle PortAudio), and with it but no device, opening
+a stream raises ``PortAudioError``. Either way :func:`open_sink` falls back to
+:class:`NullSink`, which keeps time against the absolute clock (block *k* is "played" when
+its last frame is due), and says why, so the operator sees plainly that nothing is
+audible.
 
 Sinks are written from one worker thread with blocking writes, never from the event loop
 or the GUI thread.

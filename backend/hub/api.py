@@ -1,4 +1,4 @@
-"""The hub's HTTP and WebSocket surface under ``/api/v1`` (DESIGN.md's contract)."""
+"""The hub's HTTP and WebSocket surface under ``/api/v1`` (the contract in docs/protocol.md)."""
 
 from __future__ import annotations
 

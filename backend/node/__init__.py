@@ -2,7 +2,7 @@
 
 Public surface: declare flows with :func:`flow` (the decorated function gets a
 :class:`Context`), run a :class:`Node` with :class:`NodeSettings`, mount :func:`router`,
-and talk to hubs and nodes with :class:`HubClient`. ``docs/flows.md`` is the guide.
+and talk to hubs and nodes with :class:`backend.client.HubClient`. ``docs/flows.md`` is the guide.
 
 Names are imported on first use: a worker process (``python -m backend.node.worker``)
 imports this package too, and must not pay for the HTTP server and the hub it never uses
@@ -15,17 +15,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from backend.node.agent import NodeAgent, NodeAgentSettings
     from backend.node.api import router
-    from backend.node.client import HubClient, HubError, NodeClient
     from backend.node.context import ChildFailed, Context, LockTimeout
     from backend.node.flows import Catalog, Flow, flow
     from backend.node.service import Node, NodeSettings
 
 _WHERE = {
     "router": "backend.node.api",
-    "HubClient": "backend.node.client",
-    "HubError": "backend.node.client",
-    "NodeClient": "backend.node.client",
+    "NodeAgent": "backend.node.agent",
+    "NodeAgentSettings": "backend.node.agent",
     "ChildFailed": "backend.node.context",
     "Context": "backend.node.context",
     "LockTimeout": "backend.node.context",
@@ -41,11 +40,10 @@ __all__ = [
     "ChildFailed",
     "Context",
     "Flow",
-    "HubClient",
-    "HubError",
     "LockTimeout",
     "Node",
-    "NodeClient",
+    "NodeAgent",
+    "NodeAgentSettings",
     "NodeSettings",
     "flow",
     "router",

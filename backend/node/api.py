@@ -1,4 +1,4 @@
-"""The node's HTTP surface under ``/node/v1`` (DESIGN.md's contract) and the workers' socket.
+"""The node's HTTP surface under ``/node/v1`` (docs/flows.md) and the workers' socket.
 
 Bodies are read here with a size limit (413 before a byte more than the limit is read) and
 parsed here (malformed JSON is a 422 that says where), so every error names what was

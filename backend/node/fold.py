@@ -165,7 +165,7 @@ class RunState:
         return self.final is not None
 
     def view(self) -> dict[str, Any]:
-        """The run as ``GET /node/v1/runs/{fid}`` shows it (DESIGN.md's contract names)."""
+        """The run as ``GET /node/v1/runs/{fid}`` shows it (the contract's names)."""
         return {
             "fid": self.fid, "flow": self.flow, "state": self.state,
             "locks": self.locks(),

@@ -21,7 +21,8 @@ from typing import Any, Literal
 LockStatus = Literal["open", "released", "expired", "closed"]
 CandidateStatus = Literal["pending", "released", "denied", "superseded"]
 
-#: Defaults from DESIGN.md; both can be set per lock.
+#: Defaults of the contract (docs/flows.md): a client waits a minute for a verdict, a flow
+#: three hours for a candidate; both can be set per lock.
 DEFAULT_RELEASE_TIMEOUT_S = 60.0
 DEFAULT_NO_CANDIDATE_TIMEOUT_S = 3 * 3600.0
 

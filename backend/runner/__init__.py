@@ -7,15 +7,18 @@ must not pull in the agent session (which imports the hub).
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from backend.runner.runner import Runner, RunnerConfig
 
-__all__ = ["Runner", "RunnerConfig"]
+__all__ = ["Runner", "RunnerConfig", "service_files"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "service_files":
+        return importlib.import_module("backend.runner.service_files")
     if name in __all__:
         from backend.runner import runner
 

@@ -1,4 +1,4 @@
-"""The health state machine, driven by a fake clock: every transition DESIGN.md names."""
+"""The health state machine, driven by a fake clock: every transition the contract names."""
 
 from __future__ import annotations
 
