@@ -38,27 +38,48 @@ def resume_point(request: Request, after: int | None) -> int:
     return value
 
 
-def stream(records: AsyncIterator[bytes]) -> StreamingResponse:
-    """Wrap SSE records in a response, with a comment line every 15 s to keep proxies open."""
+def stream(records: AsyncIterator[bytes], *, coalesce_s: float = 0.0) -> StreamingResponse:
+    """Wrap SSE records in a response, with a comment line every 15 s to keep proxies open.
+
+    ``coalesce_s``: after a record, wait this long for more and send them in one write.
+    A busy stream (the hub's event log at hundreds of events a second) then costs its
+    reader one wake-up per batch instead of one per event, which on a console sharing
+    its loop with the hub is most of the cost; a lone event is sent that much later.
+    """
 
     async def with_keepalive() -> AsyncIterator[bytes]:
         yield b": stream open\n\n"
         iterator = aiter(records)
         pending: asyncio.Task[bytes] | None = None
+        batch: list[bytes] = []
+        flush_at = 0.0
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 if pending is None:
                     pending = asyncio.ensure_future(anext(iterator))
-                done, _ = await asyncio.wait({pending}, timeout=KEEPALIVE_S)
+                wait = max(0.0, flush_at - loop.time()) if batch else KEEPALIVE_S
+                done, _ = await asyncio.wait({pending}, timeout=wait)
                 if not done:
-                    yield b": keep-alive\n\n"
+                    if batch:
+                        yield b"".join(batch)
+                        batch = []
+                    else:
+                        yield b": keep-alive\n\n"
                     continue
                 try:
                     record = pending.result()
                 except StopAsyncIteration:
+                    if batch:
+                        yield b"".join(batch)
                     return
                 pending = None
-                yield record
+                if coalesce_s <= 0:
+                    yield record
+                    continue
+                if not batch:
+                    flush_at = loop.time() + coalesce_s
+                batch.append(record)
         finally:
             if pending is not None:
                 pending.cancel()

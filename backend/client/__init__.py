@@ -12,12 +12,13 @@ public face:
 - the exception tree, rooted at :class:`ClientError` (see :mod:`backend.client._errors`);
 - the resumable event follower: :class:`Follower` (the pure core: resume point, backoff,
   repeats skipped) and :func:`follow` (its asyncio adapter over HTTP);
-- attaching: :func:`probe`, :func:`normalize_url`, :func:`read_token_file`,
-  :func:`hub_slug`.
+- attaching: :func:`attach` (a checked client), :func:`probe`, :func:`normalize_url`,
+  :func:`read_token_file`, :func:`hub_slug`.
 """
 
 from backend.client._attach import (
     CONNECT_TIMEOUT_S,
+    attach,
     hub_slug,
     normalize_url,
     probe,
@@ -63,6 +64,7 @@ __all__ = [
     "StreamLost",
     "TaskStream",
     "Verdict",
+    "attach",
     "follow",
     "hub_slug",
     "normalize_url",

@@ -93,26 +93,43 @@ async def probe(url: str, token: str, *, within_s: float = CONNECT_TIMEOUT_S) ->
 
     Raises :class:`AttachError` with the sentence to show.
     """
+    client, info = await attach(url, token, within_s=within_s)
+    await client.aclose()
+    return info
+
+
+async def attach(url: str, token: str, *, within_s: float = CONNECT_TIMEOUT_S,
+                 ) -> tuple[HubClient, HubInfo]:
+    """A client of the hub at ``url``, checked as :func:`probe` does (one request), for
+    the caller to keep, and what the hub said about itself."""
     url = normalize_url(url)
     if not token:
         raise AttachError(f"no operator token for {url}: pass --token-file PATH (a copy "
                           "of DATA/admin.token from the hub's machine) or --token TOKEN")
-    async with HubClient(url, token, timeout=within_s) as client:
-        try:
-            info = await client.about()
-        except HubUnreachable as exc:
-            raise AttachError(unreachable_hint(url, exc.reason)) from None
-        except HubError as exc:
-            if exc.status == 401:
-                raise AttachError(wrong_token(url, exc.detail)) from None
-            if exc.status == 404:
-                await _older_or_foreign(client, url)
-            raise AttachError(f"the hub at {url} answered {exc.status} to GET /api/v1/hub: "
-                              f"{exc.detail}") from None
-        except (ValueError, KeyError, TypeError, httpx.DecodingError) as exc:
-            raise AttachError(f"{url} answered GET /api/v1/hub with something that is not "
-                              f"a Control Room hub's description ({exc}); is the URL right?"
-                              ) from None
+    client = HubClient(url, token)
+    try:
+        return client, await _check(client, url, within_s)
+    except BaseException:
+        await client.aclose()
+        raise
+
+
+async def _check(client: HubClient, url: str, within_s: float) -> HubInfo:
+    try:
+        info = await client.about(within_s=within_s)
+    except HubUnreachable as exc:
+        raise AttachError(unreachable_hint(url, exc.reason)) from None
+    except HubError as exc:
+        if exc.status == 401:
+            raise AttachError(wrong_token(url, exc.detail)) from None
+        if exc.status == 404:
+            await _older_or_foreign(client, url, within_s)
+        raise AttachError(f"the hub at {url} answered {exc.status} to GET /api/v1/hub: "
+                          f"{exc.detail}") from None
+    except (ValueError, KeyError, TypeError, httpx.DecodingError) as exc:
+        raise AttachError(f"{url} answered GET /api/v1/hub with something that is not "
+                          f"a Control Room hub's description ({exc}); is the URL right?"
+                          ) from None
     if info.api != API_VERSION:
         raise AttachError(
             f"the hub at {url} speaks API v{info.api} (Control Room {info.version}); this "
@@ -124,10 +141,10 @@ async def probe(url: str, token: str, *, within_s: float = CONNECT_TIMEOUT_S) ->
     return info
 
 
-async def _older_or_foreign(client: HubClient, url: str) -> None:
+async def _older_or_foreign(client: HubClient, url: str, within_s: float) -> None:
     """No ``GET /api/v1/hub``: an older hub (say so) or not a hub at all (say that)."""
     try:
-        health = await client.health()
+        health = await client.health(within_s=within_s)
         version = health["version"] if health.get("status") == "ok" else None
     except (HubError, HubUnreachable, ValueError, KeyError, AttributeError):
         version = None

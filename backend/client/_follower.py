@@ -29,14 +29,30 @@ class Record:
 
 
 class SseParser:
-    """Feeds on the stream's lines one at a time; a blank line completes a record.
+    """Feeds on the stream's text; a blank line completes a record.
 
-    Comment lines (``:`` first, the server's keep-alives) are skipped; a record without
-    ``data`` is dropped, as the SSE specification says.
+    :meth:`feed_text` takes the text as it arrives, in pieces of any size (a line may be
+    split between two); :meth:`feed` takes one line. Comment lines (``:`` first, the
+    server's keep-alives) are skipped; a record without ``data`` is dropped, as the SSE
+    specification says. Reading whole pieces rather than line by line matters: an HTTP
+    client's line iterator costs a few hundred microseconds per event at 500 events a
+    second, on the console's own loop.
     """
 
     def __init__(self) -> None:
         self._fields: dict[str, str] = {}
+        self._partial = ""
+
+    def feed_text(self, text: str) -> list[Record]:
+        """Every record the text completes (with what was left of the previous piece)."""
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()  # "" when the text ended with a newline
+        records = []
+        for line in lines:
+            record = self.feed(line.removesuffix("\r"))
+            if record is not None:
+                records.append(record)
+        return records
 
     def feed(self, line: str) -> Record | None:
         if line.startswith(":"):

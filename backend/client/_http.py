@@ -3,12 +3,26 @@ into the client's exceptions."""
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Awaitable
 from typing import Any
 
 import httpx
 
 from backend.client._errors import HubError, HubUnreachable
+
+
+@functools.cache
+def _default_tls() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+def tls_for(url: str) -> ssl.SSLContext | bool:
+    """What to verify an ``https`` hub with: the system's trust store, loaded once per
+    process (building it costs 20-30 ms, and a console, a flow worker or a runner makes
+    several clients). A plain ``http`` URL (a loopback hub) needs none at all."""
+    return _default_tls() if url.lower().startswith("https:") else False
 
 
 def response_detail(response: httpx.Response) -> Any:

@@ -20,7 +20,7 @@ import httpx
 from backend.client._errors import HubError
 from backend.client._files import save
 from backend.client._follower import Follower, Record
-from backend.client._http import body, check, send, unreachable
+from backend.client._http import body, check, send, tls_for, unreachable
 from backend.client._info import HubInfo
 from backend.client._node import NodeClient
 from backend.client._routes import route
@@ -46,7 +46,7 @@ class HubClient:
         all_headers = {"Authorization": f"Bearer {token}"} if token else {}
         all_headers.update(headers or {})
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout,
-                                       headers=all_headers,
+                                       headers=all_headers, verify=tls_for(self.base_url),
                                        limits=httpx.Limits(max_connections=max_connections))
 
     async def __aenter__(self) -> HubClient:
@@ -82,14 +82,17 @@ class HubClient:
     # -- the hub itself --------------------------------------------------------------
 
     @route("GET", "/api/v1/health")
-    async def health(self) -> dict[str, Any]:
+    async def health(self, *, within_s: float | None = None) -> dict[str, Any]:
         """Liveness and component counts; the one route that needs no token."""
-        return dict(await self._get("/api/v1/health", "health"))
+        kwargs = {} if within_s is None else {"timeout": within_s}
+        return dict(await self._get("/api/v1/health", "health", **kwargs))
 
     @route("GET", "/api/v1/hub")
-    async def about(self) -> HubInfo:
+    async def about(self, *, within_s: float | None = None) -> HubInfo:
         """What the hub says about itself (raises KeyError/ValueError if it is not a hub)."""
-        return HubInfo.from_json(self.base_url, await self._get("/api/v1/hub", "hub"))
+        kwargs = {} if within_s is None else {"timeout": within_s}
+        return HubInfo.from_json(self.base_url,
+                                 await self._get("/api/v1/hub", "hub", **kwargs))
 
     @route("GET", "/api/v1/events")
     async def events(self, follower: Follower, *, stop: asyncio.Event | None = None,

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from backend.client._follower import Follower
-from backend.client._http import body, send, unreachable
+from backend.client._http import body, send, tls_for, unreachable
 from backend.client._routes import route
 from backend.client._stream import follow
 from backend.node.fold import RunEvent
@@ -59,7 +59,7 @@ class NodeClient:
         http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"), timeout=timeout,
             headers={"Authorization": f"Bearer {token}"} if token else {},
-            limits=httpx.Limits(max_connections=max_connections))
+            verify=tls_for(base_url), limits=httpx.Limits(max_connections=max_connections))
         client = cls(http, "/node/v1")
         client._owns_pool = True
         return client

@@ -53,13 +53,13 @@ async def follow(
                         raise HubError(response.status_code, response_detail(response), what)
                     raise httpx.RemoteProtocolError(f"{response.status_code}")
                 parser = SseParser()
-                async for line in response.aiter_lines():
-                    record = parser.feed(line)
-                    if record is None or not follower.received(record, clock()):
-                        continue
-                    yield record
-                    if stop is not None and stop.is_set():
-                        return
+                async for text in response.aiter_text():
+                    for record in parser.feed_text(text):
+                        if not follower.received(record, clock()):
+                            continue
+                        yield record
+                        if stop is not None and stop.is_set():
+                            return
             continue  # a clean end: reopen at once, after the last record
         except httpx.ReadTimeout:
             if idle_s is not None:

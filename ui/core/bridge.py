@@ -7,9 +7,13 @@ process, on the same qasync loop) and a hub on another machine are reached the s
 over HTTP; they differ only in how the composition root starts and finds them
 (``is_remote`` is that fact, for wording such as "the remote hub keeps running"):
 
-- snapshots: ``GET /api/v1/components`` and ``GET /api/v1/tasks`` every ``refresh_s``,
-  and at once (at most every ``MIN_REFRESH_S``) after a ``component.*`` or ``task.*``
-  event, since a component's round trip and last-seen change without an event;
+- snapshots: ``GET /api/v1/components`` every ``refresh_s``, since a component's round
+  trip and last-seen change without an event, and at once (at most every
+  ``MIN_REFRESH_S``) after a ``component.*`` event; ``GET /api/v1/tasks`` after a
+  ``task.*`` event (every change of a task is one), after a cut, and every
+  ``TASKS_REFRESH_S`` in case. Fetching the tasks, with their specs, every second cost
+  the console's loop a few milliseconds a second in one piece (measured:
+  ``docs/performance.md``);
 - events: the hub's event log, followed with :class:`backend.client.Follower` from the
   recent history on, resumed after any cut, so a hub that hangs, dies and comes back
   loses no event and repeats none; after a long cut only the newest are replayed;
@@ -51,8 +55,8 @@ from backend.client import (
     HubUnreachable,
     RunEvent,
     Verdict,
+    attach,
     hub_slug,
-    probe,
     unreachable_hint,
     wrong_token,
 )
@@ -73,6 +77,8 @@ POLL_TIMEOUT_S = 3.0
 #: The hub sends an SSE comment every 15 s; longer silence on the event stream means the
 #: connection is dead, so it is opened again.
 EVENTS_IDLE_S = 20.0
+#: The task list is fetched at least this often even without a ``task.*`` event.
+TASKS_REFRESH_S = 10.0
 #: Snapshots asked for by events are at least this far apart (a burst costs one).
 MIN_REFRESH_S = 0.1
 #: Retries after a failure wait 0.1 s, then twice as long each time, up to this.
@@ -143,6 +149,8 @@ class HubBridge(QObject):
         self._relays: dict[int, asyncio.Task[None]] = {}
         self._refresh_now = asyncio.Event()
         self._reconnect_now = asyncio.Event()
+        self._tasks_stale = True
+        self._tasks_due = 0.0
         #: Whether the hub answered the last request; starts True (it just did).
         self.connected = True
         #: The id of the newest event emitted; the stream resumes after it.
@@ -153,8 +161,8 @@ class HubBridge(QObject):
                      **kwargs: Any) -> HubBridge:
         """Probe the hub (raises :class:`backend.client.AttachError` with the sentence to
         show), then a bridge to it."""
-        info = await probe(url, token)
-        return cls(HubClient(info.url, token), info, is_remote=is_remote, **kwargs)
+        client, info = await attach(url, token)
+        return cls(client, info, is_remote=is_remote, **kwargs)
 
     # -- what the views may know about the hub ----------------------------------------
 
@@ -207,6 +215,7 @@ class HubBridge(QObject):
 
     async def reserve_task(self, spec: TaskSpec, engine: str | None = None) -> dict[str, Any]:
         task = await self.client.reserve(spec.model_dump(mode="json"), engine)
+        self._tasks_stale = True
         self._refresh_now.set()  # the new task shows at once
         return task
 
@@ -441,9 +450,17 @@ class HubBridge(QObject):
 
     async def _refresh(self) -> None:
         self._components = await self.client.components(within_s=POLL_TIMEOUT_S)
-        self._tasks = await self.client.tasks(within_s=POLL_TIMEOUT_S)
         self.components_changed.emit(self.snapshot())
-        self.tasks_changed.emit(self.tasks_snapshot())
+        now = asyncio.get_running_loop().time()
+        if self._tasks_stale or now >= self._tasks_due:
+            self._tasks_stale = False  # before the await: an event meanwhile marks it again
+            try:
+                self._tasks = await self.client.tasks(within_s=POLL_TIMEOUT_S)
+            except BaseException:
+                self._tasks_stale = True
+                raise
+            self._tasks_due = now + TASKS_REFRESH_S
+            self.tasks_changed.emit(self.tasks_snapshot())
 
     def _set_connected(self, connected: bool, message: str) -> None:
         if connected == self.connected:
@@ -474,6 +491,7 @@ class HubBridge(QObject):
                 return
             except (ClientError, ValueError, KeyError, TypeError):
                 return  # the next attempt will fail or succeed on its own
+            self._tasks_stale = True  # task events may have been missed while cut
             moved = follower.rebase(newest, backlog=self._backlog, catch_up=CATCH_UP_EVENTS)
             if moved is None:
                 return
@@ -490,7 +508,10 @@ class HubBridge(QObject):
                 self.last_event_id = record.id
                 self.event_received.emit(record.data)
                 kind = str(record.data.get("type", ""))
-                if kind.startswith(("component.", "task.")):
+                if kind.startswith("task."):
+                    self._tasks_stale = True
+                    self._refresh_now.set()
+                elif kind.startswith("component."):
                     self._refresh_now.set()
 
 

@@ -30,6 +30,16 @@ def test_parser_drops_a_record_without_data_and_keeps_colons_in_values() -> None
         Record(5, "message", {"url": "http://h:1"})]
 
 
+def test_parser_takes_text_in_pieces_of_any_size() -> None:
+    text = ': hi\n\nid: 1\nevent: a\ndata: {"x": "é"}\n\nid: 2\r\ndata: 2\r\n\r\n'
+    whole = SseParser().feed_text(text)
+    assert whole == [Record(1, "a", {"x": "é"}), Record(2, "message", 2)]
+    for size in (1, 2, 3, 7):
+        parser = SseParser()
+        pieces = [text[i:i + size] for i in range(0, len(text), size)]
+        assert [r for piece in pieces for r in parser.feed_text(piece)] == whole
+
+
 def test_resume_header_follows_the_last_record() -> None:
     follower = Follower(7)
     assert follower.headers() == {"Last-Event-ID": "7"}
