@@ -15,7 +15,6 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -23,7 +22,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -33,6 +31,7 @@ from ui.agents.model import HEALTH, KIND, NAME, PID, PROCESS, UPTIME, AgentsMode
 from ui.agents.spawn_dialogs import DriverPlan, DriversDialog, RunnerDialog
 from ui.core.bridge import HubBridge
 from ui.core.coroutines import CoroutineRunner
+from ui.core.table_model import record_table
 
 
 class AgentsView(QWidget):
@@ -97,15 +96,7 @@ class AgentsView(QWidget):
         bar.addWidget(self.restart_button)
         bar.addWidget(self.stop_button)
 
-        self.table = QTableView()
-        self.table.setObjectName("agentsTable")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
+        self.table = record_table(self.model, "agentsTable")
         self.table.setMinimumHeight(120)
         header = self.table.horizontalHeader()
         header.setStretchLastSection(True)

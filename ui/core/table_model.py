@@ -19,7 +19,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtWidgets import QTableView
+from PySide6.QtWidgets import QAbstractItemView, QTableView
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -110,3 +110,19 @@ def selected_record_id(table: QTableView, model: RecordsTableModel) -> str | Non
     """The ``id`` of the record selected in ``table``, if any."""
     rows = table.selectionModel().selectedRows()
     return str(model.record(rows[0].row())["id"]) if rows else None
+
+
+def record_table(model: HeaderedTableModel, name: str, *, alternating: bool = True,
+                 ) -> QTableView:
+    """The read-only table every view lists its records in: whole rows selected, one at a
+    time, no grid, no row numbers. ``name`` is its object name (tests and style find it)."""
+    table = QTableView()
+    table.setObjectName(name)
+    table.setModel(model)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.verticalHeader().hide()
+    table.setShowGrid(False)
+    table.setAlternatingRowColors(alternating)
+    return table

@@ -23,14 +23,12 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QFontDatabase
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
-    QTableView,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -40,6 +38,7 @@ from PySide6.QtWidgets import (
 from backend.client import ClientError, RunEvent
 from ui.core.bridge import HubBridge, wait_for_followers
 from ui.core.coroutines import CoroutineRunner
+from ui.core.table_model import record_table
 from ui.core.typography import escape
 from ui.flows.lock_panel import LockPanel
 from ui.flows.model import FID, FINAL, FLOW, NODE, RUN_COLOURS, STATE, Run, RunsModel, event_line
@@ -94,14 +93,7 @@ class FlowsView(QWidget):
         catalog_layout.addLayout(launch_row)
 
         self.runs = RunsModel(self)
-        self.table = QTableView()
-        self.table.setObjectName("runsTable")
-        self.table.setModel(self.runs)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
-        self.table.setShowGrid(False)
+        self.table = record_table(self.runs, "runsTable", alternating=False)
         self.table.setMinimumHeight(90)
         self.table.setToolTip("Runs launched from this console; select one for its events")
         header = self.table.horizontalHeader()

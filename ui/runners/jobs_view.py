@@ -17,7 +17,6 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase, QTextCursor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -28,7 +27,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedWidget,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -38,7 +36,7 @@ from ui.core.accepts import accepts
 from ui.core.bridge import HubBridge, wait_for_followers
 from ui.core.coroutines import CoroutineRunner
 from ui.core.formatting import format_timestamp
-from ui.core.table_model import select_record, selected_record_id
+from ui.core.table_model import record_table, select_record, selected_record_id
 from ui.core.typography import escape
 from ui.runners.job_dialogs import SubmitJobDialog
 from ui.runners.jobs_model import (
@@ -107,17 +105,9 @@ class JobsPanel(QWidget):
         head.addWidget(self.submit_button)
         head.addWidget(self.cancel_button)
 
-        self.table = QTableView()
-        self.table.setObjectName("jobsTable")
-        self.table.setModel(self.model)
+        self.table = record_table(self.model, "jobsTable")
         self.table.setItemDelegateForColumn(PROGRESS, ProgressDelegate(self.model, self.table))
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
         self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 10)
         self.table.setMinimumSize(420, 120)
         self.table.setToolTip("Jobs on the hub, newest first; select one for its output")

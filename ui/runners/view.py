@@ -23,7 +23,6 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFontDatabase, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -41,7 +40,7 @@ from backend.client import ClientError
 from ui.core import health_style
 from ui.core.bridge import HubBridge
 from ui.core.coroutines import CoroutineRunner
-from ui.core.table_model import select_record, selected_record_id
+from ui.core.table_model import record_table, select_record, selected_record_id
 from ui.runners.add_runner_dialog import AddRunnerDialog
 from ui.runners.jobs_view import JobsPanel
 from ui.runners.model import (
@@ -262,16 +261,8 @@ class RunnersView(QWidget):
         self._update_buttons()
 
     def _build_table(self) -> QTableView:
-        table = QTableView()
-        table.setObjectName("runnersTable")
-        table.setModel(self.model)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setAlternatingRowColors(True)
-        table.setShowGrid(False)
+        table = record_table(self.model, "runnersTable")
         table.setWordWrap(False)
-        table.verticalHeader().hide()
         table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 10)
         table.setMinimumSize(420, 90)
         table.setToolTip("Runners enrolled with this hub; hover a cell for the details")

@@ -18,14 +18,12 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -34,7 +32,7 @@ from backend.audio import TaskSpec
 from backend.client import ClientError
 from ui.core.bridge import HubBridge
 from ui.core.coroutines import CoroutineRunner
-from ui.core.table_model import selected_record_id
+from ui.core.table_model import record_table, selected_record_id
 from ui.tasks.model import DRIVERS, ENGINE, STATE, TASK, TasksModel
 from ui.tasks.panel import TaskPanel
 from ui.tasks.spec_editor import DEMO_SPEC, SpecEditor
@@ -49,15 +47,7 @@ class TasksView(QWidget):
         self.bridge = bridge
         self.commands = actions
         self.model = TasksModel(self)
-        self.table = QTableView()
-        self.table.setObjectName("tasksTable")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
-        self.table.setShowGrid(False)
-        self.table.setAlternatingRowColors(True)
+        self.table = record_table(self.model, "tasksTable")
         self.table.setMinimumHeight(100)
         self.table.setToolTip("Audio tasks; select one to play, render or release it")
         header = self.table.horizontalHeader()
