@@ -1,4 +1,4 @@
-"""Lint and types are part of the suite: ruff on everything, mypy strict on backend/, app/ and ui/."""
+"""Lint and types are part of the suite: ruff on everything, mypy strict on the code."""
 
 from __future__ import annotations
 
