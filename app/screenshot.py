@@ -5,6 +5,8 @@ the real window as an operator would. The Agents tab's buttons spawn an engine a
 instance drivers (real child processes, enrolled automatically); once the hub has them up
 it saves
 
+- ``first-run.png``: a new hub with no components: *Start a local studio* and *Add a
+  remote agent…*;
 - ``main-window.png``: the Components tab as a tree by kind, driver-1 selected with its
   instances, its merged config and its stored overrides in the editor;
 - ``agents.png``: the Agents tab, with PIDs, health, what each hosts and the selected
@@ -67,6 +69,9 @@ async def capture(out_dir: Path, settle_s: float) -> list[Path]:
             shots: list[Path] = []
             agents = window.agents_view
             assert agents is not None
+            await wait_for(lambda: window.empty_state.isVisible(), "the empty state shown")
+            await asyncio.sleep(0.3)
+            shots.append(save(window, out_dir / "first-run.png"))
             window.show_tab(agents)
             agents.spawn_engine_button.click()
             agents.driver_count.setValue(2)

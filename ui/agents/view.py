@@ -158,6 +158,13 @@ class AgentsView(QWidget):
             self.commands.run(f"Spawn {kind}", self.supervisor.spawn(kind),
                              on_done=lambda agent: self._spawned(agent))
 
+    def start_local_studio(self) -> None:
+        """The agents a first look needs: an engine, two drivers with the default racks
+        (the demo task's instances) and a runner, each enrolled by the supervisor."""
+        self.spawn("engine")
+        self.spawn("driver", 2)
+        self.spawn("runner")
+
     def open_drivers_dialog(self) -> DriversDialog:
         """Show the drivers dialog (non-modal); one at a time, raised if already open."""
         if self.drivers_dialog is None or not self.drivers_dialog.isVisible():

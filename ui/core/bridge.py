@@ -219,6 +219,11 @@ class HubBridge(QObject):
         self._refresh_now.set()  # the new task shows at once
         return task
 
+    async def wait_task(self, task_id: str, within_s: float = 30.0) -> dict[str, Any]:
+        """Until the task is ready (engine and drivers accepted it); HubError if it fails
+        or is still pending after ``within_s``."""
+        return await self.client.wait_task(task_id, within_s=within_s)
+
     async def play_task(self, task_id: str) -> None:
         await self.client.play(task_id)
 

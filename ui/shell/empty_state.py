@@ -1,62 +1,75 @@
-"""The help shown while the hub has no components yet: what to run to enrol and start an agent,
-with buttons that copy the commands.
+"""What the Components view shows while the hub has no components: how to get some.
+
+A desktop user should not need a terminal for a first look, so the first offer is one
+click: *Start a local studio* (an engine, two instance drivers and a runner on this
+machine, enrolled by the console's supervisor without any token to copy). Agents on
+other machines need commands run there; *Add a remote agent…* shows them, to copy.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import (
-    QFrame,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ui.core import health_style
-from ui.core.typography import fixed_font, title_font
-from ui.shell.commands import agent_command, enrollment_command
+from ui.core.typography import mute, title_font
+from ui.shell.remote_agent_dialog import RemoteAgentDialog
 
 
 class EmptyState(QFrame):
-    """What the tree area shows while no component has registered: how to add one."""
+    """The Components view's help until the first component registers."""
+
+    #: The operator asked for a local studio (the window has the supervisor to start it).
+    start_studio = Signal()
 
     def __init__(self, base_url: str, token_path: str, parent: QWidget | None = None,
-                 hub_machine: str | None = None) -> None:
-        """``hub_machine``: the remote hub's host name, whose disk holds ``token_path``."""
+                 hub_machine: str | None = None, can_spawn: bool = True) -> None:
+        """``hub_machine``: the remote hub's host name, whose disk holds ``token_path``;
+        ``can_spawn``: this console can start agents on this machine."""
         super().__init__(parent)
         self.setObjectName("emptyState")
-        self.enroll = enrollment_command(base_url, token_path)
-        self.agent = agent_command(base_url)
+        self.base_url = base_url
+        self.token_path = token_path
+        self.hub_machine = hub_machine
+        self.dialog: RemoteAgentDialog | None = None
 
         title = QLabel("No components registered yet")
         title.setFont(title_font(title, 1.35))
         intro = QLabel(
-            "Components are the agents that join this hub: the audio engine, instance "
-            "drivers, runners and nodes. Each one enrolls once with a one-time token, then "
-            "registers on every start. To add one:"
-        )
+            "Components are the agents that join this hub: the audio engine that plays and "
+            "renders, instance drivers that host outboard instances, runners that take "
+            "jobs, and nodes that run flows.")
         intro.setWordWrap(True)
-        steps = QVBoxLayout()
-        steps.setSpacing(6)
-        steps.addWidget(self._step(
-            "1. Create an enrollment token (<code>POST /api/v1/enrollments</code>) with the "
-            f"operator token from <code>{token_path}</code>"
-            + (f" on the hub's machine, <b>{hub_machine}</b> (run it there, or point "
-               "<code>cat</code> at your copy of the token). The Agents tab spawns agents "
-               "on this machine that join the hub without it:" if hub_machine else ":")))
-        steps.addLayout(self._command(self.enroll, "Copy the enrollment command"))
-        steps.addSpacing(8)
-        steps.addWidget(self._step(
-            "2. Start the agent with the <code>token</code> it returns (needed on its first "
-            "start only; it keeps its own credentials after that):"))
-        steps.addLayout(self._command(self.agent, "Copy the agent command"))
+
+        self.studio_button = QPushButton("Start a local studio")
+        self.studio_button.setObjectName("startStudio")
+        self.studio_button.setDefault(True)
+        self.studio_button.setToolTip("Start an engine, two instance drivers and a runner on "
+                                      "this machine; they join this hub on their own")
+        self.studio_button.clicked.connect(self._on_studio)
+        self.studio_button.setVisible(can_spawn)
+        studio_note = QLabel(
+            "An engine, two instance drivers and a runner on this machine, enrolled "
+            "automatically. Then Tasks ▸ Try the demo plays the demo task."
+            + (f" They join the hub at {base_url}." if hub_machine else ""))
+        mute(studio_note)
+        studio_note.setWordWrap(True)
+        studio_note.setVisible(can_spawn)
+
+        self.remote_button = QPushButton("Add a remote agent…")
+        self.remote_button.setToolTip("The two commands that enrol and start an agent on "
+                                      "another machine, to copy")
+        self.remote_button.clicked.connect(self.open_remote_dialog)
+        where = (f"the operator token on the hub's machine, <b>{hub_machine}</b>"
+                 if hub_machine else "the operator token")
+        remote_note = QLabel(
+            "An agent on another machine enrolls once with a one-time token, created with "
+            f"{where} (<code>POST /api/v1/enrollments</code>), then registers on every start.")
+        remote_note.setWordWrap(True)
+        remote_note.setTextFormat(Qt.TextFormat.RichText)
         outro = QLabel(
-            f"It appears here as {health_style.dot_html('half_open')} half-open, then "
-            f"{health_style.dot_html('up')} up once it answers its first health check."
-        )
+            f"Each one appears here as {health_style.dot_html('half_open')} half-open, "
+            f"then {health_style.dot_html('up')} up once it answers its first health check.")
         outro.setWordWrap(True)
 
         content = QWidget()
@@ -66,41 +79,35 @@ class EmptyState(QFrame):
         layout.setSpacing(12)
         layout.addWidget(title)
         layout.addWidget(intro)
-        layout.addLayout(steps)
+        for button, note in ((self.studio_button, studio_note),
+                             (self.remote_button, remote_note)):
+            row = QHBoxLayout()
+            row.addWidget(button, 0, Qt.AlignmentFlag.AlignTop)
+            row.addWidget(note, 1)
+            layout.addLayout(row)
         layout.addWidget(outro)
         outer = QHBoxLayout(self)
         outer.setContentsMargins(32, 28, 32, 28)
         outer.addWidget(content, 1, Qt.AlignmentFlag.AlignTop)
         outer.addStretch(0)
-        self.setStyleSheet(
-            "QLabel#command { background: palette(base); border: 1px solid palette(mid);"
-            " border-radius: 4px; padding: 6px 8px; }"
-        )
 
     def text(self) -> str:
-        """Everything the empty state says, as plain text (the commands included)."""
+        """Everything the empty state says, as plain text."""
         return "\n".join(label.text() for label in self.findChildren(QLabel))
 
-    @staticmethod
-    def _step(rich: str) -> QLabel:
-        label = QLabel(rich)
-        label.setWordWrap(True)
-        label.setTextFormat(Qt.TextFormat.RichText)
-        return label
+    def open_remote_dialog(self) -> RemoteAgentDialog:
+        """The commands for an agent on another machine (non-modal, one at a time)."""
+        if self.dialog is None or not self.dialog.isVisible():
+            dialog = RemoteAgentDialog(self.base_url, self.token_path, self.hub_machine,
+                                       self)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.destroyed.connect(lambda: setattr(self, "dialog", None))
+            self.dialog = dialog
+        self.dialog.show()
+        self.dialog.raise_()
+        return self.dialog
 
-    def _command(self, command: str, tip: str) -> QHBoxLayout:
-        text = QLabel(command)
-        text.setObjectName("command")
-        text.setFont(fixed_font())
-        text.setWordWrap(True)
-        text.setTextFormat(Qt.TextFormat.PlainText)
-        text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
-                                     | Qt.TextInteractionFlag.TextSelectableByKeyboard)
-        text.setToolTip("Select to copy, or use the Copy button")
-        copy = QPushButton("Copy")
-        copy.setToolTip(tip)
-        copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(command))
-        row = QHBoxLayout()
-        row.addWidget(text, 1)
-        row.addWidget(copy, 0, Qt.AlignmentFlag.AlignTop)
-        return row
+    def _on_studio(self) -> None:
+        self.studio_button.setEnabled(False)
+        self.studio_button.setText("Starting…")
+        self.start_studio.emit()

@@ -12,8 +12,10 @@ owns the loop and shuts the servers down, so the window never has to know they e
 from __future__ import annotations
 
 import asyncio
+import logging
 import platform
 from collections.abc import Mapping
+from pathlib import Path
 
 import PySide6
 from PySide6.QtCore import (
@@ -68,7 +70,7 @@ from ui.components.proxy import ComponentsProxy
 from ui.core import health_style
 from ui.core.bridge import HubBridge
 from ui.core.coroutines import CoroutineRunner
-from ui.core.typography import title_font
+from ui.core.typography import escape, title_font
 from ui.flows.view import FlowsView
 from ui.runners.view import RunnersView
 from ui.shell.empty_state import EmptyState
@@ -79,6 +81,14 @@ from ui.tasks.view import TasksView
 WINDOW_TITLE = "Control Room"
 DEFAULT_SIZE = QSize(1200, 780)
 _SETTINGS_GROUP = "MainWindow"
+
+
+def console_log_file() -> Path | None:
+    """The file this process logs to, as the composition root set it up (if it did)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            return Path(handler.baseFilename)
+    return None
 
 
 def summary_text(counts: Mapping[str, int]) -> str:
@@ -131,7 +141,8 @@ class MainWindow(QMainWindow):
         self.tree = self._build_tree()
         self.empty_state = EmptyState(
             bridge.base_url, str(bridge.admin_token_path),
-            hub_machine=bridge.info.host if bridge.is_remote else None)
+            hub_machine=bridge.info.host if bridge.is_remote else None,
+            can_spawn=supervisor is not None)
         self.details = ComponentDetails(bridge, self.commands)
         self.event_log = EventLogView()
         self.agents_view = (AgentsView(supervisor, bridge, self.commands)
@@ -144,6 +155,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._build_menus()
 
+        self.empty_state.start_studio.connect(self.start_local_studio)
         bridge.components_changed.connect(self.model.set_components)
         bridge.event_received.connect(self.model.note_event)
         bridge.event_received.connect(self.event_log.append_event)
@@ -369,9 +381,17 @@ class MainWindow(QMainWindow):
         return True
 
     def about_text(self) -> str:
+        b = self.bridge
+        where = f" on {b.info.host}" if b.is_remote else ""
+        log_file = console_log_file()
         return (
             f"<h3>Control Room {__version__}</h3>"
             "<p>Operator console for a networked audio studio and its render farm.</p>"
+            f"<p><b>Hub</b> {escape(b.base_url)}{escape(where)}<br>"
+            f"<b>Hub data</b> {escape(str(b.data_dir))}<br>"
+            f"<b>Operator token</b> {escape(str(b.admin_token_path))}<br>"
+            f"<b>This console's log</b> {escape(str(log_file) if log_file else 'not kept')}"
+            "</p>"
             f"<p>Qt {qVersion()}<br>PySide6 {PySide6.__version__}<br>"
             f"Python {platform.python_version()}<br>{platform.platform(terse=True)}</p>"
         )
@@ -399,6 +419,15 @@ class MainWindow(QMainWindow):
         self.agents_label.setText(
             "Agents: " + ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
             if states else "No agents spawned")
+
+    def start_local_studio(self) -> None:
+        """An engine, two drivers and a runner on this machine, then the way to the demo."""
+        if self.agents_view is None:
+            return
+        self.agents_view.start_local_studio()
+        self.event_log.append_note(
+            "Starting a local studio: engine, two instance drivers and a runner. Once they "
+            "are up, Tasks ▸ Try the demo reserves and plays the demo task.")
 
     def switch(self, choice: HubChoice) -> None:
         """Close as on quit; the composition root reopens the window on ``choice``."""

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.audio import TaskSpec
+from backend.audio import TaskSpec, parse_task_spec
 from backend.client import ClientError
 from ui.core.bridge import HubBridge
 from ui.core.coroutines import CoroutineRunner
@@ -84,10 +84,19 @@ class TasksView(QWidget):
         new_layout.addWidget(self.editor, 1)
 
         tasks_title = QLabel("<b>Tasks</b>")
+        self.try_demo_button = QPushButton("Try the demo")
+        self.try_demo_button.setObjectName("tryDemo")
+        self.try_demo_button.setToolTip(
+            f"Reserve the demo task ({DEMO_SPEC.name}) and play it, meters moving: needs "
+            "engine-1, driver-1 and driver-2 up (Components ▸ Start a local studio)")
+        self.try_demo_button.clicked.connect(self.try_demo)
+        tasks_row = QHBoxLayout()
+        tasks_row.addWidget(tasks_title, 1)
+        tasks_row.addWidget(self.try_demo_button)
         top = QWidget()
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
-        top_layout.addWidget(tasks_title)
+        top_layout.addLayout(tasks_row)
         top_layout.addWidget(self.table, 1)
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(top)
@@ -150,6 +159,34 @@ class TasksView(QWidget):
 
         return self.commands.run("Reserve", reserve(),
                                 on_done=lambda task: self._select_quietly(task["id"]))
+
+    def try_demo(self) -> asyncio.Task[Any]:
+        """Reserve the demo spec, wait until engine and drivers accept it, and play it.
+
+        The spec is also put in the editor, so the operator sees what was reserved; a
+        refusal (say the drivers are not up yet) is shown there and as a notification.
+        """
+        self.try_demo_button.setEnabled(False)
+
+        async def demo() -> str:
+            try:
+                text = await asyncio.to_thread(DEMO_SPEC.read_text)
+                self.editor.set_text(text)
+                spec = parse_task_spec(text)
+                try:
+                    task = await self.bridge.reserve_task(spec)
+                except ClientError as exc:
+                    self.editor.show_refusal(exc.message)
+                    raise
+                task_id = str(task["id"])
+                self.select(task_id)
+                await self.bridge.wait_task(task_id)
+                await self.bridge.play_task(task_id)
+                return task_id
+            finally:
+                self.try_demo_button.setEnabled(True)
+
+        return self.commands.run("Try the demo", demo())
 
     # -- selection --------------------------------------------------------------------
 

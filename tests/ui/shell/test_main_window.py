@@ -38,10 +38,21 @@ def test_with_no_components_the_window_explains_how_to_add_one(
             assert window.empty_state.isVisible() and not window.tree.isVisible()
             text = window.empty_state.text()
             assert "POST /api/v1/enrollments" in text
-            assert str(tmp_path / "hub" / "admin.token") in text
-            assert (f"controlroom agent engine --hub {console.base_url} --name engine-1 "
-                    "--token TOKEN") in text
-            assert f"{console.base_url}/api/v1/enrollments" in window.empty_state.enroll
+            assert window.empty_state.studio_button.isVisible()
+            # Add a remote agent…: the two commands, for the kind picked.
+            dialog = window.empty_state.open_remote_dialog()
+            enroll, agent = dialog.commands()
+            assert f"{console.base_url}/api/v1/enrollments" in enroll
+            assert str(tmp_path / "hub" / "admin.token") in enroll
+            assert agent == (f"controlroom agent engine --hub {console.base_url} "
+                             "--name engine-1 --token TOKEN")
+            dialog.kind.setCurrentText("runner")
+            enroll, agent = dialog.commands()
+            assert '"kind": "runner"' in enroll and agent.startswith("controlroom agent runner")
+            dialog.close()
+            # Help ▸ About says where things are.
+            about = window.about_text()
+            assert console.base_url in about and str(tmp_path / "hub") in about
             assert window.summary() == "0 up · 0 half-open · 0 down"
             assert console.base_url in window.address_label.text()
             assert console.base_url in window.header.text() and "studio" in window.header.text()
