@@ -26,13 +26,14 @@ from ui.core.bridge import HubBridge
 from ui.shell.main_window import MainWindow
 
 
-async def wait_for(predicate: Callable[[], bool], what: str, within: float = 60.0) -> None:
+async def wait_for(predicate: Callable[[], bool], what: str, within: float = 60.0,
+                   poll_s: float = 0.1) -> None:
     """Poll while the loop (hub, agents, Qt) keeps running; fail loudly if it never holds."""
     deadline = time.monotonic() + within
     while not predicate():
         if time.monotonic() > deadline:
             raise TimeoutError(f"not {what} after {within:g} s")
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(poll_s)
 
 
 @dataclass

@@ -27,7 +27,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -73,11 +72,10 @@ def startup(tree: Path) -> float:
 
 def responsiveness(tree: Path, seconds: float) -> dict[str, float]:
     env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
-    with tempfile.TemporaryDirectory():
-        out = subprocess.run(
-            [sys.executable, str(tree / "benchmarks" / "gui_responsiveness.py"), "--json",
-             "--seconds", str(seconds)], cwd=tree, env=env, capture_output=True, text=True,
-            timeout=300)
+    out = subprocess.run(
+        [sys.executable, str(tree / "benchmarks" / "gui_responsiveness.py"), "--json",
+         "--seconds", str(seconds)], cwd=tree, env=env, capture_output=True, text=True,
+        timeout=300)
     result = json.loads(out.stdout[out.stdout.index("{"):])
     return {"lag_p99_ms": result["lag_ms"]["p99"],
             "meter_p99_ms": result["meter_latency_ms"]["p99"]}

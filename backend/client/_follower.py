@@ -70,7 +70,8 @@ class SseParser:
 
 @dataclass(frozen=True)
 class Reopen:
-    """Open the stream again after ``delay_s`` (0: at once), resuming after ``last_id``."""
+    """Open the stream again after ``delay_s``, resuming after ``last_id``. (A clean end
+    or a quiet spell reopens at once without asking: only a failure backs off.)"""
 
     delay_s: float
     last_id: int
@@ -130,10 +131,6 @@ class Follower:
         if record.id:
             self.last_id = record.id
         return True
-
-    def ended(self) -> Reopen:
-        """The server ended the stream cleanly (or it went quiet): reopen at once."""
-        return Reopen(0.0, self.last_id)
 
     def failed(self, now: float) -> Reopen | GiveUp:
         """The connection failed or was refused with a server error: back off, or give up."""

@@ -63,10 +63,17 @@ class HubClient:
     async def _send(self, request: Awaitable[httpx.Response], what: str) -> httpx.Response:
         return await send(self.base_url, request, what)
 
-    async def _get(self, path: str, what: str, **kwargs: Any) -> Any:
+    async def _get(self, path: str, what: str, within_s: float | None = None,
+                   **kwargs: Any) -> Any:
+        """GET and read the JSON answer; ``within_s`` overrides the client's timeout."""
+        if within_s is not None:
+            kwargs["timeout"] = within_s
         return body(await self._send(self._http.get(path, **kwargs), what))
 
-    async def _post(self, path: str, what: str, **kwargs: Any) -> Any:
+    async def _post(self, path: str, what: str, within_s: float | None = None,
+                    **kwargs: Any) -> Any:
+        if within_s is not None:
+            kwargs["timeout"] = within_s
         return body(await self._send(self._http.post(path, **kwargs), what))
 
     async def _save(self, path: str, target: Path, what: str) -> Path:
@@ -84,33 +91,31 @@ class HubClient:
     @route("GET", "/api/v1/health")
     async def health(self, *, within_s: float | None = None) -> dict[str, Any]:
         """Liveness and component counts; the one route that needs no token."""
-        kwargs = {} if within_s is None else {"timeout": within_s}
-        return dict(await self._get("/api/v1/health", "health", **kwargs))
+        return dict(await self._get("/api/v1/health", "health", within_s))
 
     @route("GET", "/api/v1/hub")
     async def about(self, *, within_s: float | None = None) -> HubInfo:
         """What the hub says about itself (raises KeyError/ValueError if it is not a hub)."""
-        kwargs = {} if within_s is None else {"timeout": within_s}
-        return HubInfo.from_json(self.base_url,
-                                 await self._get("/api/v1/hub", "hub", **kwargs))
+        return HubInfo.from_json(self.base_url, await self._get("/api/v1/hub", "hub", within_s))
 
     @route("GET", "/api/v1/events")
-    async def events(self, follower: Follower, *, stop: asyncio.Event | None = None,
-                     idle_s: float | None = None, wake: asyncio.Event | None = None,
-                     on_cut: Callable[[], Awaitable[None]] | None = None,
-                     ) -> AsyncGenerator[Record, None]:
+    def events(self, follower: Follower, *, stop: asyncio.Event | None = None,
+               idle_s: float | None = None, wake: asyncio.Event | None = None,
+               on_cut: Callable[[], Awaitable[None]] | None = None,
+               ) -> AsyncGenerator[Record, None]:
         """The hub's event log from ``follower.last_id`` on, resumed after every cut; each
-        record's data is one event (``id``, ``ts``, ``type``, ``subject``, ``data``)."""
-        async for record in follow(self._http, "/api/v1/events", follower, what="events",
-                                   stop=stop, idle_s=idle_s, wake=wake, on_cut=on_cut):
-            yield record
+        record's data is one event (``id``, ``ts``, ``type``, ``subject``, ``data``).
+
+        The follower's generator itself, not one wrapped in another: a busy log passes
+        hundreds of records a second through it, on the console's loop."""
+        return follow(self._http, "/api/v1/events", follower, what="events", stop=stop,
+                      idle_s=idle_s, wake=wake, on_cut=on_cut)
 
     # -- components and their configs ------------------------------------------------
 
     @route("GET", "/api/v1/components")
     async def components(self, *, within_s: float | None = None) -> list[dict[str, Any]]:
-        kwargs = {} if within_s is None else {"timeout": within_s}
-        return list(await self._get("/api/v1/components", "components", **kwargs))
+        return list(await self._get("/api/v1/components", "components", within_s))
 
     @route("GET", "/api/v1/components/{component_id}")
     async def component(self, component_id: str) -> dict[str, Any]:
@@ -152,8 +157,7 @@ class HubClient:
 
     @route("GET", "/api/v1/tasks")
     async def tasks(self, *, within_s: float | None = None) -> list[dict[str, Any]]:
-        kwargs = {} if within_s is None else {"timeout": within_s}
-        return list(await self._get("/api/v1/tasks", "tasks", **kwargs))
+        return list(await self._get("/api/v1/tasks", "tasks", within_s))
 
     @route("GET", "/api/v1/tasks/{task_id}")
     async def task(self, task_id: str) -> dict[str, Any]:
@@ -340,9 +344,8 @@ class HubClient:
     async def unregister_node(self, name: str, agent_id: str, secret: str,
                               within_s: float | None = None) -> None:
         """A standalone node leaves the hub's directory as it shuts down."""
-        kwargs = {} if within_s is None else {"timeout": within_s}
         await self._post(f"/api/v1/nodes/{name}/unregister", f"unregister node {name}",
-                         json={"agent_id": agent_id, "secret": secret}, **kwargs)
+                         json={"agent_id": agent_id, "secret": secret}, within_s=within_s)
 
     @route("GET", "/api/v1/nodes/{name}/{path}")
     @route("PUT", "/api/v1/nodes/{name}/{path}")

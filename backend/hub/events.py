@@ -48,9 +48,8 @@ class EventLog:
         self._lock = asyncio.Lock()
         self._feed: streams.Fanout[Event] = streams.Fanout()
 
-    @property
-    def _subscribers(self) -> frozenset[asyncio.Queue[Event | None]]:
-        """The live queues (tests check that a reader let go of its own)."""
+    def subscribers(self) -> frozenset[asyncio.Queue[Event | None]]:
+        """The live queues being fed now."""
         return self._feed.subscribers()
 
     async def append(self, type: str, subject: str, data: dict[str, Any]) -> Event:

@@ -372,18 +372,18 @@ class Runner:
         base = _http_base(self.session.settings.hub_url)
         agent_headers = {"X-Agent-Id": creds.agent_id if creds else "",
                          "X-Agent-Secret": creds.secret if creds else ""}
-        for name in names:
-            marker = folder / f".uploaded-{name}"
-            while not marker.exists():
-                try:
-                    async with HubClient(base, timeout=60, headers=agent_headers) as client:
+        async with HubClient(base, timeout=60, headers=agent_headers) as client:
+            for name in names:
+                marker = folder / f".uploaded-{name}"
+                while not marker.exists():
+                    try:
                         content = await asyncio.to_thread((folder / name).read_bytes)
                         await client.upload_artifact(job.id, name, content)
-                    marker.touch()
-                except ClientError as exc:
-                    log.warning("upload of %s for %s failed (%s); retrying", name, job.id,
-                                exc.message)
-                    await asyncio.sleep(self.config.retry_s)
+                        marker.touch()
+                    except ClientError as exc:
+                        log.warning("upload of %s for %s failed (%s); retrying", name,
+                                    job.id, exc.message)
+                        await asyncio.sleep(self.config.retry_s)
         return names
 
     async def _end(self, job: ActiveJob, state: str, **data: Any) -> None:

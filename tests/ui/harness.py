@@ -15,7 +15,6 @@ import asyncio
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -24,7 +23,7 @@ import httpx
 import shiboken6
 from PySide6.QtWidgets import QApplication
 
-from app.console import Console
+from app.console import Console, wait_for
 from app.desktop import QtEventLoop
 
 T = TypeVar("T")
@@ -75,12 +74,12 @@ class QtLoop:
 async def wait_until(
     predicate: Callable[[], bool], what: str, within: float = APPEAR_TIMEOUT_S
 ) -> None:
-    """Poll while the loop (and so the hub, the bridge and Qt) keeps running."""
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} after {within:g} s")
-        await asyncio.sleep(0.05)
+    """Poll while the loop (and so the hub, the bridge and Qt) keeps running; a test's
+    failure when it never holds."""
+    try:
+        await wait_for(predicate, what, within, poll_s=0.05)
+    except TimeoutError as exc:
+        raise AssertionError(str(exc)) from None
 
 
 class Agents:

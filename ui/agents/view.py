@@ -12,6 +12,9 @@ the window and a failure becomes a notification.
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
@@ -152,18 +155,16 @@ class AgentsView(QWidget):
 
     # -- commands ---------------------------------------------------------------------
 
-    def spawn(self, kind: str, count: int = 1) -> None:
+    def spawn(self, kind: str, count: int = 1) -> list[asyncio.Task[Any]]:
         """Start ``count`` agents of a kind; each takes the next free name when it runs."""
-        for _ in range(count):
-            self.commands.run(f"Spawn {kind}", self.supervisor.spawn(kind),
-                             on_done=lambda agent: self._spawned(agent))
+        return [self.commands.run(f"Spawn {kind}", self.supervisor.spawn(kind),
+                                  on_done=lambda agent: self._spawned(agent))
+                for _ in range(count)]
 
-    def start_local_studio(self) -> None:
+    def start_local_studio(self) -> list[asyncio.Task[Any]]:
         """The agents a first look needs: an engine, two drivers with the default racks
         (the demo task's instances) and a runner, each enrolled by the supervisor."""
-        self.spawn("engine")
-        self.spawn("driver", 2)
-        self.spawn("runner")
+        return [*self.spawn("engine"), *self.spawn("driver", 2), *self.spawn("runner")]
 
     def open_drivers_dialog(self) -> DriversDialog:
         """Show the drivers dialog (non-modal); one at a time, raised if already open."""

@@ -153,8 +153,6 @@ class HubBridge(QObject):
         self._tasks_due = 0.0
         #: Whether the hub answered the last request; starts True (it just did).
         self.connected = True
-        #: The id of the newest event emitted; the stream resumes after it.
-        self.last_event_id = 0
 
     @classmethod
     async def attach(cls, url: str, token: str, *, is_remote: bool = True,
@@ -484,7 +482,6 @@ class HubBridge(QObject):
         start = max(0, self.info.last_event_id - self._backlog)
         follower = Follower(start, now=loop.time(), first_delay_s=0.1,
                             max_delay_s=RETRY_MAX_S)
-        self.last_event_id = start
 
         async def rebase() -> None:
             """After a cut: the hub's log may have restarted, or run far ahead."""
@@ -504,13 +501,11 @@ class HubBridge(QObject):
                 log.warning("the hub's event log restarted at %s", newest)
             elif moved.skipped:
                 self.events_skipped.emit(moved.skipped)
-            self.last_event_id = moved.last_id
 
         events = self.client.events(follower, idle_s=EVENTS_IDLE_S,
                                     wake=self._reconnect_now, on_cut=rebase)
         async with contextlib.aclosing(events):
             async for record in events:
-                self.last_event_id = record.id
                 self.event_received.emit(record.data)
                 kind = str(record.data.get("type", ""))
                 if kind.startswith("task."):

@@ -107,6 +107,11 @@ class EmptyState(QFrame):
         self.dialog.raise_()
         return self.dialog
 
+    def studio_stopped(self) -> None:
+        """Starting the studio failed (the reason was shown): offer the button again."""
+        self.studio_button.setEnabled(True)
+        self.studio_button.setText("Start a local studio")
+
     def _on_studio(self) -> None:
         self.studio_button.setEnabled(False)
         self.studio_button.setText("Starting…")

@@ -424,10 +424,17 @@ class MainWindow(QMainWindow):
         """An engine, two drivers and a runner on this machine, then the way to the demo."""
         if self.agents_view is None:
             return
-        self.agents_view.start_local_studio()
+        spawns = self.agents_view.start_local_studio()
         self.event_log.append_note(
             "Starting a local studio: engine, two instance drivers and a runner. Once they "
             "are up, Tasks ▸ Try the demo reserves and plays the demo task.")
+
+        async def started() -> None:
+            await asyncio.wait(spawns)
+            if any(t.cancelled() or t.exception() is not None for t in spawns):
+                self.empty_state.studio_stopped()  # the failure was notified: try again
+
+        self.commands.run("Start a local studio", started())
 
     def switch(self, choice: HubChoice) -> None:
         """Close as on quit; the composition root reopens the window on ``choice``."""

@@ -26,7 +26,6 @@ instance's controls.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -44,8 +43,6 @@ from ui.core.accepts import accepts
 from ui.core.bridge import HubBridge
 from ui.core.coroutines import CoroutineRunner
 from ui.tasks.instance_box import InstanceBox
-
-log = logging.getLogger(__name__)
 
 #: How often the instance reports (gain reduction) are repainted.
 REPORT_HZ = 15

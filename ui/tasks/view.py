@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.audio import TaskSpec, parse_task_spec
+from backend.audio import TaskSpec
 from backend.client import ClientError
 from ui.core.bridge import HubBridge
 from ui.core.coroutines import CoroutineRunner
@@ -170,9 +170,10 @@ class TasksView(QWidget):
 
         async def demo() -> str:
             try:
-                text = await asyncio.to_thread(DEMO_SPEC.read_text)
-                self.editor.set_text(text)
-                spec = parse_task_spec(text)
+                self.editor.set_text(await asyncio.to_thread(DEMO_SPEC.read_text))
+                spec = self.editor.validate()
+                if spec is None:  # the editor shows why, at the field
+                    raise ClientError(f"the demo spec {DEMO_SPEC.name} is not valid")
                 try:
                     task = await self.bridge.reserve_task(spec)
                 except ClientError as exc:

@@ -70,12 +70,6 @@ def test_backoff_doubles_to_its_cap_and_resets_on_progress() -> None:
     assert follower.failed(now=1.0) == Reopen(0.1, 1)
 
 
-def test_a_clean_end_reopens_at_once_where_it_stopped() -> None:
-    follower = Follower(5)
-    follower.failed(now=0.0)
-    assert follower.ended() == Reopen(0.0, 5)
-
-
 def test_gives_up_only_after_its_patience_without_progress() -> None:
     follower = Follower(3, now=100.0, patience_s=10.0)
     assert isinstance(follower.failed(now=105.0), Reopen)

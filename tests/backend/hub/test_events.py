@@ -53,7 +53,7 @@ async def test_a_subscriber_that_falls_behind_is_dropped_not_blocking(tmp_path: 
     queue = log.subscribe()
     for i in range(queue.maxsize + 5):
         await log.append("t", "s", {"i": i})
-    assert queue not in log._subscribers
+    assert queue not in log.subscribers()
     items = [queue.get_nowait() for _ in range(queue.qsize())]
     assert items[-1] is None  # the end marker: re-follow from the last id
     await store.close()
