@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run headless test lint system-deps lock clean screenshots
+.PHONY: run headless test lint system-deps lock clean screenshots bundle package
 
 run: $(STAMP)
 	$(BIN)/controlroom $(ARGS)
@@ -17,8 +17,15 @@ test: $(STAMP)
 		$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check backend app ui tests benchmarks
+	$(BIN)/ruff check backend app ui tests benchmarks packaging
 	$(BIN)/mypy
+
+# The PyInstaller bundle alone (dist/controlroom/), then the tarball and the .deb with it.
+bundle: $(STAMP)
+	$(BIN)/python packaging/package.py bundle
+
+package: $(STAMP)
+	$(BIN)/python packaging/package.py all
 
 system-deps:
 	@bash packaging/system-deps.sh
@@ -39,4 +46,4 @@ lock:
 	rm -rf .lockvenv
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info

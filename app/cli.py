@@ -30,6 +30,10 @@ def _port(text: str) -> int:
 
 def remote_console_problem(args: argparse.Namespace) -> str | None:
     """Why ``--hub``/``--token-file`` cannot go with the other options given, if they cannot."""
+    if args.local_studio and args.headless:
+        return ("--local-studio starts agents from the console window, and --headless runs "
+                "no window; start agents on a headless machine with `controlroom agent "
+                "KIND --hub URL --token T` (see the Agents tab's Add a remote agent…)")
     if args.token_file is not None and not args.hub:
         return ("--token-file is the operator token of a remote hub: give the hub too "
                 "(--hub URL --token-file PATH)")
@@ -89,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     remote.add_argument("--token-file", type=Path, metavar="PATH",
                         help="read the remote hub's operator token from PATH (a copy of its "
                         "DATA/admin.token)")
+    parser.add_argument("--local-studio", action="store_true",
+                        help="as the console opens, start an engine, two instance drivers "
+                        "and a runner on this machine (what Components ▸ Start a local "
+                        "studio does), e.g. for a studio PC that opens the console at login")
     parser.add_argument("--health-interval", type=_positive, default=1.0, metavar="S",
                         help="seconds between health checks (default 1)")
     parser.add_argument("--health-timeout", type=_positive, default=0.5, metavar="S",

@@ -39,10 +39,12 @@ from PySide6.QtCore import QCoreApplication, QSettings, Qt
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
+from app import crash
 from app.console import embedded_bridge
 from backend import __version__
 from backend.client import AttachError, hub_slug
 from backend.host import Host, HostSettings
+from backend.program import resource
 from backend.supervisor import Supervisor
 from ui.core.bridge import HubBridge
 from ui.shell.hub_choice import HubChoice, HubHistory
@@ -91,28 +93,30 @@ def application() -> QApplication:
 
 
 def run(settings: HostSettings, hub: str | None = None, token: str | None = None,
-        token_file: Path | None = None) -> int:
+        token_file: Path | None = None, local_studio: bool = False) -> int:
     """Build the QApplication, run :func:`main` on a qasync loop, return the exit code.
 
     ``hub`` attaches the console to a remote hub (with ``token`` or ``token_file``, else
-    ``$CONTROLROOM_TOKEN``) instead of starting the embedded one from ``settings``.
+    ``$CONTROLROOM_TOKEN``) instead of starting the embedded one from ``settings``;
+    ``local_studio`` starts the local studio as the first window opens.
     """
     app = application()
     QCoreApplication.setApplicationName(APP_NAME)
     QCoreApplication.setOrganizationName(ORGANISATION)
     QCoreApplication.setApplicationVersion(__version__)
     QApplication.setApplicationDisplayName(APP_NAME)
-    icon = _resource("icons/controlroom.svg")
+    icon = resource("icons/controlroom.svg")
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))  # SVG: sharp at every scale factor
     app.setQuitOnLastWindowClosed(False)
+    sys.excepthook = crash.excepthook  # a failing slot is shown, not printed to nowhere
     first = HubChoice(hub, token=token or "", token_file=token_file) if hub else HubChoice()
     with asyncio.Runner(loop_factory=lambda: QtEventLoop(app)) as runner:
-        return runner.run(main(settings, first))
+        return runner.run(main(settings, first, local_studio=local_studio))
 
 
 async def main(settings: HostSettings, first: HubChoice | None = None,
-               ui_settings: QSettings | None = None) -> int:
+               ui_settings: QSettings | None = None, local_studio: bool = False) -> int:
     """The whole life of the desktop app; signals are handled from the first moment.
 
     ``ui_settings`` (window layout, remembered hubs) defaults to the user's QSettings.
@@ -123,7 +127,8 @@ async def main(settings: HostSettings, first: HubChoice | None = None,
         loop.add_signal_handler(sig, quit_requested.on_signal, sig)
     try:
         return await _serve(settings, first or HubChoice(), quit_requested,
-                            ui_settings if ui_settings is not None else QSettings())
+                            ui_settings if ui_settings is not None else QSettings(),
+                            local_studio)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -147,7 +152,7 @@ class _Attached:
 
 
 async def _serve(settings: HostSettings, choice: HubChoice, quit_requested: _QuitRequest,
-                 ui_settings: QSettings) -> int:
+                 ui_settings: QSettings, local_studio: bool = False) -> int:
     """Attach, show the window until it closes; again for each hub the operator picks."""
     history = HubHistory(ui_settings)
     previous = history.last_url() if history.last_mode() == "remote" else None
@@ -161,11 +166,12 @@ async def _serve(settings: HostSettings, choice: HubChoice, quit_requested: _Qui
         if choice.embedded and previous:
             note = (f"The last session was attached to the remote hub {previous}; "
                     "File ▸ Recent Hubs attaches to it again.")
-        next_choice = await _show_window(attached, quit_requested, ui_settings, note)
+        next_choice = await _show_window(attached, quit_requested, ui_settings, note,
+                                         local_studio)
         if next_choice is None or quit_requested.signalled:
             return 0
         log.info("switching to %s", next_choice.url or "the embedded hub")
-        choice, previous = next_choice, None
+        choice, previous, local_studio = next_choice, None, False
         quit_requested.reset()
 
 
@@ -190,7 +196,8 @@ async def _attach(choice: HubChoice, settings: HostSettings) -> _Attached:
 
 
 async def _show_window(attached: _Attached, quit_requested: _QuitRequest,
-                       ui_settings: QSettings, note: str | None) -> HubChoice | None:
+                       ui_settings: QSettings, note: str | None,
+                       local_studio: bool = False) -> HubChoice | None:
     """The window over one hub until it closes; the hub to switch to, if one was picked."""
     bridge = attached.bridge
     supervisor = Supervisor(bridge.base_url, attached.agents_root, bridge.create_enrollment,
@@ -204,6 +211,8 @@ async def _show_window(attached: _Attached, quit_requested: _QuitRequest,
             window.show()
             if note:
                 window.event_log.append_note(note)
+            if local_studio:
+                window.start_local_studio()
             log.info("console window open on %s%s", bridge.base_url,
                      " (remote hub)" if bridge.is_remote else "")
             await quit_requested.wait()
@@ -273,13 +282,6 @@ class _QuitRequest:
 
     async def wait(self) -> None:
         await asyncio.shield(self._future)
-
-
-def _resource(relative: str) -> Path:
-    """A file under ``resources/``: beside the sources, or unpacked by PyInstaller."""
-    base = getattr(sys, "_MEIPASS", None)
-    root = Path(base) if base else Path(__file__).resolve().parent.parent
-    return root / "resources" / relative
 
 
 def _error_box(title: str, text: str) -> QMessageBox:

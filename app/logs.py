@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+#: The file :func:`setup` logs to, for a crash dialog that must say where to look.
+_current_file: Path | None = None
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,7 +40,14 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+def current_file() -> Path | None:
+    """The log file of this process, once :func:`setup` has run."""
+    return _current_file
+
+
 def setup(level: str, log_file: Path | None, component: str) -> None:
+    global _current_file
+    _current_file = log_file
     formatter = JsonFormatter(component)
     root = logging.getLogger()
     root.handlers.clear()

@@ -64,8 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.hub:  # the console attached to a hub elsewhere; nothing is served here
         return desktop.run(settings, hub=args.hub, token=args.token,
-                           token_file=args.token_file)
-    return desktop.run(settings)
+                           token_file=args.token_file, local_studio=args.local_studio)
+    return desktop.run(settings, local_studio=args.local_studio)
 
 
 def _agent(args: argparse.Namespace) -> int:

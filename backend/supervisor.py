@@ -27,7 +27,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -35,6 +34,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from backend import program
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,6 @@ class Supervisor:
         root: Path,
         enroll: Enroll,
         *,
-        python: str = sys.executable,
         log_level: str = "info",
         registered: Callable[[], Iterable[str]] | None = None,
     ) -> None:
@@ -125,7 +125,6 @@ class Supervisor:
         #: The component ids the hub knows now: a new agent's name must not take one that
         #: another machine's agent holds (on a studio's shared hub, ``engine-1`` usually is).
         self._registered = registered
-        self._python = python
         self._log_level = log_level
         self.agents: dict[str, AgentProcess] = {}
         self._listeners: list[Listener] = []
@@ -216,9 +215,9 @@ class Supervisor:
 
     async def _start(self, agent: AgentProcess) -> None:
         agent.data_dir.mkdir(parents=True, exist_ok=True)
-        command = [self._python, "-m", "app.main", "agent", agent.kind, "--hub", self.hub_url,
-                   "--name", agent.name, "--data-dir", str(agent.data_dir),
-                   "--log-level", self._log_level, *agent.args]
+        command = program.command(
+            "app.main", "agent", agent.kind, "--hub", self.hub_url, "--name", agent.name,
+            "--data-dir", str(agent.data_dir), "--log-level", self._log_level, *agent.args)
         if not (agent.data_dir / "credentials.json").exists():
             command += ["--token", await self._enroll(agent.kind)]
         offset = agent.log_path.stat().st_size if agent.log_path.exists() else 0
@@ -226,7 +225,7 @@ class Supervisor:
         try:
             process = await asyncio.to_thread(
                 subprocess.Popen, command, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, cwd=_project_root(),
+                stderr=subprocess.STDOUT, cwd=program.root(),
                 start_new_session=True,  # Ctrl+C in our terminal does not reach kept agents
             )
         except BaseException:
@@ -338,9 +337,3 @@ def _write_config(path: Path, config: dict[str, Any]) -> None:
     tmp.write_text(json.dumps(config, indent=2) + "\n")
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
-
-
-def _project_root() -> str:
-    """Where ``python -m app.main`` resolves: the source tree (or the frozen bundle)."""
-    base = getattr(sys, "_MEIPASS", None)
-    return base or os.fspath(Path(__file__).resolve().parent.parent)

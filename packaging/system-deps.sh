@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # System libraries Control Room needs on Debian/Ubuntu (why each one):
 # PortAudio for sounddevice; GL/EGL, xkbcommon, fontconfig, glib and dbus for Qt even
-# offscreen; the xcb set, Xvfb and xauth for a real window on a virtual screen.
+# offscreen; the xcb set, Xvfb and xauth for a real window on a virtual screen; systemd
+# to check service units; binutils (strip), patchelf, lintian and desktop-file-utils to
+# build and check the bundle and the packages (`make package` and the packaging tests).
 # As root it installs what is missing with apt-get; otherwise it names what to install.
 set -euo pipefail
 
@@ -12,6 +14,7 @@ PACKAGES=(
   libxcb-render0 libxcb-shape0 libxcb-util1 libxcb-xkb1 libxkbcommon-x11-0
   xvfb xauth
   systemd
+  binutils patchelf lintian desktop-file-utils
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

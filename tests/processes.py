@@ -20,6 +20,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 QTBLOCK = str(ROOT / "tests" / "qtblock.py")
+#: How a test starts the program: from the sources, under the Qt blocker. The packaging
+#: tests pass the frozen console executable instead.
+SOURCE = (sys.executable, QTBLOCK, "-m", "app.main")
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, step: float = 0.02) -> Any:
@@ -42,8 +45,10 @@ def child_env() -> dict[str, str]:
 class HubProcess:
     """``controlroom --headless`` in its own process, with an HTTP client for it."""
 
-    def __init__(self, data_dir: Path, *extra: str, port: int = 0) -> None:
+    def __init__(self, data_dir: Path, *extra: str, port: int = 0,
+                 program: tuple[str, ...] = SOURCE) -> None:
         self.data_dir = data_dir
+        self.program = program
         self.extra = list(extra)
         self.port = port
         self.proc: subprocess.Popen[bytes] | None = None
@@ -58,7 +63,7 @@ class HubProcess:
         self.starts += 1
         log = open(self.data_dir / f"stderr-{self.starts}.log", "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, QTBLOCK, "-m", "app.main", "--headless",
+            [*self.program, "--headless",
              "--data-dir", str(self.data_dir), "--port", str(self.port), *self.extra],
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=child_env(),
         )
@@ -146,12 +151,12 @@ class AgentProcess:
     """``controlroom agent KIND`` in its own process."""
 
     def __init__(self, hub_url: str, kind: str, name: str, data_dir: Path,
-                 token: str | None, *extra: str) -> None:
+                 token: str | None, *extra: str, program: tuple[str, ...] = SOURCE) -> None:
         self.name = name
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = data_dir / "stderr.log"
-        args = [sys.executable, QTBLOCK, "-m", "app.main", "agent", kind, "--hub", hub_url,
+        args = [*program, "agent", kind, "--hub", hub_url,
                 "--name", name, "--data-dir", str(data_dir), *extra]
         if token:
             args += ["--token", token]

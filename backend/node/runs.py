@@ -20,7 +20,6 @@ import logging
 import os
 import secrets
 import signal
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Any
 import psutil
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from backend import program
 from backend.node.events import EventStore
 from backend.node.flows import Catalog
 from backend.node.fold import FINAL_STATES, WORKER_EVENT_TYPES, RunEvent, RunState, fold
@@ -77,8 +77,8 @@ class Run:
 
 
 def worker_command() -> list[str]:
-    """How a worker is started: this interpreter, the worker module (``worker.py``)."""
-    return [sys.executable, "-m", "backend.node.worker"]
+    """How a worker is started: the worker module (``worker.py``) in a new process."""
+    return program.command("backend.node.worker")
 
 
 def _digest(token: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import psutil
 
+from backend import program
 from backend.runner.journal import write_atomic
 
 MiB = 1024 * 1024
@@ -24,7 +25,7 @@ SHIM = Path(__file__).with_name("shim.py")
 def argv_for(offer: dict[str, Any], job_dir: Path) -> tuple[list[str], str | None, dict[str, str]]:
     payload = offer["payload"]
     if offer["kind"] == "render":
-        return [sys.executable, "-m", "backend.runner.render_job", str(job_dir)], None, {}
+        return program.command("backend.runner.render_job", str(job_dir)), None, {}
     argv = [str(a) for a in payload["argv"]]
     if payload.get("shell"):
         argv = ["/bin/sh", "-c", *argv]
@@ -61,13 +62,21 @@ class Shim:
             return False
 
 
+def shim_command(job_dir: Path) -> list[str]:
+    """The shim as a script with ``python -S`` (no site: it starts in milliseconds), or
+    frozen, as the bundle's console executable (which holds no loose ``shim.py``)."""
+    if program.frozen():
+        return program.command("backend.runner.shim", str(job_dir))
+    return [sys.executable, "-S", str(SHIM), str(job_dir)]
+
+
 def start_shim(offer: dict[str, Any], job_dir: Path) -> Shim:
     """Write ``launch.json`` and start the shim in its own session."""
     argv, cwd, env = argv_for(offer, job_dir)
     write_atomic(job_dir / "launch.json", {"argv": argv, "cwd": cwd, "env": env})
     with open(job_dir / "shim.err", "ab") as err:
         popen = subprocess.Popen(
-            [sys.executable, "-S", str(SHIM), str(job_dir)],
+            shim_command(job_dir),
             start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=err, close_fds=True,
         )

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backend import program
+
 SERVICE = "controlroom-runner"
 LABEL = "org.controlroom.runner"
 STOP_TIMEOUT_S = 90
@@ -29,10 +31,8 @@ Platform = str  # "linux", "macos", "windows"
 
 
 def runner_argv(data_dir: Path) -> list[str]:
-    """The command the service runs (the frozen executable in a PyInstaller build)."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable, "runner", "run", "--data-dir", str(data_dir)]
-    return [sys.executable, "-m", "app.main", "runner", "run", "--data-dir", str(data_dir)]
+    """The command the service runs (the console executable in a PyInstaller build)."""
+    return program.command("app.main", "runner", "run", "--data-dir", str(data_dir))
 
 
 def systemd_unit(argv: list[str], data_dir: Path, user: str | None = None) -> str:

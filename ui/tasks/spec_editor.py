@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from pathlib import Path
 
 from pydantic import ValidationError
 from PySide6.QtCore import Qt, QTimer
@@ -22,12 +21,13 @@ from PySide6.QtGui import QColor, QFontDatabase, QTextCharFormat, QTextCursor, Q
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QTextEdit, QVBoxLayout, QWidget
 
 from backend.audio import TaskSpec, parse_task_spec
+from backend.program import resource
 
 Path_ = tuple[str | int, ...]
 _WS = re.compile(r"\s*")
 _PREFIX = re.compile(r"^([A-Za-z_][\w\-.\[\]]*):\s")
 VALIDATE_DELAY_MS = 250
-DEMO_SPEC = Path(__file__).resolve().parents[2] / "resources" / "specs" / "demo.json"
+DEMO_SPEC = resource("specs/demo.json")
 
 
 def value_spans(text: str) -> dict[Path_, tuple[int, int]]:
