@@ -50,7 +50,9 @@ def setup(level: str, log_file: Path | None, component: str) -> None:
     _current_file = log_file
     formatter = JsonFormatter(component)
     root = logging.getLogger()
-    root.handlers.clear()
+    for old in list(root.handlers):  # closed, so a file set up before is not leaked
+        root.removeHandler(old)
+        old.close()
     root.setLevel(level.upper())
     if sys.stderr is not None:  # None in a windowed PyInstaller build
         stream = logging.StreamHandler(sys.stderr)
