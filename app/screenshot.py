@@ -1,20 +1,22 @@
 """``python -m app.screenshot OUTDIR``: true pictures of the console's main views, for the docs.
 
 Nothing is staged: it starts a real hub on a free port in a temporary data dir and drives
-the real window as an operator would. The Agents tab's buttons spawn an engine and two
-instance drivers (real child processes, enrolled automatically); once the hub has them up
-it saves
+the real window as an operator would. *Start a local studio* spawns an engine, two
+instance drivers and a runner (real child processes, enrolled automatically); once the
+hub has them up it saves
 
 - ``first-run.png``: a new hub with no components: *Start a local studio* and *Add a
   remote agent…*;
+- ``local-studio.png``: the same window once the local studio is up, the event log saying
+  what comes next;
 - ``main-window.png``: the Components tab as a tree by kind, driver-1 selected with its
   instances, its merged config and its stored overrides in the editor;
 - ``agents.png``: the Agents tab, with PIDs, health, what each hosts and the selected
   agent's output;
 - ``tasks.png``: the demo spec reserved through the editor, rendered once, and playing,
   with the live instance controls, the meters and level history moving;
-- ``runners.png``: a runner spawned from the Agents tab, up with its hardware, and a job
-  submitted to it, its progress and live output;
+- ``runners.png``: the local studio's runner, up with its hardware, and a job submitted
+  to it, its progress and live output;
 - ``flows.png``: the ``approve-render`` flow launched from its generated inputs form,
   locked on its approval, after a candidate the flow denied (the reason shown inline).
 
@@ -47,7 +49,7 @@ from ui.shell.main_window import MainWindow
 from ui.tasks.spec_editor import DEMO_SPEC
 
 SIZE = (1280, 820)
-NAMES = ("engine-1", "driver-1", "driver-2")
+NAMES = ("engine-1", "driver-1", "driver-2", "runner-1")
 
 
 def save(window: MainWindow, path: Path) -> Path:
@@ -72,12 +74,11 @@ async def capture(out_dir: Path, settle_s: float) -> list[Path]:
             await wait_for(lambda: window.empty_state.isVisible(), "the empty state shown")
             await asyncio.sleep(0.3)
             shots.append(save(window, out_dir / "first-run.png"))
-            window.show_tab(agents)
-            agents.spawn_engine_button.click()
-            agents.driver_count.setValue(2)
-            agents.spawn_drivers_button.click()
+            window.empty_state.studio_button.click()
             await wait_for(lambda: all(states(window).get(n) == "up" for n in NAMES),
-                           "engine and drivers up")
+                           "the local studio up", within=60)
+            await asyncio.sleep(1.0)
+            shots.append(save(window, out_dir / "local-studio.png"))
             await bridge.put_config("driver-1", {"label": "rack A, studio 2"})
             window.select_component("driver-1", "driver-1.comp")  # its rack expanded
             await asyncio.sleep(settle_s)  # a few health checks: round trips and "n s ago"
@@ -134,11 +135,7 @@ async def capture(out_dir: Path, settle_s: float) -> list[Path]:
 
 async def runners_shot(window: MainWindow, bridge: HubBridge, out_dir: Path,
                        shots: list[Path]) -> None:
-    """A runner up and a job running on it, its output followed live."""
-    agents = window.agents_view
-    assert agents is not None and window.supervisor is not None
-    await window.supervisor.spawn("runner", "runner-1", ["--labels", "linux,render"])
-    await wait_for(lambda: states(window).get("runner-1") == "up", "the runner up")
+    """The local studio's runner and a job running on it, its output followed live."""
     script = ("import time\nfor i in range(1, 201):\n"
               "    print(f'rendering stem {i} of 200', flush=True)\n"
               "    print(f'progress {i / 200}', flush=True)\n    time.sleep(0.1)")
