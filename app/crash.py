@@ -48,7 +48,8 @@ def message(exc: BaseException, ended: bool) -> tuple[str, str]:
              else "Control Room hit an error it did not expect")
     where = logs.current_file()
     text = f"{type(exc).__name__}: {exc}\n\n"
-    text += (f"The details are in the log file:\n{where}" if where is not None
+    text += (f"The details are in the log file (attach it to a report):\n{where}"
+             if where is not None
              else "No log file was open yet; run controlroom from a terminal to see more.")
     if not ended:
         text += "\n\nThe console keeps running, but the action that failed did not finish."
@@ -60,16 +61,12 @@ def _show(exc: BaseException, ended: bool) -> None:
     global _box
     if _box is not None or not has_display() or os.environ.get("QT_QPA_PLATFORM") == "offscreen":
         return  # offscreen nobody would see it, and a modal box would wait forever
-    from PySide6.QtWidgets import QApplication, QMessageBox
+    from PySide6.QtWidgets import QApplication
 
     if QApplication.instance() is None and not ended:
         return
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    title, text = message(exc, ended)
-    box = QMessageBox(QMessageBox.Icon.Critical, "Control Room", title,
-                      QMessageBox.StandardButton.Ok)
-    box.setInformativeText(text)
-    box.setDetailedText("".join(traceback.format_exception(exc)))
+    box = dialog(exc, ended)
     if ended:
         box.exec()  # the event loop is gone: a modal box is all there is
         del app
@@ -77,6 +74,18 @@ def _show(exc: BaseException, ended: bool) -> None:
     _box = box  # held until closed, and it stops a storm of boxes
     box.finished.connect(_closed)
     box.open()  # not exec(): a modal loop would nest inside the asyncio loop
+
+
+def dialog(exc: BaseException, ended: bool) -> Any:
+    """The box: what happened and where the log is; the traceback under Show Details."""
+    from PySide6.QtWidgets import QMessageBox
+
+    title, text = message(exc, ended)
+    box = QMessageBox(QMessageBox.Icon.Critical, "Control Room", title,
+                      QMessageBox.StandardButton.Ok)
+    box.setInformativeText(text)
+    box.setDetailedText("".join(traceback.format_exception(exc)))
+    return box
 
 
 def _closed(*_args: object) -> None:
