@@ -63,6 +63,11 @@ def is_frozen_program(pid: int, bundle: Path) -> bool:
     return Path(psutil.Process(pid).exe()).resolve() == (bundle / "controlroom").resolve()
 
 
+def loads_qt(pid: int) -> bool:
+    """Whether Qt is mapped into the process (headless modes never import it)."""
+    return any("libQt6Core" in m.path for m in psutil.Process(pid).memory_maps())
+
+
 class Tasks:
     def __init__(self, hub: HubProcess) -> None:
         self.hub = hub
@@ -107,6 +112,7 @@ def test_headless_hub_and_agents_render_bit_identical_to_the_sources(
     for name, agent in agents.items():
         hub.wait_state(name, "up", timeout=30)
         assert is_frozen_program(agent.proc.pid, bundle)
+    assert not any(loads_qt(p.pid) for p in (hub.proc, *(a.proc for a in agents.values())))
     tasks = Tasks(hub)
 
     tid = tasks.reserve(DEMO)
