@@ -133,7 +133,7 @@ def launched(cmd: Sequence[str], env: dict[str, str], output: Path
 def app_process(proc: subprocess.Popen[bytes], data_dir: Path) -> psutil.Process:
     """The program itself: ``proc``, or (under ``xvfb-run``) its descendant given ``data_dir``."""
     top = psutil.Process(proc.pid)
-    for p in [top, *descendants(proc.pid)]:
+    for p in [*descendants(proc.pid), top]:  # xvfb-run's own command line names it too
         with contextlib.suppress(psutil.Error):
             if str(data_dir) in p.cmdline():
                 return p

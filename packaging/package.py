@@ -13,6 +13,7 @@ Standard library only: the tests import it to build their own package.
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import os
 import re
@@ -190,6 +191,7 @@ def owning_packages(paths: set[str]) -> set[str]:
     return packages
 
 
+@functools.cache
 def depends(bundle_dir: Path) -> list[str]:
     """The package's Depends: whatever the bundle's binaries load from the system, plus
     PortAudio (loaded by name at run time, so ``ldd`` never sees it)."""
