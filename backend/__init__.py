@@ -4,7 +4,14 @@ Nothing under ``backend`` imports Qt (a test proves it), so every part here runs
 on a server, under test, or inside the desktop app's qasync loop alike.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+# One version, pyproject.toml's: read from the installed distribution's metadata, which
+# the PyInstaller bundle carries too (the spec copies it), so a release is stamped once.
+try:
+    __version__ = version("controlroom")
+except PackageNotFoundError:  # a tree on sys.path that was never installed
+    __version__ = "0.0.0+unknown"
 
 #: The major version of the hub's HTTP surface (the ``v1`` in ``/api/v1``). The hub
 #: announces it and a console attached from elsewhere refuses a hub that speaks another,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from backend.errors import AuthError, ProtocolViolation
 from backend.hub.health import Action as HealthAction
@@ -63,21 +64,24 @@ class StarletteLink:
         self.peer_host: str | None = ws.client.host if ws.client else None
 
     async def send(self, message: Message) -> None:
-        if self.closed:
-            return
-        async with self._send_lock:
-            try:
-                await self._ws.send_text(encode(message))
-            except Exception:  # the receive loop sees the close and reports it
-                log.warning("send to an agent failed; dropping the link", exc_info=True)
-                self.closed = True
+        await self._send(self._ws.send_text, encode(message))
 
     async def send_bytes(self, data: bytes) -> None:
+        await self._send(self._ws.send_bytes, data)
+
+    async def _send(self, send: Callable[[Any], Awaitable[None]], data: Any) -> None:
+        """Send, or drop the link; the receive loop sees the close and reports it."""
         if self.closed:
             return
         async with self._send_lock:
             try:
-                await self._ws.send_bytes(data)
+                await send(data)
+            except (WebSocketDisconnect, RuntimeError) as exc:
+                # The agent went away between our check and the send (an agent stopping
+                # while the hub pushes a health check): expected, so no traceback.
+                log.info("an agent's link closed while sending (%s); dropping it",
+                         type(exc).__name__)
+                self.closed = True
             except Exception:
                 log.warning("send to an agent failed; dropping the link", exc_info=True)
                 self.closed = True
