@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 from pathlib import Path
 
@@ -26,6 +27,10 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"a port is 0..65535 (0 picks a free one), got {text}")
     return value
+
+
+#: The environment variable a token may come in instead of ``--token``.
+TOKEN_ENV = "CONTROLROOM_TOKEN"
 
 
 def remote_console_problem(args: argparse.Namespace) -> str | None:
@@ -115,7 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the hub's base URL, http(s):// or ws(s)://")
     agent.add_argument("--name", required=True,
                        help="the component's id at the hub (letters, digits, . _ -)")
-    agent.add_argument("--token", help="one-time enrollment token (first start only)")
+    agent.add_argument("--token", default=os.environ.get(TOKEN_ENV) or None,
+                       help="one-time enrollment token (first start only); "
+                       f"${TOKEN_ENV} instead keeps it off the command line, where any "
+                       "local user could read it")
     agent.add_argument("--data-dir", type=Path, default=None,
                        help="where credentials and logs are kept "
                        "(default: the user data dir, per kind and name)")

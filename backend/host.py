@@ -51,13 +51,14 @@ def create_app(hub: Hub, node: Node | None, nodes: NodeDirectory | None = None) 
         description="Hub (components, configs, enrollments, events) and node service.",
     )
     app.state.operator_token = hub.operator_token
+    app.state.named_tokens = hub.named_tokens
     app.include_router(hub_router(hub))
     app.include_router(tasks_router(hub.tasks))
     app.include_router(jobs_router(hub.jobs))
     if node is not None:
         app.include_router(node_router(node))
     if nodes is not None:
-        app.state.node_tokens = nodes.accepts
+        app.state.node_for = nodes.node_for
         app.include_router(nodes_router(nodes))
     return app
 

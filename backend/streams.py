@@ -21,7 +21,8 @@ from the store first and then live. This module is that common part, without the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 #: How many records a subscriber may be behind before it is dropped.
@@ -139,3 +140,32 @@ async def replay_then_live(
                 yield item
     finally:
         fanout.unsubscribe(queue, topic)
+
+
+async def until(stop: asyncio.Event | None, source: AsyncIterator[T]) -> AsyncIterator[T]:
+    """``source``'s items until ``stop`` is set, even while ``source`` is idle (a revoked
+    token's event stream ends at once, not at its next event)."""
+    if stop is None:
+        async for item in source:
+            yield item
+        return
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        while True:
+            step = asyncio.ensure_future(anext(source))
+            await asyncio.wait({step, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not step.done():
+                step.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await step
+                return
+            try:
+                item = step.result()
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        stopped.cancel()
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None:
+            await aclose()

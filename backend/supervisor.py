@@ -218,14 +218,18 @@ class Supervisor:
         command = program.command(
             "app.main", "agent", agent.kind, "--hub", self.hub_url, "--name", agent.name,
             "--data-dir", str(agent.data_dir), "--log-level", self._log_level, *agent.args)
+        # The one-time token goes in the environment, never on the command line: any
+        # local user can read a process's arguments, only its owner its environment.
+        env = {**os.environ}
+        env.pop("CONTROLROOM_TOKEN", None)  # never hand down a token of our own
         if not (agent.data_dir / "credentials.json").exists():
-            command += ["--token", await self._enroll(agent.kind)]
+            env["CONTROLROOM_TOKEN"] = await self._enroll(agent.kind)
         offset = agent.log_path.stat().st_size if agent.log_path.exists() else 0
         out = agent.log_path.open("ab")
         try:
             process = await asyncio.to_thread(
                 subprocess.Popen, command, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, cwd=program.root(),
+                stderr=subprocess.STDOUT, cwd=program.root(), env=env,
                 start_new_session=True,  # Ctrl+C in our terminal does not reach kept agents
             )
         except BaseException:

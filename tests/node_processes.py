@@ -55,6 +55,7 @@ class NodeProcess:
                    20, f"{self.name}'s node.url")
         assert self.proc.poll() is None, self.output()
         self.url = (self.data_dir / "node.url").read_text().strip()
+        self.client.headers["Authorization"] = f"Bearer {self.token}"  # reads need it too
         if wait_linked:
             wait_until(lambda: self.listed().get("linked"), 20, f"{self.name} linked")
         return self
@@ -108,7 +109,7 @@ class Runs:
         return str(r.json()["fid"])
 
     def state(self, fid: str) -> dict[str, Any]:
-        r = self.client.get(f"{self.base}/runs/{fid}")
+        r = self.client.get(f"{self.base}/runs/{fid}", headers=self.auth)
         assert r.status_code == 200, r.text
         return dict(r.json())
 
@@ -131,7 +132,8 @@ class Runs:
         """The whole stream after ``after`` (it ends after ``final``)."""
         found: list[dict[str, Any]] = []
         with self.client.stream("GET", f"{self.base}/runs/{fid}/events",
-                                headers={"Last-Event-ID": str(after)}) as response:
+                                headers={**self.auth, "Last-Event-ID": str(after)}
+                                ) as response:
             assert response.status_code == 200
             for line in response.iter_lines():
                 if line.startswith("data: "):

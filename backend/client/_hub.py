@@ -148,6 +148,25 @@ class HubClient:
 
     # -- audio tasks -----------------------------------------------------------------
 
+    @route("POST", "/api/v1/tokens")
+    async def create_token(self, name: str, kind: str) -> dict[str, Any]:
+        """A named ``operator`` or ``viewer`` token: ``{"name", "kind", "token"}``, the
+        secret shown this once."""
+        return dict(await self._post("/api/v1/tokens", f"token {name}",
+                                     json={"name": name, "kind": kind}))
+
+    @route("GET", "/api/v1/tokens")
+    async def tokens(self) -> list[dict[str, Any]]:
+        """Named tokens: name, kind, creation and last use; never a secret."""
+        return list(await self._get("/api/v1/tokens", "the tokens"))
+
+    @route("DELETE", "/api/v1/tokens/{name}")
+    async def revoke_token(self, name: str) -> dict[str, Any]:
+        """Revoke at once; that token's open event streams close."""
+        response = await self._send(self._http.delete(f"/api/v1/tokens/{name}"),
+                                    f"revoke token {name}")
+        return dict(body(response) or {})
+
     @route("POST", "/api/v1/tasks")
     async def reserve(self, spec: dict[str, Any], engine: str | None = None,
                       ) -> dict[str, Any]:

@@ -29,6 +29,8 @@ class HubInfo:
     health: HealthInfo
     started_at: float
     last_event_id: int
+    #: What the token attached with may do: ``operator``, ``viewer`` or ``node``.
+    access: str = "operator"
 
     @classmethod
     def from_json(cls, url: str, body: dict[str, Any]) -> HubInfo:
@@ -41,4 +43,5 @@ class HubInfo:
             health=HealthInfo(float(health["interval_s"]), float(health["timeout_s"]),
                               int(health["misses"])),
             started_at=float(body["started_at"]), last_event_id=int(body["last_event_id"]),
+            access=str(body.get("access", "operator")),
         )

@@ -11,11 +11,14 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Reques
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend import API_VERSION, __version__, sse
-from backend.hub.auth import require_operator
+from backend.hub.access import NAMED_KINDS, Need, Principal
+from backend.hub.auth import require
 from backend.hub.channel import serve_agent
 from backend.hub.events import SubscriberDropped
+from backend.hub.named_tokens import TokenError
 from backend.hub.service import Hub
 from backend.protocol import NAME_PATTERN
+from backend.streams import until
 
 ComponentId = Annotated[str, Path(pattern=NAME_PATTERN, description="the component's name")]
 
@@ -46,11 +49,20 @@ def _not_found(component_id: str) -> HTTPException:
     )
 
 
-def router(hub: Hub) -> APIRouter:
-    api = APIRouter(prefix="/api/v1")
-    operator = [Depends(require_operator)]
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="a name to list and revoke it by, e.g. wall-display")
+    kind: Literal["operator", "viewer"] = Field(
+        description="viewer: reads and streams only; operator: everything")
 
-    @api.get("/health", tags=["hub"])
+
+def router(hub: Hub) -> APIRouter:
+    """The hub's routes: health and the agent channel open, every other one behind a token."""
+    public = APIRouter(prefix="/api/v1")
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(require(Need.READ))])
+    operator = [Depends(require(Need.OPERATE))]
+
+    @public.get("/health", tags=["hub"])
     async def health() -> dict[str, Any]:
         """Liveness of the hub itself, with a count of components per health state."""
         return {
@@ -61,19 +73,22 @@ def router(hub: Hub) -> APIRouter:
             "components": hub.counts(),
         }
 
-    @api.get("/hub", tags=["hub"], dependencies=operator)
-    async def about_hub() -> dict[str, Any]:
+    @api.get("/hub", tags=["hub"])
+    async def about_hub(request: Request) -> dict[str, Any]:
         """What a console attached from another machine needs to know about this hub.
 
-        Read-only, but it needs the operator token: a console calls it first to check its
-        address and token in one request, and it names paths on the hub's machine.
+        A console calls it first to check its address and token in one request; ``access``
+        says what the token may do (``operator``, ``viewer`` or ``node``), so a console
+        with a viewer token can grey out what it cannot do.
         ``last_event_id`` lets the console replay only the recent history of the events.
         """
         health_settings = hub.settings.health
         data_dir = hub.settings.data_dir
+        principal: Principal = request.state.principal
         return {
             "api": API_VERSION,
             "version": __version__,
+            "access": principal.kind.value,
             "role": hub.settings.role,
             "host": socket.gethostname(),
             "data_dir": str(data_dir),
@@ -134,18 +149,47 @@ def router(hub: Hub) -> APIRouter:
     ) -> Any:
         """Server-sent events; reconnect with ``Last-Event-ID`` to miss none and see none twice."""
         start = sse.resume_point(request, after)
+        revoked = hub.named_tokens.revoked_signal(request.state.principal)
 
         async def records() -> AsyncIterator[bytes]:
             try:
-                async for event in hub.events.follow(start):
+                async for event in until(revoked, hub.events.follow(start)):
                     yield sse.frame(event.id, event.type, event.as_json())
             except SubscriberDropped:
                 return  # the client reconnects with Last-Event-ID and catches up
 
         return sse.stream(records(), coalesce_s=EVENTS_COALESCE_S)
 
-    @api.websocket("/agents")
-    async def agents(ws: WebSocket) -> None:
-        await serve_agent(ws, hub.registry)
+    @api.post("/tokens", tags=["tokens"], dependencies=operator, status_code=201)
+    async def create_token(body: TokenRequest) -> dict[str, Any]:
+        """A named token, shown this once (only its digest is kept)."""
+        try:
+            secret = await hub.named_tokens.create(body.name, body.kind)
+        except TokenError as exc:
+            raise HTTPException(409 if "exists" in str(exc) else 422, str(exc)) from exc
+        await hub.events.append("token.created", body.name, {"kind": body.kind})
+        return {"name": body.name, "kind": body.kind, "token": secret,
+                "note": "shown once: store it now; DELETE /api/v1/tokens/NAME revokes it"}
 
-    return api
+    @api.get("/tokens", tags=["tokens"], dependencies=operator)
+    async def list_tokens() -> list[dict[str, Any]]:
+        """Names, kinds, creation and last use; never a secret."""
+        return [t.as_dict() for t in await hub.named_tokens.list()]
+
+    @api.delete("/tokens/{name}", tags=["tokens"], dependencies=operator)
+    async def revoke_token(name: str) -> dict[str, Any]:
+        """Revoke at once: the next call with it is refused, its open streams close."""
+        if not await hub.named_tokens.revoke(name):
+            raise HTTPException(404, f"no token named {name!r}; GET /api/v1/tokens lists them "
+                                f"(kinds: {', '.join(NAMED_KINDS)})")
+        await hub.events.append("token.revoked", name, {})
+        return {"name": name, "revoked": True}
+
+    @public.websocket("/agents")
+    async def agents(ws: WebSocket) -> None:
+        await serve_agent(ws, hub.registry)  # agents authenticate in their hello
+
+    routes = APIRouter()
+    routes.include_router(public)
+    routes.include_router(api)
+    return routes

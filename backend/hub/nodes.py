@@ -27,13 +27,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from backend.errors import AuthError
-from backend.hub.auth import require_operator
+from backend.hub.access import Need
+from backend.hub.auth import authorize, require
 from backend.hub.service import Hub
 from backend.protocol import NAME_PATTERN, Hello
 
@@ -78,11 +79,13 @@ class NodeDirectory:
                      flows: list[dict[str, Any]]) -> None:
         self.embedded[name] = EmbeddedNode(name, url, token, flows)
 
-    def accepts(self, token: str) -> bool:
-        """Is ``token`` the API token of a node linked to this hub?"""
-        found = False
-        for known in self._tokens.values():
-            found |= hmac.compare_digest(known.encode(), token.encode())
+    def node_for(self, token: str) -> str | None:
+        """The linked node whose API token ``token`` is, if any (every one compared, in
+        constant time, so the answer's timing says nothing about which came close)."""
+        found = None
+        for name, known in self._tokens.items():
+            if hmac.compare_digest(known.encode(), token.encode()):
+                found = name
         return found
 
     async def link(self, name: str, body: NodeLink) -> None:
@@ -134,14 +137,17 @@ class NodeDirectory:
 
 
 def router(directory: NodeDirectory) -> APIRouter:
-    api = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
+    api = APIRouter(prefix="/api/v1/nodes", tags=["nodes"],
+                    dependencies=[Depends(require(Need.READ))])
+    #: A node's own calls, authenticated by its agent id and secret in the body.
+    by_nodes = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 
     @api.get("")
     async def list_nodes() -> list[dict[str, Any]]:
         """Registered nodes (embedded and standalone), their state, address and flows."""
         return directory.entries()
 
-    @api.post("/{name}/token", status_code=204, include_in_schema=True)
+    @by_nodes.post("/{name}/token", status_code=204, include_in_schema=True)
     async def link(name: NodeName, body: NodeLink) -> None:
         """A node hands over its API token (agent credentials, not the operator token)."""
         if body.token is None:
@@ -151,7 +157,7 @@ def router(directory: NodeDirectory) -> APIRouter:
         directory._unregistered.pop(name, None)
         await directory._hub.events.append("node.linked", name, {})
 
-    @api.post("/{name}/unregister", status_code=204)
+    @by_nodes.post("/{name}/unregister", status_code=204)
     async def unregister(name: NodeName, body: NodeLink) -> None:
         """A node shutting down leaves the list (its component goes down as usual)."""
         await directory.link(name, body)
@@ -163,7 +169,7 @@ def router(directory: NodeDirectory) -> APIRouter:
     async def proxy(name: NodeName, path: str, request: Request) -> StreamingResponse:
         """The node's ``/node/v1/{path}``, forwarded with the node's own token."""
         if request.method != "GET":
-            require_operator(request)
+            authorize(request, Need.FLOW)  # an operator, or a node's flow (nested runs)
         url, token = directory.target(name)
         body = bytearray()
         async for chunk in request.stream():
@@ -186,4 +192,7 @@ def router(directory: NodeDirectory) -> APIRouter:
             background=BackgroundTask(response.aclose),
         )
 
-    return api
+    routes = APIRouter()
+    routes.include_router(by_nodes)
+    routes.include_router(api)
+    return routes

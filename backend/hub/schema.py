@@ -85,3 +85,17 @@ MIGRATIONS.append(
         )""",
     ]
 )
+
+# Version 4: named API tokens (backend/hub/named_tokens.py): operator or viewer, stored as
+# digests only, revocable at once.
+MIGRATIONS.append(
+    [
+        """CREATE TABLE api_tokens (
+            name TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            digest TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL,
+            last_used_at REAL
+        )""",
+    ]
+)

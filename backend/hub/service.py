@@ -17,6 +17,7 @@ from backend.hub import tokens
 from backend.hub.events import EventLog
 from backend.hub.health import Health, HealthSettings
 from backend.hub.jobs.service import DEFAULT_LEASE_S, JobService
+from backend.hub.named_tokens import NamedTokens
 from backend.hub.registry import Registry
 from backend.hub.schema import MIGRATIONS
 from backend.hub.tasks.service import TaskService
@@ -44,6 +45,7 @@ class Hub:
         self.settings = settings
         self.store = Store(settings.data_dir / "hub.sqlite3", MIGRATIONS)
         self.events = EventLog(self.store)
+        self.named_tokens = NamedTokens(self.store)
         self.registry = Registry(self.store, self.events, settings.health)
         self.tasks = TaskService(self.registry, self.store, self.events, settings.data_dir,
                                  settings.push_timeout_s)
@@ -58,6 +60,7 @@ class Hub:
             self.settings.data_dir / "admin.token"
         )
         await self.store.open()
+        await self.named_tokens.load()
         await self.registry.load()
         await self.tasks.load()
         await self.jobs.load()

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backend import sse
 from backend.client import HubClient
-from backend.hub.auth import require_operator
+from backend.hub.access import Need
+from backend.hub.auth import require
 from backend.node import form
 from backend.node.events import FollowerDropped
 from backend.node.runs import RunError
@@ -63,8 +64,11 @@ def _raise(exc: RunError) -> HTTPException:
 
 
 def router(node: Node) -> APIRouter:
-    api = APIRouter(prefix="/node/v1", tags=["node"])
-    operator = [Depends(require_operator)]
+    api = APIRouter(prefix="/node/v1", tags=["node"],
+                    dependencies=[Depends(require(Need.READ))])
+    #: A flow worker's channel, authenticated by its run's own token in the handshake.
+    by_workers = APIRouter(prefix="/node/v1", tags=["node"])
+    operator = [Depends(require(Need.FLOW))]
     runs = node.runs
     limit = node.settings.max_body_bytes
 
@@ -224,8 +228,11 @@ def router(node: Node) -> APIRouter:
                                 else {"detail": exc.detail}, exc.status_code)
         return JSONResponse(verdict.body, verdict.status_code)
 
-    @api.websocket("/workers/{fid}")
+    @by_workers.websocket("/workers/{fid}")
     async def worker_channel(ws: WebSocket, fid: str) -> None:
         await runs.serve_worker(ws, fid)
 
-    return api
+    routes = APIRouter()
+    routes.include_router(by_workers)
+    routes.include_router(api)
+    return routes

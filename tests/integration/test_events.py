@@ -20,6 +20,7 @@ def test_resume_after_a_forced_disconnect_misses_none_and_repeats_none(
     host, port = hub.url.removeprefix("http://").rsplit(":", 1)
     sock = socket.create_connection((host, int(port)))
     sock.sendall(f"GET /api/v1/events HTTP/1.1\r\nHost: {host}\r\n"
+                 f"Authorization: Bearer {hub.token}\r\n"
                  f"Last-Event-ID: {last_seen}\r\n\r\n".encode())
     for kind in ("engine", "driver", "runner"):
         hub.enroll(kind)  # three events while the raw client is attached

@@ -55,7 +55,8 @@ def test_bad_requests_name_the_field_and_need_the_operator_token(farm: Farm) -> 
         assert r.status_code == 422, (body, r.text)
         assert field in json.dumps(r.json()["detail"]), (field, r.text)
     r = farm.hub.client.post(f"{farm.hub.url}/api/v1/jobs",
-                             json={"kind": "command", "payload": {"argv": ["true"]}})
+                             json={"kind": "command", "payload": {"argv": ["true"]}},
+                             headers={"Authorization": ""})
     assert r.status_code == 401
     assert farm.call("GET", "/jobs/j_000000000000").status_code == 404
 

@@ -58,7 +58,7 @@ def test_resume_after_100_random_disconnects_loses_none_and_repeats_none(
     rng = random.Random(5)
     seen: list[dict[str, Any]] = []
     disconnects = 0
-    with httpx.Client(timeout=15) as client:
+    with httpx.Client(timeout=15, headers=node.auth) as client:
         while True:
             last = seen[-1]["offset"] if seen else 0
             lines = rng.randint(1, 160) if disconnects < 100 else 10**9

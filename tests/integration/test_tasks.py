@@ -103,7 +103,7 @@ def listen(hub: HubProcess, task_id: str, seconds: float,
         audio: list[dict[str, Any]] = []
         texts: list[Any] = []
         url = hub.url.replace("http://", "ws://") + f"/api/v1/tasks/{task_id}/stream"
-        async with connect(url) as ws:
+        async with connect(url, additional_headers=hub.auth) as ws:
             if during is not None:
                 await asyncio.to_thread(during)
             end = time.monotonic() + seconds

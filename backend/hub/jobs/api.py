@@ -16,7 +16,8 @@ from fastapi.responses import FileResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backend import sse
-from backend.hub.auth import require_operator
+from backend.hub.access import Need
+from backend.hub.auth import require
 from backend.hub.jobs.service import JobError, JobService
 from backend.hub.jobs.state import FINAL
 from backend.protocol import NAME_PATTERN
@@ -95,8 +96,10 @@ def _check_payload(request: JobRequest) -> dict[str, Any]:
 
 
 def router(jobs: JobService) -> APIRouter:
-    api = APIRouter(prefix="/api/v1")
-    operator = [Depends(require_operator)]
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(require(Need.READ))])
+    #: Routes a runner calls with its agent id and secret instead of a bearer token.
+    by_agents = APIRouter(prefix="/api/v1")
+    operator = [Depends(require(Need.OPERATE))]
 
     @api.post("/jobs", status_code=201, dependencies=operator, tags=["jobs"])
     async def submit(request: JobRequest) -> dict[str, Any]:
@@ -176,7 +179,7 @@ def router(jobs: JobService) -> APIRouter:
                                 f"(it has: {', '.join(job.artifacts) or 'none'})")
         return FileResponse(path, filename=name)
 
-    @api.put("/jobs/{job_id}/artifacts/{name}", status_code=204, tags=["jobs"])
+    @by_agents.put("/jobs/{job_id}/artifacts/{name}", status_code=204, tags=["jobs"])
     async def upload_artifact(
         request: Request, job_id: JobId, name: ArtifactName,
         x_agent_id: Annotated[str, Header()], x_agent_secret: Annotated[str, Header()],
@@ -230,4 +233,7 @@ def router(jobs: JobService) -> APIRouter:
         except JobError as exc:
             raise _http(exc) from None
 
-    return api
+    routes = APIRouter()
+    routes.include_router(by_agents)
+    routes.include_router(api)
+    return routes

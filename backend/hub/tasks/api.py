@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.websockets import WebSocketDisconnect
 
 from backend.audio.spec import TaskSpec
-from backend.hub.auth import require_operator
+from backend.hub.access import Need
+from backend.hub.auth import require
 from backend.hub.tasks.service import TaskError, TaskService
 from backend.protocol import NAME_PATTERN
 
@@ -43,8 +44,9 @@ def _http(exc: TaskError) -> HTTPException:
 
 
 def router(tasks: TaskService) -> APIRouter:
-    api = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
-    operator = [Depends(require_operator)]
+    api = APIRouter(prefix="/api/v1/tasks", tags=["tasks"],
+                    dependencies=[Depends(require(Need.READ))])
+    operator = [Depends(require(Need.FLOW))]  # an operator, or a node's flow
 
     @api.post("", status_code=201, dependencies=operator)
     async def reserve(

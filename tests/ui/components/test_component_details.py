@@ -51,7 +51,9 @@ def test_a_422_reads_as_the_hub_words_it() -> None:
 
 
 async def _stored_on_hub(console: Console, component_id: str) -> Any:
-    async with httpx.AsyncClient(timeout=10) as client:
+    token = console.host.hub.operator_token  # type: ignore[union-attr]
+    async with httpx.AsyncClient(timeout=10,
+                                 headers={"Authorization": f"Bearer {token}"}) as client:
         response = await client.get(f"{console.base_url}/api/v1/configs/{component_id}")
     assert response.status_code == 200, response.text
     return response.json()

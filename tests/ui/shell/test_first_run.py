@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psutil
 from PySide6.QtCore import QSettings
 
 from app.console import open_console
@@ -30,6 +31,14 @@ def test_start_a_local_studio_then_try_the_demo(
                              "the local studio up", within=60)
             assert window.tree.isVisible() and not empty.isVisible()
             assert any("Try the demo" in line for line in window.event_log.lines())
+            # each enrolled with a one-time token, none of which any local user could read
+            # from the process table (it came in the environment)
+            supervisor = window.supervisor
+            assert supervisor is not None
+            for agent in supervisor.agents.values():
+                assert agent.pid is not None
+                argv = psutil.Process(agent.pid).cmdline()
+                assert "--token" not in argv and not any(a.startswith("cre_") for a in argv)
 
             tasks = window.tasks_view
             window.show_tab(tasks)
