@@ -23,6 +23,8 @@ from app.display import has_display
 log = logging.getLogger(__name__)
 #: The dialog on screen now, if any.
 _box: Any = None
+#: A QApplication made here for a last box, kept alive while it shows.
+_keep: list[Any] = []
 
 
 def report(exc: BaseException) -> None:
@@ -63,13 +65,13 @@ def _show(exc: BaseException, ended: bool) -> None:
         return  # offscreen nobody would see it, and a modal box would wait forever
     from PySide6.QtWidgets import QApplication
 
-    if QApplication.instance() is None and not ended:
-        return
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    if QApplication.instance() is None:
+        if not ended:
+            return  # no window yet: the log has it
+        _keep.append(QApplication(sys.argv[:1]))  # main has ended: a box needs an app
     box = dialog(exc, ended)
     if ended:
         box.exec()  # the event loop is gone: a modal box is all there is
-        del app
         return
     _box = box  # held until closed, and it stops a storm of boxes
     box.finished.connect(_closed)

@@ -142,13 +142,9 @@ async def replay_then_live(
         fanout.unsubscribe(queue, topic)
 
 
-async def until(stop: asyncio.Event | None, source: AsyncIterator[T]) -> AsyncIterator[T]:
+async def until(stop: asyncio.Event, source: AsyncIterator[T]) -> AsyncIterator[T]:
     """``source``'s items until ``stop`` is set, even while ``source`` is idle (a revoked
     token's event stream ends at once, not at its next event)."""
-    if stop is None:
-        async for item in source:
-            yield item
-        return
     stopped = asyncio.ensure_future(stop.wait())
     try:
         while True:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -47,6 +48,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psutil
 from harness import table
@@ -60,20 +62,20 @@ SHOWN = "console window open on "
 MIB = 2**20
 
 
+def _package_script() -> Any:
+    """``packaging/package.py``, whose size count the build reports too (one definition)."""
+    spec = importlib.util.spec_from_file_location("controlroom_package",
+                                                  ROOT / "packaging" / "package.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+apparent_size = _package_script().apparent_size
+
+
 # -- size ----------------------------------------------------------------------------------
-
-def apparent_size(path: Path) -> tuple[int, int]:
-    """Bytes and entries of a tree: files by their size, symlinks as links (lstat)."""
-    if path.is_symlink() or not path.is_dir():
-        return path.lstat().st_size, 1
-    total = count = 0
-    for p in path.rglob("*"):
-        st = p.lstat()
-        if p.is_symlink() or p.is_file():
-            total += st.st_size
-            count += 1
-    return total, count
-
 
 def largest(directory: Path, n: int) -> list[tuple[str, int]]:
     sizes = [(p.name + ("/" if p.is_dir() and not p.is_symlink() else ""),

@@ -60,12 +60,20 @@ def bundle(dist: Path = DIST, work: Path = ROOT / "build" / "pyinstaller") -> Pa
     return out
 
 
-def size_mib(path: Path) -> float:
-    """Apparent size of a tree (symlinks counted as links), in MiB."""
-    total = 0
+def apparent_size(path: Path) -> tuple[int, int]:
+    """Bytes and entries of a tree: files by their size, symlinks as links (lstat)."""
+    if path.is_symlink() or not path.is_dir():
+        return path.lstat().st_size, 1
+    total = count = 0
     for p in path.rglob("*"):
-        total += p.lstat().st_size if p.is_symlink() or p.is_file() else 0
-    return total / 2**20
+        if p.is_symlink() or p.is_file():
+            total += p.lstat().st_size
+            count += 1
+    return total, count
+
+
+def size_mib(path: Path) -> float:
+    return apparent_size(path)[0] / 2**20
 
 
 # -- the pieces both packages share -------------------------------------------------------

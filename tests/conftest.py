@@ -6,15 +6,22 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from processes import AgentProcess, HubProcess
+from processes import SOURCE, AgentProcess, HubProcess
 
 
 @pytest.fixture
-def start_hub(tmp_path: Path) -> Iterator[Callable[..., HubProcess]]:
+def program() -> tuple[str, ...]:
+    """How the hubs and agents below are started: from the sources (``tests/packaging``
+    overrides it with the frozen console executable)."""
+    return SOURCE
+
+
+@pytest.fixture
+def start_hub(tmp_path: Path, program: tuple[str, ...]) -> Iterator[Callable[..., HubProcess]]:
     hubs: list[HubProcess] = []
 
     def start(*extra: str, name: str = "hub", port: int = 0) -> HubProcess:
-        hub = HubProcess(tmp_path / name, *extra, port=port)
+        hub = HubProcess(tmp_path / name, *extra, port=port, program=program)
         hubs.append(hub)  # before start, so a failed start is still stopped
         return hub.start()
 
@@ -29,7 +36,8 @@ def hub(start_hub: Callable[..., HubProcess]) -> HubProcess:
 
 
 @pytest.fixture
-def spawn_agent(tmp_path: Path) -> Iterator[Callable[..., AgentProcess]]:
+def spawn_agent(tmp_path: Path,
+                program: tuple[str, ...]) -> Iterator[Callable[..., AgentProcess]]:
     agents: list[AgentProcess] = []
 
     def spawn(hub: HubProcess | str, name: str, kind: str = "engine", token: str | None = "",
@@ -37,7 +45,8 @@ def spawn_agent(tmp_path: Path) -> Iterator[Callable[..., AgentProcess]]:
         url = hub if isinstance(hub, str) else hub.url
         if token == "" and isinstance(hub, HubProcess):
             token = hub.enroll(kind)
-        agent = AgentProcess(url, kind, name, tmp_path / "agents" / name, token or None, *extra)
+        agent = AgentProcess(url, kind, name, tmp_path / "agents" / name, token or None, *extra,
+                             program=program)
         agents.append(agent)
         return agent
 

@@ -55,8 +55,7 @@ class Principal:
 
 def refusal(principal: Principal, need: Need) -> str:
     """Why ``principal`` may not do what needs ``need``, and what would do."""
-    what = {Need.FLOW: "change tasks or runs", Need.OPERATE: "change state",
-            Need.READ: "read"}[need]
+    what = "change tasks or runs" if need is Need.FLOW else "change state"
     wanted = "an operator token" if need is Need.OPERATE else "an operator or node token"
     return (f"a {principal.kind} token ({principal.name}) may not {what} here; "
             f"use {wanted}")

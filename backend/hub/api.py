@@ -14,7 +14,7 @@ from backend import API_VERSION, __version__, sse
 from backend.hub.access import NAMED_KINDS, Need, Principal
 from backend.hub.auth import require
 from backend.hub.channel import serve_agent
-from backend.hub.events import SubscriberDropped
+from backend.hub.events import Event, SubscriberDropped
 from backend.hub.named_tokens import TokenError
 from backend.hub.service import Hub
 from backend.protocol import NAME_PATTERN
@@ -152,8 +152,11 @@ def router(hub: Hub) -> APIRouter:
         revoked = hub.named_tokens.revoked_signal(request.state.principal)
 
         async def records() -> AsyncIterator[bytes]:
+            source: AsyncIterator[Event] = hub.events.follow(start)
+            if revoked is not None:  # a named token's stream ends when it is revoked
+                source = until(revoked, source)
             try:
-                async for event in until(revoked, hub.events.follow(start)):
+                async for event in source:
                     yield sse.frame(event.id, event.type, event.as_json())
             except SubscriberDropped:
                 return  # the client reconnects with Last-Event-ID and catches up

@@ -68,8 +68,8 @@ def require(need: Need) -> Callable[[HTTPConnection], Awaitable[Principal]]:
     async def check(conn: HTTPConnection) -> Principal:
         who = authorize(conn, need)
         named = getattr(conn.app.state, "named_tokens", None)
-        if named is not None and who.kind is not Kind.NODE and who.name != "admin":
-            await named.touch(who.name)
+        if named is not None:
+            await named.touch(who)
         return who
 
     check.__name__ = f"require_{need.value}"

@@ -49,10 +49,14 @@ class NamedTokens:
         #: Set when the token is revoked: its open streams end (``streams.until``).
         self._revoked: dict[str, asyncio.Event] = {}
 
+    def _is_named(self, principal: Principal | None) -> bool:
+        """Whether ``principal`` is one of these tokens (not admin.token, not a node)."""
+        return principal is not None and (principal.name, principal.kind) in \
+            self._by_digest.values()
+
     def revoked_signal(self, principal: Principal | None) -> asyncio.Event | None:
         """The event a named token's open streams end on; ``None`` for other callers."""
-        if principal is None or not any(n == principal.name and k == principal.kind
-                                         for n, k in self._by_digest.values()):
+        if principal is None or not self._is_named(principal):
             return None
         return self._revoked.setdefault(principal.name, asyncio.Event())
 
@@ -100,8 +104,12 @@ class NamedTokens:
         found = self._by_digest.get(digest(token))
         return Principal(found[1], found[0]) if found else None
 
-    async def touch(self, name: str) -> None:
-        """Record a use, at most once a minute per token."""
+    async def touch(self, principal: Principal) -> None:
+        """Record a named token's use, at most once a minute per token (other callers,
+        ``admin.token`` and nodes, are not recorded)."""
+        name = principal.name
+        if not self._is_named(principal):
+            return
         now = time.time()
         if now - self._touched.get(name, 0.0) < TOUCH_EVERY_S:
             return

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from processes import AgentProcess, HubProcess, wait_until
+from task_calls import TaskCalls
 from websockets.asyncio.client import connect
 
 SPEC: dict[str, Any] = {
@@ -38,9 +39,11 @@ SPEC: dict[str, Any] = {
 }
 
 
-class Studio:
+class Studio(TaskCalls):
+    """A hub with an engine and two instance drivers, all up."""
+
     def __init__(self, hub: HubProcess, spawn: Callable[..., AgentProcess]) -> None:
-        self.hub = hub
+        super().__init__(hub)
         self.spawn = spawn
         self.agents = {
             "engine-1": spawn(hub, "engine-1", "engine"),
@@ -49,44 +52,6 @@ class Studio:
         }
         for name in self.agents:
             hub.wait_state(name, "up")
-
-    def call(self, method: str, path: str, **kw: Any) -> Any:
-        return self.hub.client.request(method, f"{self.hub.url}/api/v1{path}",
-                                       headers=self.hub.auth, **kw)
-
-    def task(self, task_id: str) -> dict[str, Any]:
-        r = self.call("GET", f"/tasks/{task_id}")
-        r.raise_for_status()
-        return r.json()  # type: ignore[no-any-return]
-
-    def reserve(self, spec: dict[str, Any], state: str = "ready") -> dict[str, Any]:
-        r = self.call("POST", "/tasks", json=spec)
-        assert r.status_code == 201, r.text
-        task_id = r.json()["id"]
-        return self.wait(task_id, state)
-
-    def wait(self, task_id: str, state: str, timeout: float = 15) -> dict[str, Any]:
-        def reached() -> dict[str, Any] | None:
-            task = self.task(task_id)
-            return task if task["state"] == state else None
-
-        return wait_until(reached, timeout, f"task {task_id} to be {state}")  # type: ignore
-
-    def render(self, task_id: str, fmt: str = "wav24", timeout: float = 30) -> bytes:
-        r = self.call("POST", f"/tasks/{task_id}/render", json={"format": fmt})
-        assert r.status_code == 202, r.text
-        rid = r.json()["render_id"]
-
-        def finished() -> dict[str, Any] | None:
-            render = self.call("GET", f"/tasks/{task_id}/renders/{rid}").json()
-            return render if render["state"] != "running" else None
-
-        render = wait_until(finished, timeout, "the render to finish", step=0.05)
-        assert render["state"] == "done", render
-        file = self.call("GET", f"/tasks/{task_id}/renders/{rid}/file")
-        assert file.status_code == 200 and file.headers["content-type"] == "audio/wav"
-        assert len(file.content) == render["bytes"]
-        return file.content
 
 
 @pytest.fixture
@@ -397,15 +362,10 @@ def test_a_render_split_across_processes_is_bit_identical(studio: Studio) -> Non
         spec["instances"][f"eqx{i}"] = {"model": "eq", "params": {"bands": [
             {"type": "peaking", "freq_hz": 250 + 100 * i, "gain_db": 5}]}}
     tid = studio.reserve(spec)["id"]
-    r = studio.call("PUT", "/configs/engine-1", json={"render_processes": 1})
-    assert r.status_code == 200 and r.json()["pushed"]
-    wait_until(lambda: "'render_processes': 1" in studio.agents["engine-1"].output(), 10,
-               "the engine to apply the config")
+    engine = studio.agents["engine-1"]
+    studio.configure("engine-1", engine.output, render_processes=1)
     single = studio.render(tid, "float32")
-    r = studio.call("PUT", "/configs/engine-1", json={"render_processes": 2})
-    assert r.status_code == 200 and r.json()["pushed"]
-    wait_until(lambda: "'render_processes': 2" in studio.agents["engine-1"].output(), 10,
-               "the engine to apply the config")
+    studio.configure("engine-1", engine.output, render_processes=2)
     assert studio.render(tid, "float32") == single
     output = studio.agents["engine-1"].output()
     assert "rendered by 1 other process" in output and "track worker" not in output

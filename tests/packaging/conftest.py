@@ -4,8 +4,8 @@ The bundle is built from this tree into a temporary directory (about 30 s here),
 every packaging test. ``CONTROLROOM_TEST_BUNDLE=/path/to/dist/controlroom`` reuses a
 bundle built before (``make bundle``), for a quick loop while working on these tests.
 
-The hub and agent fixtures of ``tests/conftest.py`` are overridden here so that every
-process these tests start is the frozen console executable, never a Python.
+The ``program`` fixture of ``tests/conftest.py`` is overridden here, so that every hub and
+agent its fixtures start is the frozen console executable, never a Python.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-from processes import ROOT, AgentProcess, HubProcess
+from processes import ROOT
 
 if not (sys.platform.startswith("linux") and platform.machine() == "x86_64"):
     pytest.skip("the packaging tests build the Linux x86_64 bundle", allow_module_level=True)
@@ -55,40 +54,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory, package_script: ModuleType)
     return built
 
 
-@pytest.fixture(scope="session")
-def frozen(bundle: Path) -> tuple[str, ...]:
-    """The program as the packaging tests start it: the console executable."""
+@pytest.fixture
+def program(bundle: Path) -> tuple[str, ...]:
+    """Every hub and agent these tests start is the bundle's console executable."""
     return (str(bundle / "controlroom"),)
-
-
-@pytest.fixture
-def start_hub(tmp_path: Path, frozen: tuple[str, ...]) -> Iterator[Callable[..., HubProcess]]:
-    hubs: list[HubProcess] = []
-
-    def start(*extra: str, name: str = "hub", port: int = 0) -> HubProcess:
-        hub = HubProcess(tmp_path / name, *extra, port=port, program=frozen)
-        hubs.append(hub)
-        return hub.start()
-
-    yield start
-    for hub in hubs:
-        hub.close()
-
-
-@pytest.fixture
-def spawn_agent(tmp_path: Path,
-                frozen: tuple[str, ...]) -> Iterator[Callable[..., AgentProcess]]:
-    agents: list[AgentProcess] = []
-
-    def spawn(hub: HubProcess, name: str, kind: str = "engine", token: str | None = "",
-              *extra: str) -> AgentProcess:
-        if token == "":
-            token = hub.enroll(kind)
-        agent = AgentProcess(hub.url, kind, name, tmp_path / "agents" / name, token or None,
-                             *extra, program=frozen)
-        agents.append(agent)
-        return agent
-
-    yield spawn
-    for agent in agents:
-        agent.stop()

@@ -26,6 +26,7 @@ import psutil
 from node_processes import Runs, kill_workers
 from processes import ROOT, AgentProcess, HubProcess, wait_until
 from runner_farm import Farm
+from task_calls import TaskCalls
 
 from backend import __version__
 
@@ -68,39 +69,6 @@ def loads_qt(pid: int) -> bool:
     return any("libQt6Core" in m.path for m in psutil.Process(pid).memory_maps())
 
 
-class Tasks:
-    def __init__(self, hub: HubProcess) -> None:
-        self.hub = hub
-
-    def call(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        return self.hub.client.request(method, f"{self.hub.url}/api/v1{path}",
-                                       headers=self.hub.auth, **kw)
-
-    def reserve(self, spec: dict[str, Any]) -> str:
-        r = self.call("POST", "/tasks", json=spec)
-        assert r.status_code == 201, r.text
-        tid = str(r.json()["id"])
-        wait_until(lambda: self.call("GET", f"/tasks/{tid}").json()["state"] == "ready", 20,
-                   f"task {tid} ready")
-        return tid
-
-    def render(self, tid: str) -> bytes:
-        r = self.call("POST", f"/tasks/{tid}/render", json={"format": "wav24"})
-        assert r.status_code == 202, r.text
-        rid = r.json()["render_id"]
-        done = wait_until(lambda: (v := self.call("GET", f"/tasks/{tid}/renders/{rid}").json())
-                          ["state"] != "running" and v, 60, "the render", step=0.05)
-        assert done["state"] == "done", done
-        return self.call("GET", f"/tasks/{tid}/renders/{rid}/file").content
-
-    def configure_engine(self, engine: AgentProcess, **config: Any) -> None:
-        r = self.call("PUT", "/configs/engine-1", json=config)
-        assert r.status_code == 200 and r.json()["pushed"], r.text
-        for key, value in config.items():
-            wait_until(lambda k=key, v=value: f"'{k}': {v}" in engine.output(), 15,
-                       "the engine to apply its config")
-
-
 def test_headless_hub_and_agents_render_bit_identical_to_the_sources(
         hub: HubProcess, spawn_agent: Callable[..., AgentProcess], bundle: Path,
         tmp_path: Path) -> None:
@@ -113,18 +81,18 @@ def test_headless_hub_and_agents_render_bit_identical_to_the_sources(
         hub.wait_state(name, "up", timeout=30)
         assert is_frozen_program(agent.proc.pid, bundle)
     assert not any(loads_qt(p.pid) for p in (hub.proc, *(a.proc for a in agents.values())))
-    tasks = Tasks(hub)
+    tasks = TaskCalls(hub)
 
-    tid = tasks.reserve(DEMO)
-    assert tasks.render(tid) == reference(DEMO, tmp_path / "demo.wav")
+    tid = tasks.reserve(DEMO)["id"]
+    assert tasks.render(tid, timeout=60) == reference(DEMO, tmp_path / "demo.wav")
     assert tasks.call("DELETE", f"/tasks/{tid}").status_code == 200  # release the drivers
 
     # The engine's render workers come from a forkserver: frozen, that is the executable
     # again, started by PyInstaller's freeze_support with multiprocessing's arguments.
     split = with_splittable_tracks(DEMO)
-    tid = tasks.reserve(split)
-    tasks.configure_engine(agents["engine-1"], render_processes=2)
-    assert tasks.render(tid) == reference(split, tmp_path / "split.wav")
+    tid = tasks.reserve(split)["id"]
+    tasks.configure("engine-1", agents["engine-1"].output, render_processes=2)
+    assert tasks.render(tid, timeout=60) == reference(split, tmp_path / "split.wav")
     output = agents["engine-1"].output()
     assert "rendered by 1 other process" in output and "Traceback" not in output
 
