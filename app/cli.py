@@ -7,9 +7,10 @@ import os
 import socket
 from pathlib import Path
 
-from app import runner_cli, task_cli
+from app import runner_cli, task_cli, tls_cli
 from backend import __version__
 from backend.agents import AGENT_COMMAND_KINDS
+from backend.client import TOKEN_ENV
 from backend.host import DEFAULT_PORT
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -29,8 +30,6 @@ def _port(text: str) -> int:
     return value
 
 
-#: The environment variable a token may come in instead of ``--token``.
-TOKEN_ENV = "CONTROLROOM_TOKEN"
 
 
 def remote_console_problem(args: argparse.Namespace) -> str | None:
@@ -39,6 +38,11 @@ def remote_console_problem(args: argparse.Namespace) -> str | None:
         return ("--local-studio starts agents from the console window, and --headless runs "
                 "no window; start agents on a headless machine with `controlroom agent "
                 "KIND --hub URL --token T` (see the Agents tab's Add a remote agent…)")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        return "give both --tls-cert and --tls-key (a certificate and its key), or neither"
+    if args.pin and not args.hub:
+        return ("--pin is the certificate fingerprint of a remote hub: give the hub too "
+                "(--hub https://HOST:8750 --pin sha256:…)")
     if args.token_file is not None and not args.hub:
         return ("--token-file is the operator token of a remote hub: give the hub too "
                 "(--hub URL --token-file PATH)")
@@ -74,6 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="address to listen on (default 127.0.0.1: loopback only)")
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT,
                         help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)")
+    tls = parser.add_argument_group(
+        "TLS", "A hub listening beyond loopback serves HTTPS and WSS only, with a "
+        "self-signed certificate it makes in DATA/tls (agents pin its fingerprint at "
+        "enrollment) unless given one of a studio or public CA.")
+    tls.add_argument("--tls", choices=("auto", "on"), default="auto",
+                     help="auto: TLS whenever --host is not loopback (default); on: on "
+                     "loopback too")
+    tls.add_argument("--tls-cert", type=Path, metavar="PEM",
+                     help="serve this certificate (chain) instead of a self-signed one")
+    tls.add_argument("--tls-key", type=Path, metavar="PEM", help="the key of --tls-cert")
     parser.add_argument("--role", choices=("studio", "cloud"), default="studio",
                         help="studio: hub + node service (default); cloud: a hub that "
                         "studio hubs register with")
@@ -95,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     remote.add_argument("--hub", metavar="URL",
                         help="the remote hub's base URL (its DATA/hub.url), e.g. "
                         "http://studio:8750; needs its operator token")
+    remote.add_argument("--pin", type=tls_cli.pin_argument, metavar="SHA256",
+                        help="the remote hub's certificate fingerprint (`controlroom tls "
+                        "show` on its machine); not needed for a certificate of a CA this "
+                        "system trusts")
     remote.add_argument("--token-file", type=Path, metavar="PATH",
                         help="read the remote hub's operator token from PATH (a copy of its "
                         "DATA/admin.token)")
@@ -124,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="one-time enrollment token (first start only); "
                        f"${TOKEN_ENV} instead keeps it off the command line, where any "
                        "local user could read it")
+    agent.add_argument("--pin", type=tls_cli.pin_argument, metavar="SHA256",
+                       help="the hub certificate's fingerprint, as its enrollment gave it "
+                       "(first start only: it is kept with the credentials)")
     agent.add_argument("--data-dir", type=Path, default=None,
                        help="where credentials and logs are kept "
                        "(default: the user data dir, per kind and name)")
@@ -140,10 +161,18 @@ def build_parser() -> argparse.ArgumentParser:
                       "flows (repeatable)")
     node.add_argument("--advertise-url", dest="node_url", default=None, metavar="URL",
                       help="the URL the hub and other nodes reach this node at "
-                      "(default http://LISTEN:PORT)")
+                      "(default http(s)://LISTEN:PORT)")
+    node.add_argument("--tls", dest="node_tls", choices=("auto", "on"), default="auto",
+                      help="auto: HTTPS whenever --listen is not loopback (default); on: on "
+                      "loopback too")
+    node.add_argument("--tls-cert", dest="node_tls_cert", type=Path, metavar="PEM",
+                      help="serve this certificate instead of a self-signed one")
+    node.add_argument("--tls-key", dest="node_tls_key", type=Path, metavar="PEM",
+                      help="the key of --tls-cert")
     runner = agent.add_argument_group("runner only")
     runner.add_argument("--labels", default="", metavar="A,B",
                         help="labels jobs can ask for (comma-separated)")
     task_cli.add_parser(sub)
     runner_cli.add_parser(sub)
+    tls_cli.add_parser(sub)
     return parser

@@ -68,7 +68,7 @@ async def embedded_bridge(host: Host, **kwargs: Any) -> HubBridge:
     """A bridge to the hub ``host`` runs in this process, over its own HTTP API: the same
     client and the same checks as for a hub on another machine."""
     return await HubBridge.attach(host.base_url, host.hub.operator_token, is_remote=False,
-                                  **kwargs)
+                                  trust=host.trust, **kwargs)
 
 
 @contextlib.asynccontextmanager
@@ -95,9 +95,10 @@ async def open_console(data_dir: Path, settings: QSettings | None = None, *,
 
 @contextlib.asynccontextmanager
 async def open_remote_console(url: str, token: str, root: Path, settings: QSettings, *,
-                              log_level: str = "warning") -> AsyncIterator[RemoteConsole]:
+                              log_level: str = "warning", pin: str = ""
+                              ) -> AsyncIterator[RemoteConsole]:
     """The console as ``controlroom --hub URL`` builds it (see ``app.desktop._attach``)."""
-    bridge = await HubBridge.attach(url, token, cache_dir=root / "cache")
+    bridge = await HubBridge.attach(url, token, pin=pin, cache_dir=root / "cache")
     async with _window(bridge, root / "agents", settings, log_level) as console:
         yield console
 
@@ -107,7 +108,7 @@ async def _window(bridge: HubBridge, agents_root: Path, settings: QSettings,
                   log_level: str) -> AsyncIterator[RemoteConsole]:
     """The supervisor and the window over ``bridge``, started, then stopped in reverse."""
     supervisor = Supervisor(bridge.base_url, agents_root, bridge.create_enrollment,
-                            log_level=log_level)
+                            log_level=log_level, pin=bridge.info.pin)
     window = MainWindow(bridge, settings, supervisor=supervisor)
     try:
         closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -93,7 +93,8 @@ def application() -> QApplication:
 
 
 def run(settings: HostSettings, hub: str | None = None, token: str | None = None,
-        token_file: Path | None = None, local_studio: bool = False) -> int:
+        token_file: Path | None = None, local_studio: bool = False, pin: str | None = None
+        ) -> int:
     """Build the QApplication, run :func:`main` on a qasync loop, return the exit code.
 
     ``hub`` attaches the console to a remote hub (with ``token`` or ``token_file``, else
@@ -110,7 +111,8 @@ def run(settings: HostSettings, hub: str | None = None, token: str | None = None
         app.setWindowIcon(QIcon(str(icon)))  # SVG: sharp at every scale factor
     app.setQuitOnLastWindowClosed(False)
     sys.excepthook = crash.excepthook  # a failing slot is shown, not printed to nowhere
-    first = HubChoice(hub, token=token or "", token_file=token_file) if hub else HubChoice()
+    first = (HubChoice(hub, token=token or "", token_file=token_file, pin=pin or "")
+             if hub else HubChoice())
     with asyncio.Runner(loop_factory=lambda: QtEventLoop(app)) as runner:
         return runner.run(main(settings, first, local_studio=local_studio))
 
@@ -188,8 +190,9 @@ async def _attach(choice: HubChoice, settings: HostSettings) -> _Attached:
         return _Attached(choice, bridge, settings.data_dir / "agents", host)
     token = choice.resolve_token()
     log.info("attaching to the hub at %s", choice.url)
-    bridge = await HubBridge.attach(choice.url, token)
-    attached = HubChoice(bridge.base_url, token=token, token_file=choice.token_file)
+    bridge = await HubBridge.attach(choice.url, token, pin=choice.pin)
+    attached = HubChoice(bridge.base_url, token=token, token_file=choice.token_file,
+                         pin=choice.pin)
     # Agents spawned here keep credentials per hub: one hub's secret means nothing to another.
     root = settings.data_dir / "remote" / hub_slug(bridge.base_url) / "agents"
     return _Attached(attached, bridge, root)
@@ -201,7 +204,8 @@ async def _show_window(attached: _Attached, quit_requested: _QuitRequest,
     """The window over one hub until it closes; the hub to switch to, if one was picked."""
     bridge = attached.bridge
     supervisor = Supervisor(bridge.base_url, attached.agents_root, bridge.create_enrollment,
-                            registered=lambda: [str(c["id"]) for c in bridge.snapshot()])
+                            registered=lambda: [str(c["id"]) for c in bridge.snapshot()],
+                            pin=bridge.info.pin)
     window = MainWindow(bridge, ui_settings, supervisor=supervisor)
     window.closed.connect(quit_requested.set)
     quit_requested.closes(window)

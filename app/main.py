@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from app import cli, logs, paths
 from app.display import has_display
 from backend.agents import Backoff, SessionSettings, agent_channel_url, static_config
+from backend.client import TOKEN_ENV
 from backend.host import HostSettings, Upstream
 from backend.hub import HealthSettings
 from backend.protocol import NAME_PATTERN
@@ -27,6 +29,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app import runner_cli
 
         return runner_cli.run(args)
+    if args.command == "tls":
+        from app import tls_cli
+
+        return tls_cli.run(args, paths.default_hub_dir())
     problem = cli.remote_console_problem(args)
     if problem:
         print(f"controlroom: {problem}", file=sys.stderr)
@@ -41,10 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     upstream = None
     if args.upstream:
-        upstream = Upstream(url=args.upstream, name=args.name, token=args.token)
+        upstream = Upstream(url=args.upstream, name=args.name,
+                            token=args.token or os.environ.get(TOKEN_ENV) or None)
     settings = HostSettings(
         data_dir=data_dir, host=args.host, port=args.port, role=args.role,
         health=health, upstream=upstream, runner_lease_s=args.runner_lease,
+        tls=args.tls, tls_cert=args.tls_cert, tls_key=args.tls_key,
     )
     if args.hub and not has_display():
         print("controlroom: --hub opens the console window, but no display was found "
@@ -63,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app import desktop
 
     if args.hub:  # the console attached to a hub elsewhere; nothing is served here
-        return desktop.run(settings, hub=args.hub, token=args.token,
+        return desktop.run(settings, hub=args.hub, token=args.token, pin=args.pin,
                            token_file=args.token_file, local_studio=args.local_studio)
     return desktop.run(settings, local_studio=args.local_studio)
 
@@ -85,7 +93,7 @@ def _agent(args: argparse.Namespace) -> int:
             config["labels"] = [x for x in args.labels.split(",") if x] or config["labels"]
         settings = SessionSettings(
             hub_url=args.hub, name=name, kind=kind, data_dir=data_dir,
-            token=args.token, static_config=config, backoff=Backoff(),
+            token=args.token, pin=args.pin, static_config=config, backoff=Backoff(),
         )
     except ValueError as exc:
         print(f"controlroom agent: {exc}", file=sys.stderr)

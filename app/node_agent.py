@@ -39,5 +39,6 @@ def run(session: SessionSettings, args: argparse.Namespace) -> int:
     settings = NodeAgentSettings(
         session=session, host=args.node_host, port=args.node_port,
         flows=list(args.node_flows), advertise_url=args.node_url,
+        tls=args.node_tls, tls_cert=args.node_tls_cert, tls_key=args.node_tls_key,
     )
     return asyncio.run(serve(settings))

@@ -27,6 +27,7 @@ import psutil
 from app import logs
 from app.paths import APP
 from app.signals import stop_on_signals
+from app.tls_cli import pin_argument
 from backend.agents import (
     AgentSession,
     SessionSettings,
@@ -34,7 +35,7 @@ from backend.agents import (
     credentials,
     static_config,
 )
-from backend.client import ClientError, HubClient
+from backend.client import TOKEN_ENV, AttachError, ClientError, HubClient, trust_for
 from backend.errors import AgentFatal
 from backend.hub import deep_merge
 
@@ -78,7 +79,12 @@ def add_parser(sub: Any) -> None:
     register = actions.add_parser("register", help="exchange an enrollment token for "
                                   "credentials and save the runner's settings")
     register.add_argument("--hub", required=True, metavar="URL")
-    register.add_argument("--token", required=True, help="one-time enrollment token")
+    register.add_argument("--token", default=os.environ.get(TOKEN_ENV) or None,
+                          help=f"one-time enrollment token; ${TOKEN_ENV} instead keeps it "
+                          "off the command line, where any local user could read it")
+    register.add_argument("--pin", type=pin_argument, metavar="SHA256",
+                          help="the hub certificate's fingerprint, as the enrollment gave it "
+                          "(for an https:// hub with its own certificate)")
     register.add_argument("--name", default=socket.gethostname().split(".")[0] or "runner")
     register.add_argument("--labels", default="", metavar="A,B")
     register.add_argument("--config", type=Path, default=None, metavar="FILE",
@@ -176,6 +182,9 @@ def load_settings(data_dir: Path) -> SessionSettings:
 
 def register(args: argparse.Namespace, data_dir: Path) -> int:
     try:
+        if not args.token:
+            raise ValueError(f"no enrollment token: set ${TOKEN_ENV} (or pass --token); "
+                             "the console's Runners tab ▸ Add a runner… makes one")
         agent_channel_url(args.hub)
         config = static_config("runner", args.config, args.name)
     except ValueError as exc:
@@ -185,7 +194,8 @@ def register(args: argparse.Namespace, data_dir: Path) -> int:
     if labels:
         config = deep_merge(config, {"labels": labels})
     settings = SessionSettings(hub_url=args.hub, name=args.name, kind="runner",
-                               data_dir=data_dir, token=args.token, static_config=config)
+                               data_dir=data_dir, token=args.token, pin=args.pin,
+                               static_config=config)
     problem = asyncio.run(_enroll(settings))
     if problem is not None:
         print(f"controlroom runner register: {problem}", file=sys.stderr)
@@ -200,8 +210,11 @@ async def _enroll(settings: SessionSettings) -> str | None:
     """Connect once with the token; ``None`` on success, else exactly why not."""
     base = settings.hub_url.replace("ws://", "http://").replace("wss://", "https://")
     try:
-        async with HubClient(base, timeout=5) as client:
+        trust = await trust_for(base, settings.pin or "")
+        async with HubClient(base, timeout=5, trust=trust) as client:
             await client.health()
+    except AttachError as exc:
+        return exc.message
     except ClientError as exc:
         return f"hub {settings.hub_url} unreachable: {exc.message}"
     session = AgentSession(settings)

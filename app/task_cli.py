@@ -21,15 +21,20 @@ from typing import Any
 
 import numpy as np
 
+from app.tls_cli import pin_argument
 from backend.audio import NullSink, open_sink, parse_task_spec, task_spec_schema, write_test_media
-from backend.client import ClientError, HubClient
+from backend.client import ClientError, HubClient, trust_for
 from backend.protocol import frames
+from backend.tls import Trust
 
 
 def add_parser(sub: Any) -> None:
     task = sub.add_parser("task", help="reserve, play, render and release audio tasks")
     task.add_argument("--hub", metavar="URL", help="hub base URL (default: the local hub's)")
     task.add_argument("--token", help="operator token (default: the local hub's admin.token)")
+    task.add_argument("--pin", type=pin_argument, metavar="SHA256",
+                      help="the hub certificate's fingerprint (default: the local hub's "
+                      "certificate, trusted as the file it is)")
     task.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS,
                       help="the local hub's data dir, to find hub.url and admin.token")
     verbs = task.add_subparsers(dest="verb", metavar="VERB", required=True)
@@ -63,12 +68,12 @@ def run(args: argparse.Namespace, default_dir: Path) -> int:
             print(path)
         return 0
     try:
-        url, token = _connection(args, default_dir)
+        url, token, trust = _connection(args, default_dir)
     except ValueError as exc:
         print(f"controlroom task: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_run(args, HubClient(url, token)))
+        return asyncio.run(_connected(args, url, token, trust))
     except ClientError as exc:
         print(f"controlroom task: {exc}", file=sys.stderr)
         return 1
@@ -77,8 +82,23 @@ def run(args: argparse.Namespace, default_dir: Path) -> int:
         return 1
 
 
-def _connection(args: argparse.Namespace, default_dir: Path) -> tuple[str, str]:
+async def _connected(args: argparse.Namespace, url: str, token: str,
+                     trust: Trust | None) -> int:
+    """Run the verb with a client that trusts the hub by its pin (or the local file)."""
+    if trust is None:
+        trust = await trust_for(url, args.pin or "")
+    return await _run(args, HubClient(url, token, trust=trust))
+
+
+def _connection(args: argparse.Namespace, default_dir: Path
+                ) -> tuple[str, str, Trust | None]:
+    """The hub's URL and token, and its certificate when it is the local hub's (None: to
+    be discovered by ``--pin``)."""
     data_dir: Path = args.data_dir or default_dir
+    trust = None
+    local_cert = data_dir / "tls" / "server.crt"
+    if args.hub is None and args.pin is None and local_cert.exists():
+        trust = Trust((local_cert.read_text(),))
     url = args.hub
     if url is None:
         try:
@@ -93,7 +113,7 @@ def _connection(args: argparse.Namespace, default_dir: Path) -> tuple[str, str]:
         except OSError:
             raise ValueError(f"no --token given and cannot read {data_dir / 'admin.token'}"
                              ) from None
-    return url, token
+    return url, token, trust
 
 
 async def _run(args: argparse.Namespace, hub: HubClient) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from fastapi import FastAPI
 
@@ -24,7 +25,9 @@ from backend.hub.service import Role
 from backend.hub.tasks.api import router as tasks_router
 from backend.node import Node, NodeSettings
 from backend.node import router as node_router
-from backend.server import EmbeddedServer, bind
+from backend.server import EmbeddedServer, bind, is_loopback
+from backend.tls import Certificates, Trust
+from backend.tls.identity import machine_names
 
 __all__ = ["DEFAULT_PORT", "Host", "HostSettings", "Upstream", "create_app"]
 
@@ -42,6 +45,15 @@ class HostSettings:
     health: HealthSettings = field(default_factory=HealthSettings)
     upstream: Upstream | None = None
     runner_lease_s: float = 300.0
+    #: "auto": HTTPS and WSS whenever bound beyond loopback; "on": on loopback too.
+    tls: Literal["auto", "on"] = "auto"
+    #: A certificate of a studio or public CA and its key; else the hub makes its own.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @property
+    def serves_tls(self) -> bool:
+        return self.tls == "on" or self.tls_cert is not None or not is_loopback(self.host)
 
 
 def create_app(hub: Hub, node: Node | None, nodes: NodeDirectory | None = None) -> FastAPI:
@@ -74,14 +86,34 @@ class Host:
         self.server: EmbeddedServer | None = None
         self.upstream: UpstreamLink | None = None
         self.base_url = ""
+        #: What this process's own clients (the embedded node, its flow workers, the
+        #: embedded console) trust the hub by: its certificate, once it serves TLS.
+        self.trust = Trust()
+
+    def _tls(self) -> tuple[Path, Path] | None:
+        """The certificate and key to serve, made at first start if the hub makes its own."""
+        settings = self.settings
+        if not settings.serves_tls:
+            return None
+        certificates = Certificates(settings.data_dir / "tls", settings.tls_cert,
+                                    settings.tls_key)
+        identity = certificates.start(machine_names(settings.host))
+        assert identity.key_file is not None
+        self.hub.tls = certificates
+        self.hub.tls_names = machine_names(settings.host)
+        self.trust = Trust((identity.pem,))
+        log.info("serving TLS with certificate %s (%s)", identity.fingerprint,
+                 "self-signed" if certificates.own else settings.tls_cert)
+        return identity.cert_file, identity.key_file
 
     async def start(self) -> None:
         sock = bind(self.settings.host, self.settings.port)
         try:
             await self.hub.startup()
+            tls = self._tls()
             if self.node is not None:
                 await self.node.startup()
-            self.server = EmbeddedServer(create_app(self.hub, self.node, self.nodes), sock)
+            self.server = EmbeddedServer(create_app(self.hub, self.node, self.nodes), sock, tls)
             await self.server.start()
         except BaseException:
             sock.close()  # a half-started host must not keep the port or the store
@@ -89,14 +121,16 @@ class Host:
             raise
         host = self.settings.host
         shown = f"[{host}]" if ":" in host else host
-        self.base_url = f"http://{shown}:{self.server.port}"
+        scheme = "https" if self.settings.serves_tls else "http"
+        self.base_url = f"{scheme}://{shown}:{self.server.port}"
         url_file = self.settings.data_dir / "hub.url"
         url_file.with_suffix(".tmp").write_text(self.base_url + "\n")
         url_file.with_suffix(".tmp").replace(url_file)  # readers never see it half-written
         if self.node is not None:  # the embedded node is listed without an agent link
-            self.node.listening(self.base_url, self.base_url, self.hub.operator_token)
+            self.node.listening(self.base_url, self.base_url, self.hub.operator_token,
+                                self.trust, "".join(self.trust.anchors))
             self.nodes.add_embedded(self.node.name, self.base_url, self.hub.operator_token,
-                                    self.node.catalog.entries())
+                                    self.node.catalog.entries(), self.trust)
         log.info("hub listening on %s (role %s, data in %s)", self.base_url,
                  self.settings.role, self.settings.data_dir)
         if self.settings.upstream is not None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import socket
 from collections.abc import Generator
+from pathlib import Path
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -39,8 +41,22 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (plain HTTP is allowed there)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name that may resolve to anything: treat as the network
+
+
 class EmbeddedServer(uvicorn.Server):
-    def __init__(self, app: ASGIApp, sock: socket.socket) -> None:
+    """``tls`` (a certificate file and its key) makes it serve HTTPS and WSS only."""
+
+    def __init__(self, app: ASGIApp, sock: socket.socket,
+                 tls: tuple[Path, Path] | None = None) -> None:
+        cert_file, key_file = tls if tls is not None else (None, None)
         config = uvicorn.Config(
             app,
             lifespan="off",
@@ -54,6 +70,8 @@ class EmbeddedServer(uvicorn.Server):
             ws_ping_interval=20.0,
             ws_ping_timeout=20.0,
             timeout_graceful_shutdown=2,
+            ssl_certfile=cert_file,
+            ssl_keyfile=key_file,
         )
         super().__init__(config)
         self.sock = sock

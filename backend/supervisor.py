@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from backend import program
+from backend.client import TOKEN_ENV
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +119,11 @@ class Supervisor:
         *,
         log_level: str = "info",
         registered: Callable[[], Iterable[str]] | None = None,
+        pin: str = "",
     ) -> None:
         self.hub_url = hub_url
+        #: The hub certificate's fingerprint each agent pins at its first start.
+        self.pin = pin
         self.root = root
         self._enroll = enroll
         #: The component ids the hub knows now: a new agent's name must not take one that
@@ -221,9 +225,11 @@ class Supervisor:
         # The one-time token goes in the environment, never on the command line: any
         # local user can read a process's arguments, only its owner its environment.
         env = {**os.environ}
-        env.pop("CONTROLROOM_TOKEN", None)  # never hand down a token of our own
+        env.pop(TOKEN_ENV, None)  # never hand down a token of our own
         if not (agent.data_dir / "credentials.json").exists():
-            env["CONTROLROOM_TOKEN"] = await self._enroll(agent.kind)
+            env[TOKEN_ENV] = await self._enroll(agent.kind)
+            if self.pin:
+                command += ["--pin", self.pin]
         offset = agent.log_path.stat().st_size if agent.log_path.exists() else 0
         out = agent.log_path.open("ab")
         try:

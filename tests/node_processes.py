@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 from processes import QTBLOCK, ROOT, HubProcess, child_env, wait_until
 
+from backend.tls import Trust
+
 FLOWS = ROOT / "tests" / "integration" / "node_flows.py"
 
 
@@ -46,15 +48,22 @@ class NodeProcess:
         args = [sys.executable, QTBLOCK, "-m", "app.main", "agent", "node", "--hub",
                 self.hub.url, "--name", self.name, "--data-dir", str(self.data_dir),
                 "--port", "0", "--flows", str(FLOWS), *self.extra]
+        env = dict(self.env or child_env())
         if self.token_for_hub and self.starts == 1:
-            args += ["--token", self.token_for_hub]
+            env["CONTROLROOM_TOKEN"] = self.token_for_hub  # off the command line
+            if self.hub.url.startswith("https:"):
+                args += ["--pin", self.hub.pin]
         with open(self.data_dir / f"stderr-{self.starts}.log", "wb") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-                                         env=self.env or child_env())
+                                         env=env)
         wait_until(lambda: (self.data_dir / "node.url").exists() or self.proc.poll() is not None,
                    20, f"{self.name}'s node.url")
         assert self.proc.poll() is None, self.output()
         self.url = (self.data_dir / "node.url").read_text().strip()
+        if self.url.startswith("https:"):  # trust exactly the certificate it serves
+            self.client.close()
+            self.client = httpx.Client(timeout=15, verify=Trust(
+                ((self.data_dir / "node.crt").read_text(),)).context())
         self.client.headers["Authorization"] = f"Bearer {self.token}"  # reads need it too
         if wait_linked:
             wait_until(lambda: self.listed().get("linked"), 20, f"{self.name} linked")

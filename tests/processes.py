@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from backend.tls import Trust, fingerprint
+
 ROOT = Path(__file__).resolve().parent.parent
 QTBLOCK = str(ROOT / "tests" / "qtblock.py")
 #: How a test starts the program: from the sources, under the Qt blocker. The packaging
@@ -72,6 +74,9 @@ class HubProcess:
         assert self.proc.poll() is None, self.stderr()
         self.url = url_file.read_text().strip()
         self.port = int(self.url.rsplit(":", 1)[1])
+        if self.url.startswith("https:"):  # trust exactly the certificate it serves
+            self.client.close()
+            self.client = httpx.Client(timeout=10, verify=Trust((self.certificate,)).context())
         # Every route but health needs a token: the helpers send the operator's. A test
         # that means to call without one passes headers={"Authorization": ""}.
         self.client.headers["Authorization"] = f"Bearer {self.token}"
@@ -80,6 +85,15 @@ class HubProcess:
     @property
     def token(self) -> str:
         return (self.data_dir / "admin.token").read_text().strip()
+
+    @property
+    def certificate(self) -> str:
+        """The certificate (PEM) the hub serves, from its data dir."""
+        return (self.data_dir / "tls" / "server.crt").read_text()
+
+    @property
+    def pin(self) -> str:
+        return fingerprint(self.certificate)
 
     @property
     def auth(self) -> dict[str, str]:
@@ -161,11 +175,12 @@ class AgentProcess:
         self.log_path = data_dir / "stderr.log"
         args = [*program, "agent", kind, "--hub", hub_url,
                 "--name", name, "--data-dir", str(data_dir), *extra]
-        if token:
-            args += ["--token", token]
+        env = child_env()
+        if token:  # as a user should: in the environment, off the command line
+            env["CONTROLROOM_TOKEN"] = token
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-                                         env=child_env())
+                                         env=env)
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")

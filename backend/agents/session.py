@@ -14,8 +14,12 @@ raises :class:`~backend.errors.AgentFatal` with the hub's reason.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
+import json
 import logging
+import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +32,7 @@ from backend import __version__
 from backend.agents import credentials
 from backend.agents.backoff import Backoff
 from backend.agents.urls import agent_channel_url
+from backend.client._http import tls_for
 from backend.errors import AgentFatal, ProtocolViolation
 from backend.protocol import (
     MAX_FRAME_BYTES,
@@ -37,11 +42,13 @@ from backend.protocol import (
     Message,
     Ping,
     Pong,
+    TlsNext,
     Welcome,
     closecodes,
     decode_hub_message,
     encode,
 )
+from backend.tls import PinMismatch, Trust, discover, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +67,8 @@ class SessionSettings:
     kind: str
     data_dir: Path
     token: str | None = None
+    #: The hub certificate's fingerprint from the enrollment (``--pin``), first start only.
+    pin: str | None = None
     static_config: dict[str, Any] = field(default_factory=dict)
     backoff: Backoff = field(default_factory=Backoff)
 
@@ -91,6 +100,10 @@ class AgentSession:
         self._ws: ClientConnection | None = None
         self._stopping = asyncio.Event()
         self._token = settings.token
+        #: What the hub's certificate is trusted by: the pinned certificates (saved with
+        #: the credentials), or the system's CAs. Agents' HTTP calls use it too.
+        saved = credentials.load(settings.data_dir)
+        self.trust = Trust(saved.anchors) if saved is not None else Trust()
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -109,6 +122,17 @@ class AgentSession:
                     raise AgentFatal(f"the hub refused {self.settings.name}: {reason}") from None
                 if not self._stopping.is_set():
                     log.warning("connection to the hub closed (%s %s)", code, reason or "")
+            except PinMismatch as exc:
+                if exc.expected:  # a pinned hub showed another face: report it later
+                    self._remember_mismatch(exc)
+                raise AgentFatal(f"{exc} (This agent's data dir: {self.settings.data_dir}.)"
+                                 ) from None
+            except ssl.SSLCertVerificationError as exc:
+                raise AgentFatal(
+                    f"the hub at {self.settings.hub_url} presents a certificate this system "
+                    f"does not trust ({exc.verify_message}): start the agent with the --pin "
+                    "its enrollment gave (POST /api/v1/enrollments returns it as `pin`)"
+                ) from None
             except (OSError, TimeoutError, InvalidHandshake) as exc:
                 log.warning("hub %s unreachable: %s", self.settings.hub_url, exc or type(exc))
             except InvalidURI as exc:
@@ -163,6 +187,7 @@ class AgentSession:
             "kind": self.settings.kind, "name": self.settings.name,
             "config": self.settings.static_config, "version": __version__,
         }
+        common["pin_mismatches"] = self._mismatches()
         if saved is not None and saved.name == self.settings.name:
             return Hello(**common, agent_id=saved.agent_id, secret=saved.secret)
         if self._token:
@@ -181,18 +206,97 @@ class AgentSession:
             return True
         return False
 
-    async def _session(self) -> None:
-        hello = self._hello()
-        async with connect(
+    # -- whom to trust --------------------------------------------------------------
+
+    def _pins(self) -> tuple[str, ...]:
+        saved = credentials.load(self.settings.data_dir)
+        pins = [saved.pin] if saved is not None and saved.pin else []
+        if self.settings.pin:
+            pins.append(self.settings.pin)
+        return tuple(pins)
+
+    async def _trust(self) -> Trust:
+        """The saved anchors, else the certificate the hub presents if it matches a pin
+        (discovered before anything is sent), else the system's CAs."""
+        if not self.url.startswith("wss:"):
+            return Trust()
+        saved = credentials.load(self.settings.data_dir)
+        if saved is not None and saved.name == self.settings.name and saved.anchors:
+            return Trust(saved.anchors)
+        return await discover(self.url, self._pins())
+
+    async def _connect(self, trust: Trust) -> ClientConnection:
+        return await connect(
             self.url, max_size=4 * MAX_FRAME_BYTES, open_timeout=10, close_timeout=2,
             ping_interval=20, ping_timeout=20, compression=None,
-        ) as ws:
+            ssl=tls_for(self.url, trust) or None,
+        )
+
+    async def _open(self) -> ClientConnection:
+        """Connect, trusting what :meth:`_trust` says. A pinned hub presenting another
+        certificate is checked again against every pin, so a certificate it announced
+        (saved as an anchor) or one that chains to a system CA is still accepted; anything
+        else raises :class:`PinMismatch`."""
+        trust = await self._trust()
+        try:
+            ws = await self._connect(trust)
+        except ssl.SSLCertVerificationError:
+            if not trust.anchors:
+                raise
+            trust = await discover(self.url, trust.fingerprints + self._pins())
+            ws = await self._connect(trust)
+        self.trust = trust
+        return ws
+
+    def _presented(self, ws: ClientConnection) -> str | None:
+        ssl_object = ws.transport.get_extra_info("ssl_object")
+        if ssl_object is None:
+            return None
+        return ssl.DER_cert_to_PEM_cert(ssl_object.getpeercert(binary_form=True))
+
+    def _keep_anchors(self, anchors: tuple[str, ...]) -> None:
+        """Trust exactly ``anchors`` from now on, saved with the credentials."""
+        self.trust = Trust(anchors)
+        saved = credentials.load(self.settings.data_dir)
+        if saved is not None and (saved.anchors != anchors or saved.pin):
+            credentials.save(self.settings.data_dir,
+                             dataclasses.replace(saved, anchors=anchors, pin=""))
+
+    @property
+    def _mismatch_file(self) -> Path:
+        return self.settings.data_dir / "pin-mismatches.json"
+
+    def _remember_mismatch(self, exc: PinMismatch) -> None:
+        """Keep a refused certificate to report once the hub is reached again."""
+        found = self._mismatches()[-19:]
+        found.append({"url": exc.url, "presented": exc.presented,
+                      "expected": list(exc.expected), "at": time.time()})
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self._mismatch_file.write_text(json.dumps(found))
+
+    def _mismatches(self) -> list[dict[str, Any]]:
+        try:
+            found = json.loads(self._mismatch_file.read_text())
+        except (OSError, ValueError):
+            return []
+        return found if isinstance(found, list) else []
+
+    # -- one connection ---------------------------------------------------------------
+
+    async def _session(self) -> None:
+        hello = self._hello()
+        async with await self._open() as ws:
             self._ws = ws
             await ws.send(encode(hello))
             welcome = decode_hub_message(await asyncio.wait_for(ws.recv(), WELCOME_TIMEOUT_S))
             if not isinstance(welcome, Welcome):
                 raise ProtocolViolation(closecodes.INVALID_MESSAGE, "expected welcome")
+            self._mismatch_file.unlink(missing_ok=True)  # reported in the hello
+            presented = self._presented(ws)
             await self._welcomed(welcome)
+            if presented is not None and self.trust.anchors:
+                self._keep_anchors((presented, welcome.tls_next) if welcome.tls_next
+                                   else (presented,))
             async for frame in ws:
                 if isinstance(frame, bytes):
                     if self.on_binary is None:
@@ -205,6 +309,8 @@ class AgentSession:
                 elif isinstance(message, ConfigPush):
                     await self._apply(message.config)
                     await ws.send(encode(ConfigApplied()))
+                elif isinstance(message, TlsNext):
+                    self._next_certificate(message.certificate)
                 else:
                     handler = self.handlers.get(str(getattr(message, "type", "")))
                     if handler is None:
@@ -229,6 +335,15 @@ class AgentSession:
             log.exception("handling %s failed; the agent stays connected",
                           getattr(message, "type", "?"))
 
+    def _next_certificate(self, pem: str) -> None:
+        """The hub announced the certificate it switches to at its next start: trust it
+        beside the current one (a hub trusted through the system's CAs needs nothing)."""
+        if not self.trust.anchors or pem in self.trust.anchors:
+            return
+        self._keep_anchors((*self.trust.anchors[:1], pem))
+        log.info("the hub announced its next certificate %s; trusted from now on",
+                 fingerprint(pem))
+
     async def _welcomed(self, welcome: Welcome) -> None:
         self.agent_id = welcome.agent_id
         if welcome.secret is not None:
@@ -236,7 +351,7 @@ class AgentSession:
                 self.settings.data_dir,
                 credentials.Credentials(
                     welcome.agent_id, welcome.secret, self.settings.name,
-                    self.settings.kind, self.settings.hub_url,
+                    self.settings.kind, self.settings.hub_url, anchors=self.trust.anchors,
                 ),
             )
             self._token = None  # used up

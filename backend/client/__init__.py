@@ -18,11 +18,13 @@ public face:
 
 from backend.client._attach import (
     CONNECT_TIMEOUT_S,
+    TOKEN_ENV,
     attach,
     hub_slug,
     normalize_url,
     probe,
     read_token_file,
+    trust_for,
     unreachable_hint,
     wrong_token,
 )
@@ -46,6 +48,7 @@ __all__ = [
     "CONNECT_TIMEOUT_S",
     "RENDER_FINAL",
     "ROUTES",
+    "TOKEN_ENV",
     "AttachError",
     "ClientError",
     "Follower",
@@ -70,6 +73,7 @@ __all__ = [
     "normalize_url",
     "probe",
     "read_token_file",
+    "trust_for",
     "unreachable_hint",
     "wrong_token",
 ]

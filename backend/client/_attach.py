@@ -20,9 +20,13 @@ from backend import API_VERSION, __version__
 from backend.client._errors import AttachError, HubError, HubUnreachable
 from backend.client._hub import HubClient
 from backend.client._info import HubInfo
+from backend.tls import PinMismatch, Trust, discover
 
 log = logging.getLogger(__name__)
 
+#: The environment variable a token may come in instead of a command-line flag, which any
+#: local user could read in the process table.
+TOKEN_ENV = "CONTROLROOM_TOKEN"
 #: How long the first check of a hub may take before it counts as unreachable.
 CONNECT_TIMEOUT_S = 5.0
 #: The hub's port when a URL names none.
@@ -88,25 +92,39 @@ def wrong_token(url: str, detail: Any) -> str:
             "--token-file PATH or --token TOKEN")
 
 
-async def probe(url: str, token: str, *, within_s: float = CONNECT_TIMEOUT_S) -> HubInfo:
-    """Check the address, the token and the API version; what the hub says about itself.
+async def probe(url: str, token: str, *, pin: str = "",
+                within_s: float = CONNECT_TIMEOUT_S) -> HubInfo:
+    """Check the address, the certificate, the token and the API version; what the hub
+    says about itself.
 
     Raises :class:`AttachError` with the sentence to show.
     """
-    client, info = await attach(url, token, within_s=within_s)
+    client, info = await attach(url, token, pin=pin, within_s=within_s)
     await client.aclose()
     return info
 
 
-async def attach(url: str, token: str, *, within_s: float = CONNECT_TIMEOUT_S,
-                 ) -> tuple[HubClient, HubInfo]:
+async def trust_for(url: str, pin: str = "") -> Trust:
+    """Whom to trust at ``url``: the certificate matching ``pin``, or the system's CAs;
+    :class:`AttachError` with the sentence to show if neither vouches for the hub."""
+    try:
+        return await discover(url, (pin,) if pin else ())
+    except PinMismatch as exc:
+        raise AttachError(str(exc)) from None
+    except (OSError, TimeoutError) as exc:
+        raise AttachError(unreachable_hint(url, str(exc) or type(exc).__name__)) from None
+
+
+async def attach(url: str, token: str, *, pin: str = "", trust: Trust | None = None,
+                 within_s: float = CONNECT_TIMEOUT_S) -> tuple[HubClient, HubInfo]:
     """A client of the hub at ``url``, checked as :func:`probe` does (one request), for
-    the caller to keep, and what the hub said about itself."""
+    the caller to keep, and what the hub said about itself. ``trust`` (the hub's own
+    certificate, in its own process) skips the discovery by ``pin``."""
     url = normalize_url(url)
     if not token:
         raise AttachError(f"no operator token for {url}: pass --token-file PATH (a copy "
                           "of DATA/admin.token from the hub's machine) or --token TOKEN")
-    client = HubClient(url, token)
+    client = HubClient(url, token, trust=trust or await trust_for(url, pin))
     try:
         return client, await _check(client, url, within_s)
     except BaseException:

@@ -3,7 +3,6 @@ into the client's exceptions."""
 
 from __future__ import annotations
 
-import functools
 import ssl
 from collections.abc import Awaitable
 from typing import Any
@@ -11,18 +10,16 @@ from typing import Any
 import httpx
 
 from backend.client._errors import HubError, HubUnreachable
+from backend.tls import Trust
 
 
-@functools.cache
-def _default_tls() -> ssl.SSLContext:
-    return ssl.create_default_context()
-
-
-def tls_for(url: str) -> ssl.SSLContext | bool:
-    """What to verify an ``https`` hub with: the system's trust store, loaded once per
-    process (building it costs 20-30 ms, and a console, a flow worker or a runner makes
-    several clients). A plain ``http`` URL (a loopback hub) needs none at all."""
-    return _default_tls() if url.lower().startswith("https:") else False
+def tls_for(url: str, trust: Trust | None = None) -> ssl.SSLContext | bool:
+    """What to verify an ``https`` (or ``wss``) hub with: its pinned certificate (see
+    :func:`backend.tls.discover`) or the system's trust store, each context built once per
+    process. A plain ``http`` URL (a loopback hub) needs none at all."""
+    if not url.lower().startswith(("https:", "wss:")):
+        return False
+    return (trust or Trust()).context()
 
 
 def response_detail(response: httpx.Response) -> Any:

@@ -26,6 +26,7 @@ from backend.client._node import NodeClient
 from backend.client._routes import route
 from backend.client._stream import follow
 from backend.client._taskstream import TaskStream
+from backend.tls import Trust
 
 #: Render states after which nothing changes.
 RENDER_FINAL = frozenset({"done", "failed", "cancelled"})
@@ -40,14 +41,17 @@ class HubClient:
     """
 
     def __init__(self, base_url: str, token: str = "", *, timeout: float = 30.0,
-                 headers: dict[str, str] | None = None, max_connections: int = 100) -> None:
+                 headers: dict[str, str] | None = None, max_connections: int = 100,
+                 trust: Trust | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
+        self.trust = trust or Trust()
         all_headers = {"Authorization": f"Bearer {token}"} if token else {}
         all_headers.update(headers or {})
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout,
-                                       headers=all_headers, verify=tls_for(self.base_url),
-                                       limits=httpx.Limits(max_connections=max_connections))
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout, headers=all_headers,
+            verify=tls_for(self.base_url, self.trust),
+            limits=httpx.Limits(max_connections=max_connections))
 
     async def __aenter__(self) -> HubClient:
         return self
@@ -268,7 +272,7 @@ class HubClient:
     def task_stream(self, task_id: str) -> TaskStream:
         """The task's audio blocks and meters, live (see :class:`TaskStream`)."""
         base = self.base_url.replace("https://", "wss://").replace("http://", "ws://")
-        return TaskStream(f"{base}/api/v1/tasks/{task_id}/stream", self._token)
+        return TaskStream(f"{base}/api/v1/tasks/{task_id}/stream", self._token, self.trust)
 
     # -- runners and jobs ------------------------------------------------------------
 

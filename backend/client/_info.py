@@ -31,6 +31,13 @@ class HubInfo:
     last_event_id: int
     #: What the token attached with may do: ``operator``, ``viewer`` or ``node``.
     access: str = "operator"
+    #: The fingerprint of the certificate the hub serves ("" on plain HTTP): what the
+    #: agents a console spawns are started with (``--pin``).
+    pin: str = ""
+
+    @property
+    def secure(self) -> bool:
+        return self.url.startswith("https:")
 
     @classmethod
     def from_json(cls, url: str, body: dict[str, Any]) -> HubInfo:
@@ -44,4 +51,5 @@ class HubInfo:
                               int(health["misses"])),
             started_at=float(body["started_at"]), last_event_id=int(body["last_event_id"]),
             access=str(body.get("access", "operator")),
+            pin=str((body.get("tls") or {}).get("fingerprint") or ""),
         )

@@ -20,6 +20,7 @@ from backend.client._http import body, send, tls_for, unreachable
 from backend.client._routes import route
 from backend.client._stream import follow
 from backend.node.fold import RunEvent
+from backend.tls import Trust
 
 #: A run's stream is given up after this long without reopening (a node restart is shorter).
 RECONNECT_FOR_S = 300.0
@@ -52,14 +53,14 @@ class NodeClient:
 
     @classmethod
     def direct(cls, base_url: str, token: str, *, timeout: float = 30.0,
-               max_connections: int = 100) -> NodeClient:
+               max_connections: int = 100, trust: Trust | None = None) -> NodeClient:
         """A client of a node itself (a standalone node's own URL and token), owning its
         connection pool; close it with :meth:`aclose`. Clients of the hub reach nodes
         through :meth:`HubClient.node` instead."""
         http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"), timeout=timeout,
             headers={"Authorization": f"Bearer {token}"} if token else {},
-            verify=tls_for(base_url), limits=httpx.Limits(max_connections=max_connections))
+            verify=tls_for(base_url, trust), limits=httpx.Limits(max_connections=max_connections))
         client = cls(http, "/node/v1")
         client._owns_pool = True
         return client

@@ -9,6 +9,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from backend.client._errors import ClientError, HubError, HubUnreachable
+from backend.client._http import tls_for
+from backend.tls import Trust
 
 #: How long opening the stream may take.
 OPEN_TIMEOUT_S = 5.0
@@ -23,9 +25,10 @@ class TaskStream:
     :class:`HubError` (an unknown task, a refused token).
     """
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, trust: Trust | None = None) -> None:
         self.url = url
         self._token = token
+        self._trust = trust
         self._ws: ClientConnection | None = None
         #: Why the stream ended, once it has ("" while open).
         self.closed_because = ""
@@ -33,8 +36,9 @@ class TaskStream:
     async def __aenter__(self) -> TaskStream:
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         try:
+            tls = tls_for(self.url, self._trust)
             self._ws = await connect(self.url, open_timeout=OPEN_TIMEOUT_S, max_size=None,
-                                     additional_headers=headers)
+                                     additional_headers=headers, ssl=tls or None)
         except InvalidStatus as exc:
             raise HubError(exc.response.status_code,
                            exc.response.body.decode(errors="replace")[:500] if

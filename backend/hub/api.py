@@ -17,7 +17,7 @@ from backend.hub.channel import serve_agent
 from backend.hub.events import Event, SubscriberDropped
 from backend.hub.named_tokens import TokenError
 from backend.hub.service import Hub
-from backend.protocol import NAME_PATTERN
+from backend.protocol import NAME_PATTERN, TlsNext
 from backend.streams import until
 
 ComponentId = Annotated[str, Path(pattern=NAME_PATTERN, description="the component's name")]
@@ -36,6 +36,17 @@ class EnrollmentResponse(BaseModel):
     token: str
     kind: str
     expires_at: float
+    #: The SHA-256 fingerprint of the hub's certificate, for the agent's ``--pin``; null
+    #: when the hub speaks plain HTTP on loopback.
+    pin: str | None = None
+
+
+class NextCertificate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    certificate: str | None = Field(
+        default=None, max_length=16384,
+        description="the PEM certificate of a studio or public CA the hub will be restarted "
+        "with (--tls-cert); leave out for a hub that makes its own")
 
 
 #: Events that arrive together on ``GET /api/v1/events`` are sent together after this long:
@@ -64,13 +75,17 @@ def router(hub: Hub) -> APIRouter:
 
     @public.get("/health", tags=["hub"])
     async def health() -> dict[str, Any]:
-        """Liveness of the hub itself, with a count of components per health state."""
+        """Liveness and version only: the one route open without a token."""
+        return {"status": "ok", "version": __version__}
+
+    def tls_view() -> dict[str, Any] | None:
+        if hub.tls is None or hub.tls.current is None:
+            return None
+        current, upcoming = hub.tls.current, hub.tls.next
         return {
-            "status": "ok",
-            "version": __version__,
-            "role": hub.settings.role,
-            "uptime_s": round(time.time() - hub.started_at, 3),
-            "components": hub.counts(),
+            "fingerprint": current.fingerprint,
+            "self_signed": current.self_signed,
+            "next": None if upcoming is None else {"fingerprint": upcoming.fingerprint},
         }
 
     @api.get("/hub", tags=["hub"])
@@ -99,8 +114,40 @@ def router(hub: Hub) -> APIRouter:
                 "misses": health_settings.misses,
             },
             "started_at": hub.started_at,
+            "uptime_s": round(time.time() - hub.started_at, 3),
+            "components": hub.counts(),
+            "tls": tls_view(),
             "last_event_id": await hub.events.last_id(),
         }
+
+    @api.get("/tls", tags=["hub"])
+    async def tls() -> dict[str, Any]:
+        """The certificate the hub serves and the next one it announced (null on plain
+        HTTP): what agents pin, and what they will have to trust after a restart."""
+        view = tls_view()
+        if view is None:
+            raise HTTPException(404, "this hub speaks plain HTTP on loopback: there is no "
+                                "certificate (start it with --tls on, or beyond loopback)")
+        return view
+
+    @api.post("/tls/next", tags=["hub"], dependencies=operator)
+    async def announce_next_certificate(body: NextCertificate | None = None) -> dict[str, Any]:
+        """Make (or record) the certificate the hub switches to at its next start, and
+        announce it to every connected agent, which trusts it from then on; agents that
+        connect later learn it in their welcome. Agents that are offline until after the
+        switch need ``controlroom agent repin``."""
+        if hub.tls is None:
+            raise HTTPException(404, "this hub speaks plain HTTP on loopback: there is no "
+                                "certificate to rotate")
+        try:
+            upcoming = hub.tls.stage(hub.tls_names, body.certificate if body else None)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        told = await hub.registry.broadcast(TlsNext(certificate=upcoming.pem))
+        await hub.events.append("tls.next_announced", "hub",
+                                {"fingerprint": upcoming.fingerprint, "told": told})
+        return {"fingerprint": upcoming.fingerprint, "told": told,
+                "note": "the hub switches to it at its next start"}
 
     @api.get("/components", tags=["components"])
     async def list_components() -> list[dict[str, Any]]:
@@ -138,8 +185,10 @@ def router(hub: Hub) -> APIRouter:
         """A one-time token an agent exchanges for an id and secret at first registration."""
         ttl = request.ttl_s or hub.settings.enrollment_ttl_s
         enrollment = await hub.registry.create_enrollment(request.kind, ttl)
+        current = hub.tls.current if hub.tls is not None else None
         return EnrollmentResponse(
-            token=enrollment.token, kind=enrollment.kind, expires_at=enrollment.expires_at
+            token=enrollment.token, kind=enrollment.kind, expires_at=enrollment.expires_at,
+            pin=current.fingerprint if current is not None else None,
         )
 
     @api.get("/events", tags=["events"])
@@ -190,7 +239,9 @@ def router(hub: Hub) -> APIRouter:
 
     @public.websocket("/agents")
     async def agents(ws: WebSocket) -> None:
-        await serve_agent(ws, hub.registry)  # agents authenticate in their hello
+        # agents authenticate in their hello
+        await serve_agent(ws, hub.registry, tls_next=lambda: (
+            hub.tls.next.pem if hub.tls is not None and hub.tls.next is not None else None))
 
     routes = APIRouter()
     routes.include_router(public)

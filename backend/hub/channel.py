@@ -108,9 +108,11 @@ class StarletteLink:
 
 
 async def serve_agent(
-    ws: WebSocket, registry: Registry, clock: Callable[[], float] = time.monotonic
+    ws: WebSocket, registry: Registry, clock: Callable[[], float] = time.monotonic,
+    tls_next: Callable[[], str | None] = lambda: None,
 ) -> None:
-    """Serve one agent connection from accept to close."""
+    """Serve one agent connection from accept to close. ``tls_next`` is the certificate
+    the hub has announced for its next start (told in the welcome), if any."""
     await ws.accept()
     link = StarletteLink(ws)
     peer = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
@@ -131,6 +133,11 @@ async def serve_agent(
         return
 
     component = await registry.register(hello, agent_id, link)
+    for seen in hello.pin_mismatches:  # the agent refused a certificate since last time
+        await registry.events.append("agent.pin_mismatch", component.id, {
+            "presented": str(seen.get("presented", ""))[:80],
+            "expected": [str(e)[:80] for e in seen.get("expected", [])][:4],
+            "url": str(seen.get("url", ""))[:200], "at": seen.get("at")})
     settings = registry.health
     await link.send(
         Welcome(
@@ -139,6 +146,7 @@ async def serve_agent(
             config=component.config,
             health={"interval_s": settings.interval_s, "timeout_s": settings.timeout_s,
                     "misses": settings.misses},
+            tls_next=tls_next(),
         )
     )
     check = HealthCheck(settings, clock())

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import httpx
@@ -37,6 +37,7 @@ from backend.hub.access import Need
 from backend.hub.auth import authorize, require
 from backend.hub.service import Hub
 from backend.protocol import NAME_PATTERN, Hello
+from backend.tls import Trust
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class EmbeddedNode:
     url: str
     token: str
     flows: list[dict[str, Any]]
+    trust: Trust = field(default_factory=Trust)
 
 
 class NodeLink(BaseModel):
@@ -70,14 +72,25 @@ class NodeDirectory:
         self.embedded: dict[str, EmbeddedNode] = {}
         self._tokens: dict[str, str] = {}
         self._unregistered: dict[str, float] = {}
-        self.http = httpx.AsyncClient(timeout=httpx.Timeout(10, read=None))
+        #: One connection pool per certificate trusted (plain HTTP nodes share one).
+        self._pools: dict[Trust, httpx.AsyncClient] = {}
+
+    def http(self, trust: Trust) -> httpx.AsyncClient:
+        """The pool for nodes trusted by ``trust`` (their certificate, sent by the node over
+        its authenticated channel, or the hub's own for the embedded node)."""
+        pool = self._pools.get(trust)
+        if pool is None:
+            pool = self._pools[trust] = httpx.AsyncClient(
+                timeout=httpx.Timeout(10, read=None), verify=trust.context())
+        return pool
 
     async def close(self) -> None:
-        await self.http.aclose()
+        for pool in self._pools.values():
+            await pool.aclose()
 
-    def add_embedded(self, name: str, url: str, token: str,
-                     flows: list[dict[str, Any]]) -> None:
-        self.embedded[name] = EmbeddedNode(name, url, token, flows)
+    def add_embedded(self, name: str, url: str, token: str, flows: list[dict[str, Any]],
+                     trust: Trust | None = None) -> None:
+        self.embedded[name] = EmbeddedNode(name, url, token, flows, trust or Trust())
 
     def node_for(self, token: str) -> str | None:
         """The linked node whose API token ``token`` is, if any (every one compared, in
@@ -119,11 +132,11 @@ class NodeDirectory:
             })
         return sorted(out, key=lambda e: str(e["name"]))
 
-    def target(self, name: str) -> tuple[str, str]:
-        """The node's base URL and token, or the HTTP error that says why not."""
+    def target(self, name: str) -> tuple[str, str, Trust]:
+        """The node's base URL, token and certificate, or the HTTP error that says why not."""
         if name in self.embedded:
             e = self.embedded[name]
-            return e.url, e.token
+            return e.url, e.token, e.trust
         if not self._listed(name):
             raise HTTPException(404, f"no node {name!r}; GET /api/v1/nodes lists them")
         component = self._hub.registry.components[name]
@@ -133,7 +146,9 @@ class NodeDirectory:
         if not url or not token:
             raise HTTPException(503, f"node {name} has not handed the hub its address and "
                                      "token yet; retry in a moment")
-        return str(url).rstrip("/"), token
+        certificate = component.config.get("certificate")
+        trust = Trust((certificate,)) if isinstance(certificate, str) and certificate else Trust()
+        return str(url).rstrip("/"), token, trust
 
 
 def router(directory: NodeDirectory) -> APIRouter:
@@ -170,7 +185,7 @@ def router(directory: NodeDirectory) -> APIRouter:
         """The node's ``/node/v1/{path}``, forwarded with the node's own token."""
         if request.method != "GET":
             authorize(request, Need.FLOW)  # an operator, or a node's flow (nested runs)
-        url, token = directory.target(name)
+        url, token, trust = directory.target(name)
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
@@ -178,12 +193,13 @@ def router(directory: NodeDirectory) -> APIRouter:
                 raise HTTPException(413, f"body is over the {MAX_PROXY_BODY} byte limit")
         headers = {k: v for k, v in request.headers.items() if k in REQUEST_HEADERS}
         headers["authorization"] = f"Bearer {token}"
-        outgoing = directory.http.build_request(
+        http = directory.http(trust)
+        outgoing = http.build_request(
             request.method, f"{url}/node/v1/{path}", params=request.query_params,
             content=bytes(body), headers=headers,
         )
         try:
-            response = await directory.http.send(outgoing, stream=True)
+            response = await http.send(outgoing, stream=True)
         except httpx.HTTPError as exc:
             raise HTTPException(502, f"node {name} at {url} did not answer: {exc}") from None
         return StreamingResponse(

@@ -23,7 +23,7 @@ from backend.hub.dispatch import Dispatcher
 from backend.hub.events import EventLog
 from backend.hub.health import Health, HealthSettings
 from backend.hub.merge import deep_merge
-from backend.protocol import ConfigPush, Hello, closecodes
+from backend.protocol import ConfigPush, Hello, Message, closecodes
 from backend.store import Store
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,26 @@ class Registry:
                 await self.set_state(
                     component, Health.DOWN, "did not register again after the hub restarted"
                 )
+
+    @property
+    def events(self) -> EventLog:
+        """The hub's event log, for what happens on an agent's channel."""
+        return self._events
+
+    async def broadcast(self, message: Message) -> list[str]:
+        """Send ``message`` to every connected agent; the ids of those it reached."""
+        reached = []
+        for component in list(self.components.values()):
+            link = component.link
+            if link is None:
+                continue
+            try:
+                await link.send(message)
+            except Exception as exc:  # one agent leaving mid-send must not stop the rest
+                log.info("could not tell %s: %s", component.id, exc)
+                continue
+            reached.append(component.id)
+        return sorted(reached)
 
     async def close_all(self, reason: str) -> None:
         if self._stale_timer is not None:

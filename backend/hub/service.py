@@ -22,6 +22,7 @@ from backend.hub.registry import Registry
 from backend.hub.schema import MIGRATIONS
 from backend.hub.tasks.service import TaskService
 from backend.store import Store
+from backend.tls import Certificates
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,10 @@ class Hub:
                                settings.runner_lease_s)
         self.operator_token = ""
         self.started_at = 0.0
+        #: The certificate it serves and the next one it announced; None on plain HTTP.
+        self.tls: Certificates | None = None
+        #: The names and addresses its self-signed certificates are made for.
+        self.tls_names: list[str] = []
 
     async def startup(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import FastAPI
@@ -28,7 +29,9 @@ from backend.agents.session import AgentSession, SessionSettings
 from backend.client import ClientError, HubClient, HubError
 from backend.node.api import router
 from backend.node.service import Node, NodeSettings, load_or_create_token
-from backend.server import EmbeddedServer, bind
+from backend.server import EmbeddedServer, bind, is_loopback
+from backend.tls import Certificates
+from backend.tls.identity import machine_names
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,14 @@ class NodeAgentSettings:
     port: int = DEFAULT_NODE_PORT
     flows: list[Path] = field(default_factory=list)
     advertise_url: str | None = None
+    #: As the hub's: "auto" serves HTTPS beyond loopback, "on" on loopback too.
+    tls: Literal["auto", "on"] = "auto"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @property
+    def serves_tls(self) -> bool:
+        return self.tls == "on" or self.tls_cert is not None or not is_loopback(self.host)
 
 
 class NodeAgent:
@@ -64,6 +75,7 @@ class NodeAgent:
         self.server: EmbeddedServer | None = None
         self.session: AgentSession | None = None
         self._hub = HubClient(self.hub_url, timeout=10)
+        self.certificate = ""
 
     async def start(self) -> None:
         data_dir = self.settings.session.data_dir
@@ -76,7 +88,7 @@ class NodeAgent:
                           description="A standalone node service: flows, runs, locks.")
             app.state.operator_token = self.token
             app.include_router(router(self.node))
-            self.server = EmbeddedServer(app, sock)
+            self.server = EmbeddedServer(app, sock, self._tls())
             await self.server.start()
         except BaseException:
             sock.close()
@@ -86,16 +98,35 @@ class NodeAgent:
         if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"
         shown = f"[{host}]" if ":" in host else host
-        self.url = self.settings.advertise_url or f"http://{shown}:{self.server.port}"
-        self.node.listening(self.url, self.hub_url, self.token)
+        scheme = "https" if self.certificate else "http"
+        self.url = self.settings.advertise_url or f"{scheme}://{shown}:{self.server.port}"
+        self.node.listening(self.url, self.hub_url, self.token, certificate=self.certificate)
         log.info("node %s serving on %s", self.node.name, self.url)
         self.settings.session.static_config = {
             **self.settings.session.static_config,
             "url": self.url, "flows": self.node.catalog.entries(),
+            # sent over the authenticated channel: the hub's proxy trusts exactly this
+            **({"certificate": self.certificate} if self.certificate else {}),
         }
         self.session = AgentSession(self.settings.session, on_connected=self._link)
 
+    def _tls(self) -> tuple[Path, Path] | None:
+        """The certificate to serve beyond loopback (made in ``<data-dir>/tls``)."""
+        settings = self.settings
+        if not settings.serves_tls:
+            return None
+        identity = Certificates(settings.session.data_dir / "tls", settings.tls_cert,
+                                settings.tls_key).start(machine_names(settings.host))
+        assert identity.key_file is not None
+        self.certificate = identity.pem
+        log.info("serving TLS with certificate %s", identity.fingerprint)
+        return identity.cert_file, identity.key_file
+
     async def _link(self, session: AgentSession) -> None:
+        if session.trust != self._hub.trust:  # the hub's certificate, as the session pinned it
+            await self._hub.aclose()
+            self._hub = HubClient(self.hub_url, timeout=10, trust=session.trust)
+        self.node.hub_trust = session.trust
         saved = credentials.load(self.settings.session.data_dir)
         if saved is None:
             log.error("registered but no credentials saved; the hub cannot proxy to us")

@@ -76,7 +76,7 @@ def router(node: Node) -> APIRouter:
         if not node.hub_url:
             raise HTTPException(503, "this node is not linked to a hub yet; a child's lock "
                                      "can be answered on the child's node")
-        return HubClient(node.hub_url, node.hub_token)
+        return HubClient(node.hub_url, node.hub_token, trust=node.hub_trust)
 
     @api.get("/flows")
     async def flows() -> list[dict[str, Any]]:

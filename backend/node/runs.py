@@ -88,7 +88,7 @@ def _digest(token: str) -> str:
 class Runs:
     def __init__(
         self, store: Store, events: EventStore, catalog: Catalog, node_dir: Path,
-        settings: WorkerSettings, hub_access: Callable[[], tuple[str, str, str]],
+        settings: WorkerSettings, hub_access: Callable[[], tuple[str, str, str, tuple[str, ...]]],
     ) -> None:
         self._store = store
         self.events = events
@@ -393,14 +393,14 @@ class Runs:
         if run.last_append is not None:  # what was queued before this hello is committed
             with contextlib.suppress(Exception):
                 await run.last_append
-        name, hub_url, hub_token = self._hub_access()
+        name, hub_url, hub_token, hub_anchors = self._hub_access()
         run.ws = ws
         acks: asyncio.Queue[tuple[int, asyncio.Future[RunEvent]] | None] = asyncio.Queue()
         async with run.send_lock:
             await ws.send_text(json.dumps({
                 "t": "welcome", "acked": run.wseq_queued,
                 "launch": {**run.launch, "node": name, "hub_url": hub_url,
-                           "hub_token": hub_token,
+                           "hub_token": hub_token, "hub_anchors": list(hub_anchors),
                            "release_timeout": self.settings.release_timeout_s,
                            "no_candidate_timeout": self.settings.no_candidate_timeout_s},
                 "candidates": [

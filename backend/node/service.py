@@ -22,6 +22,7 @@ from backend.node.loader import load_catalog
 from backend.node.runs import Runs, WorkerSettings
 from backend.node.schema import MIGRATIONS
 from backend.store import Store
+from backend.tls import Trust
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class Node:
         self.events = EventStore(self.store)
         self.hub_url = ""
         self.hub_token = ""
+        #: What this node and its flow workers trust the hub's certificate by.
+        self.hub_trust = Trust()
         self.base_url = ""
         self.runs = Runs(self.store, self.events, self.catalog, self.settings.data_dir,
                          self.settings.workers, self._hub_access)
@@ -57,8 +60,8 @@ class Node:
     def name(self) -> str:
         return self.settings.name
 
-    def _hub_access(self) -> tuple[str, str, str]:
-        return self.name, self.hub_url, self.hub_token
+    def _hub_access(self) -> tuple[str, str, str, tuple[str, ...]]:
+        return self.name, self.hub_url, self.hub_token, self.hub_trust.anchors
 
     async def startup(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -69,17 +72,19 @@ class Node:
         log.info("node %s: %d flows, %d runs on record", self.name, len(self.catalog),
                  len(self.runs.runs))
 
-    def listening(self, base_url: str, hub_url: str = "", hub_token: str = "") -> None:
-        """The server is up at ``base_url``: tell workers (``node.url``) where to connect."""
+    def listening(self, base_url: str, hub_url: str = "", hub_token: str = "",
+                  hub_trust: Trust | None = None, certificate: str = "") -> None:
+        """The server is up at ``base_url``: tell workers (``node.url``, and ``node.crt``,
+        the certificate it serves, when it serves TLS) where to connect and whom to trust."""
         self.base_url = base_url
         if hub_url:
             self.hub_url = hub_url
         if hub_token:
             self.hub_token = hub_token
-        path = self.settings.data_dir / "node.url"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(base_url + "\n")
-        tmp.replace(path)
+        if hub_trust is not None:
+            self.hub_trust = hub_trust
+        _replace(self.settings.data_dir / "node.crt", certificate)
+        _replace(self.settings.data_dir / "node.url", base_url + "\n")
 
     async def shutdown(self) -> None:
         await self.runs.stop()
@@ -96,3 +101,13 @@ def load_or_create_token(path: Path) -> str:
     token = "crn_" + secrets.token_urlsafe(32)
     write_secret_file(path, token + "\n")
     return token
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write ``path`` whole (readers never see half of it); empty text removes it."""
+    if not text:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from backend.client import HubClient
 from backend.node.context import Candidate, Context
 from backend.node.loader import resolve_flow
+from backend.tls import Trust
 
 log = logging.getLogger("controlroom.worker")
 
@@ -101,6 +103,13 @@ class Worker:
         base = (self.node_dir / "node.url").read_text().strip()
         return "ws" + base.removeprefix("http") + f"/node/v1/workers/{self.fid}"
 
+    def _node_tls(self, url: str) -> ssl.SSLContext | None:
+        """The node's certificate (``node.crt``, written beside ``node.url``) as the one
+        anchor, when the node serves TLS."""
+        if not url.startswith("wss:"):
+            return None
+        return Trust(((self.node_dir / "node.crt").read_text(),)).context()
+
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._cancel)
@@ -110,8 +119,9 @@ class Worker:
         while True:
             try:
                 url = self._node_url()
-                async with connect(url, max_size=16 * 2**20, open_timeout=5,
-                                   close_timeout=1, ping_interval=10, ping_timeout=10) as ws:
+                async with connect(url, max_size=16 * 2**20, open_timeout=5, close_timeout=1,
+                                   ping_interval=10, ping_timeout=10,
+                                   ssl=self._node_tls(url)) as ws:
                     delay = 0.05
                     if await self._session(ws):
                         return 0
@@ -221,7 +231,8 @@ class Worker:
 
     async def _run_flow(self, launch: dict[str, Any]) -> None:
         self.emit("status", {"state": "running", "pid": os.getpid()})
-        self._hub = HubClient(launch.get("hub_url") or "", launch.get("hub_token") or "")
+        self._hub = HubClient(launch.get("hub_url") or "", launch.get("hub_token") or "",
+                              trust=Trust(tuple(launch.get("hub_anchors") or ())))
         ctx = Context(
             self, self.fid, launch.get("node", "local"), self._hub,
             release_timeout=float(launch.get("release_timeout", 60.0)),

@@ -50,6 +50,9 @@ class Hello(Message):
     #: Later starts: the id and secret the hub handed out at enrollment.
     agent_id: str | None = None
     secret: str | None = None
+    #: Certificates this agent refused since it last got through (fingerprint, url, at):
+    #: possible interception, which the hub turns into ``agent.pin_mismatch`` events.
+    pin_mismatches: list[dict[str, Any]] = Field(default_factory=list, max_length=20)
 
 
 class Pong(Message):
@@ -81,6 +84,8 @@ class Welcome(Message):
     secret: str | None = None
     config: dict[str, Any]
     health: dict[str, float]
+    #: The certificate (PEM) the hub will switch to at its next start, once announced.
+    tls_next: str | None = None
 
 
 class Ping(Message):
@@ -95,6 +100,13 @@ class ConfigPush(Message):
 
     type: Literal["config"] = "config"
     config: dict[str, Any]
+
+
+class TlsNext(Message):
+    """The hub's next certificate (PEM): trust it too, before the hub switches to it."""
+
+    type: Literal["tls_next"] = "tls_next"
+    certificate: Annotated[str, Field(max_length=16384)]
 
 
 #: Message classes by ``type``, per direction. Modules that extend the protocol (audio
@@ -114,7 +126,7 @@ def register(direction: Literal["agent", "hub"], *classes: type[Message]) -> Non
 
 
 register("agent", Hello, Pong, ConfigApplied, Report)
-register("hub", Welcome, Ping, ConfigPush)
+register("hub", Welcome, Ping, ConfigPush, TlsNext)
 
 
 def _decode(frame: str | bytes, table: dict[str, type[Message]]) -> Message:

@@ -372,7 +372,8 @@ class Runner:
         base = _http_base(self.session.settings.hub_url)
         agent_headers = {"X-Agent-Id": creds.agent_id if creds else "",
                          "X-Agent-Secret": creds.secret if creds else ""}
-        async with HubClient(base, timeout=60, headers=agent_headers) as client:
+        async with HubClient(base, timeout=60, headers=agent_headers,
+                             trust=self.session.trust) as client:
             for name in names:
                 marker = folder / f".uploaded-{name}"
                 while not marker.exists():

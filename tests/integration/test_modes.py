@@ -13,11 +13,14 @@ from pathlib import Path
 
 from processes import QTBLOCK, ROOT, AgentProcess, HubProcess, child_env, wait_until
 
+from backend import __version__
+
 
 def test_headless_serves_health_openapi_and_keeps_its_token_private(hub: HubProcess) -> None:
     assert hub.url.startswith("http://127.0.0.1:")  # loopback by default
-    health = hub.client.get(f"{hub.url}/api/v1/health").json()
-    assert health["status"] == "ok" and health["role"] == "studio"
+    health = hub.client.get(f"{hub.url}/api/v1/health", headers={"Authorization": ""}).json()
+    assert health == {"status": "ok", "version": __version__}  # liveness and version only
+    assert hub.client.get(f"{hub.url}/api/v1/hub").json()["role"] == "studio"
     openapi = hub.client.get(f"{hub.url}/openapi.json").json()
     assert "/api/v1/components" in openapi["paths"] and "/node/v1/flows" in openapi["paths"]
     token_file = hub.data_dir / "admin.token"
@@ -72,7 +75,7 @@ def test_orchestrated_boot_cloud_hub_and_agent(
     start_hub: Callable[..., HubProcess], spawn_agent: Callable[..., AgentProcess]
 ) -> None:
     cloud = start_hub("--role", "cloud", name="cloud")
-    assert cloud.client.get(f"{cloud.url}/api/v1/health").json()["role"] == "cloud"
+    assert cloud.client.get(f"{cloud.url}/api/v1/hub").json()["role"] == "cloud"
     assert cloud.client.get(f"{cloud.url}/node/v1/flows").status_code == 404  # hub only
     studio = start_hub("--upstream", cloud.url.replace("http://", "ws://"),
                        "--token", cloud.enroll("hub"), "--name", "studio-a", name="studio")

@@ -60,6 +60,7 @@ from backend.client import (
     unreachable_hint,
     wrong_token,
 )
+from backend.tls import Trust
 
 log = logging.getLogger(__name__)
 
@@ -155,11 +156,11 @@ class HubBridge(QObject):
         self.connected = True
 
     @classmethod
-    async def attach(cls, url: str, token: str, *, is_remote: bool = True,
-                     **kwargs: Any) -> HubBridge:
+    async def attach(cls, url: str, token: str, *, is_remote: bool = True, pin: str = "",
+                     trust: Trust | None = None, **kwargs: Any) -> HubBridge:
         """Probe the hub (raises :class:`backend.client.AttachError` with the sentence to
-        show), then a bridge to it."""
-        client, info = await attach(url, token)
+        show), then a bridge to it. ``pin`` or ``trust``: see :func:`backend.client.attach`."""
+        client, info = await attach(url, token, pin=pin, trust=trust)
         return cls(client, info, is_remote=is_remote, **kwargs)
 
     # -- what the views may know about the hub ----------------------------------------

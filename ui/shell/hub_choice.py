@@ -35,12 +35,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.client import AttachError, HubInfo, hub_slug, normalize_url, probe, read_token_file
+from backend.client import (
+    TOKEN_ENV,
+    AttachError,
+    HubInfo,
+    hub_slug,
+    normalize_url,
+    probe,
+    read_token_file,
+)
+from backend.tls import parse_pin
 from ui.core import health_style
 
 _GROUP = "Hub"
 #: Environment variable that may carry the operator token (``controlroom --hub``).
-TOKEN_ENV = "CONTROLROOM_TOKEN"
 #: Remote hubs kept in File ▸ Recent hubs.
 MAX_RECENT = 8
 
@@ -52,6 +60,8 @@ class HubChoice:
     url: str | None = None
     token: str = field(default="", repr=False)  # in memory only: never logged, never saved
     token_file: Path | None = None
+    #: The hub certificate's fingerprint (public; remembered per hub), or "" for none.
+    pin: str = ""
 
     @property
     def embedded(self) -> bool:
@@ -77,11 +87,13 @@ class HubHistory:
             s.setValue(f"{_GROUP}/url", choice.url)
             recent = [u for u in self.recent() if u != choice.url]
             s.setValue(f"{_GROUP}/recent", [choice.url, *recent][:MAX_RECENT])
-            key = f"{_GROUP}/token_file/{hub_slug(choice.url)}"
-            if choice.token_file is not None:
-                s.setValue(key, str(choice.token_file))
-            else:
-                s.remove(key)
+            for key, value in ((f"{_GROUP}/token_file/{hub_slug(choice.url)}",
+                                choice.token_file),
+                               (f"{_GROUP}/pin/{hub_slug(choice.url)}", choice.pin)):
+                if value:
+                    s.setValue(key, str(value))
+                else:
+                    s.remove(key)
         s.sync()
 
     def last_mode(self) -> str:
@@ -100,6 +112,10 @@ class HubHistory:
 
     def token_file_for(self, url: str) -> str:
         value = self.settings.value(f"{_GROUP}/token_file/{hub_slug(url)}")
+        return str(value) if value else ""
+
+    def pin_for(self, url: str) -> str:
+        value = self.settings.value(f"{_GROUP}/pin/{hub_slug(url)}")
         return str(value) if value else ""
 
 
@@ -143,6 +159,11 @@ class ConnectDialog(QDialog):
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
         self.token.setPlaceholderText("the contents of the hub's DATA/admin.token")
         self.token.setToolTip(self.use_token.toolTip())
+        self.pin = QLineEdit()
+        self.pin.setPlaceholderText("sha256:… (only for an https:// hub with its own certificate)")
+        self.pin.setToolTip("The fingerprint of the hub's certificate: `controlroom tls show` "
+                            "on the hub's machine prints it. Leave empty for a plain http:// "
+                            "hub on loopback or a certificate of a CA this system trusts")
         self.use_file.toggled.connect(self._update_enabled)
         file_row = QHBoxLayout()
         file_row.addWidget(self.token_file, 1)
@@ -152,6 +173,7 @@ class ConnectDialog(QDialog):
         form.addRow("Hub URL:", self.url)
         form.addRow(self.use_file, file_row)
         form.addRow(self.use_token, self.token)
+        form.addRow("Certificate pin:", self.pin)
         # U+2011, a hyphen Qt never breaks a line at: "--data-" / "dir" reads badly.
         hint = QLabel("The operator token is in <code>DATA/admin.token</code> on the hub's "
                       "machine (DATA is its <code>\u2011\u2011data\u2011dir</code>). The "
@@ -181,21 +203,28 @@ class ConnectDialog(QDialog):
 
         remembered = history.token_file_for(self.url.currentText())
         self.token_file.setText(remembered)
+        self.pin.setText(history.pin_for(self.url.currentText()))
         (self.use_file if remembered or not os.environ.get(TOKEN_ENV) else
          self.use_token).setChecked(True)
         self.url.currentTextChanged.connect(self._on_url)
         self._update_enabled()
 
     def choice(self) -> HubChoice:
-        """What the form says (raises :class:`AttachError` for a bad URL)."""
+        """What the form says (raises :class:`AttachError` for a bad URL or pin)."""
         url = normalize_url(self.url.currentText())
+        pin = self.pin.text().strip()
+        if pin:
+            try:
+                pin = parse_pin(pin)
+            except ValueError as exc:
+                raise AttachError(str(exc)) from None
         if self.use_file.isChecked():
             path = self.token_file.text().strip()
             if not path:
                 raise AttachError("choose the token file (a copy of the hub's "
                                      "DATA/admin.token), or paste the token instead")
-            return HubChoice(url, token_file=Path(path).expanduser())
-        return HubChoice(url, token=self.token.text().strip())
+            return HubChoice(url, token_file=Path(path).expanduser(), pin=pin)
+        return HubChoice(url, token=self.token.text().strip(), pin=pin)
 
     def check(self) -> asyncio.Task[HubInfo] | None:
         """Probe the hub without blocking; the answer is shown here, the form kept."""
@@ -210,7 +239,8 @@ class ConnectDialog(QDialog):
         self.connect_button.setEnabled(False)
         self.status.setText(f"Checking {choice.url}…")
         self.status.setStyleSheet("")
-        task = asyncio.get_running_loop().create_task(probe(str(choice.url), token))
+        task = asyncio.get_running_loop().create_task(
+            probe(str(choice.url), token, pin=choice.pin))
         task.add_done_callback(lambda done: self._on_checked(done, choice, token))
         self.checking = task
         return task
@@ -228,7 +258,8 @@ class ConnectDialog(QDialog):
         self.status.setStyleSheet("")
         self.status.setText(f"{health_style.dot_html('up')} Control Room {info.version} on "
                             f"{info.host} ({info.role}) took the token; attaching…")
-        attached = HubChoice(info.url, token=token, token_file=choice.token_file)
+        attached = HubChoice(info.url, token=token, token_file=choice.token_file,
+                             pin=choice.pin)
         self.attached.emit(attached, info)
         self.accept()
 
@@ -238,6 +269,7 @@ class ConnectDialog(QDialog):
 
     def _on_url(self, url: str) -> None:
         """A remembered hub brings back its token file's path."""
+        self.pin.setText(self.history.pin_for(url.strip()))
         remembered = self.history.token_file_for(url.strip())
         if remembered:
             self.token_file.setText(remembered)

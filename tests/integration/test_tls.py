@@ -1,0 +1,200 @@
+"""TLS beyond loopback: HTTPS and WSS only, agents pin the hub's certificate at enrollment,
+refuse any other, and follow an announced rotation across a hub restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from node_processes import NodeProcess, Runs
+from processes import QTBLOCK, ROOT, AgentProcess, HubProcess, child_env, wait_until
+
+from backend.client import AttachError, probe
+from backend.tls import fingerprint
+
+WRONG_PIN = "sha256:" + "0" * 64
+
+
+def enrollment(hub: HubProcess, kind: str) -> dict[str, str]:
+    r = hub.client.post(f"{hub.url}/api/v1/enrollments", json={"kind": kind})
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def controlroom(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, QTBLOCK, "-m", "app.main", *args], cwd=ROOT,
+                          env=child_env(), capture_output=True, text=True, timeout=60)
+
+
+def test_beyond_loopback_the_hub_speaks_only_tls_and_every_agent_kind_pins_it(
+    start_hub: Callable[..., HubProcess], spawn_agent: Callable[..., AgentProcess],
+) -> None:
+    hub = start_hub("--host", "0.0.0.0")
+    assert hub.url.startswith("https://")
+    key = hub.data_dir / "tls" / "server.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    # Plain HTTP gets no answer at all: the socket speaks TLS only.
+    with pytest.raises(httpx.TransportError):
+        httpx.get(hub.url.replace("https:", "http:") + "/api/v1/health", timeout=5)
+    # Health, the one open route, says liveness and version and nothing else.
+    health = hub.client.get(f"{hub.url}/api/v1/health", headers={"Authorization": ""})
+    assert health.json().keys() == {"status", "version"}
+
+    offered = enrollment(hub, "engine")
+    assert offered["pin"] == hub.pin == fingerprint(hub.certificate)
+    assert hub.client.get(f"{hub.url}/api/v1/tls").json()["fingerprint"] == hub.pin
+    agents = [spawn_agent(hub, "e1", "engine", offered["token"], "--pin", hub.pin)]
+    for kind in ("driver", "runner"):
+        agents.append(spawn_agent(hub, f"{kind[0]}1", kind, enrollment(hub, kind)["token"],
+                                  "--pin", hub.pin))
+    for agent in agents:
+        hub.wait_state(agent.name, "up")
+        saved = json.loads((agent.data_dir / "credentials.json").read_text())
+        assert [fingerprint(pem) for pem in saved["anchors"]] == [hub.pin]
+    # Later starts need no pin: the certificate is kept with the credentials.
+    agents[0].stop()
+    hub.wait_state("e1", "down")
+    again = spawn_agent(hub, "e1", "engine", None)
+    hub.wait_state("e1", "up")
+    assert "--pin" not in again.proc.args  # type: ignore[operator]
+
+
+def test_an_agent_refuses_a_hub_that_is_not_the_pinned_one_and_says_why(
+    start_hub: Callable[..., HubProcess], spawn_agent: Callable[..., AgentProcess],
+) -> None:
+    hub = start_hub("--tls", "on")
+    token = enrollment(hub, "engine")["token"]
+    wrong = spawn_agent(hub, "e1", "engine", token, "--pin", WRONG_PIN)
+    assert wrong.wait() == 2
+    said = wrong.output()
+    assert f"presents certificate {hub.pin}, not the pinned {WRONG_PIN}" in said
+    assert "controlroom tls repin" in said and "do not connect" in said
+    # Nothing was sent: the token is still unused, and works with the right pin.
+    unpinned = spawn_agent(hub, "e1", "engine", token)
+    assert unpinned.wait() == 2
+    assert "no CA this system trusts has signed" in unpinned.output()
+    assert "--pin" in unpinned.output()
+    spawn_agent(hub, "e1", "engine", token, "--pin", hub.pin)
+    hub.wait_state("e1", "up")
+    # The refusal reaches the operator once the agent gets through.
+    seen = [e["data"] for e in hub.events() if e["event"] == "agent.pin_mismatch"]
+    assert len(seen) == 1 and seen[0]["subject"] == "e1"
+    assert seen[0]["data"]["presented"] == hub.pin
+    assert seen[0]["data"]["expected"] == [WRONG_PIN]
+
+
+def test_a_hub_keeps_its_agents_across_an_announced_certificate_rotation(
+    start_hub: Callable[..., HubProcess], spawn_agent: Callable[..., AgentProcess],
+) -> None:
+    hub = start_hub("--tls", "on")
+    old_pin = hub.pin
+    engine = spawn_agent(hub, "e1", "engine", enrollment(hub, "engine")["token"],
+                         "--pin", hub.pin)
+    offline = spawn_agent(hub, "d1", "driver", enrollment(hub, "driver")["token"],
+                          "--pin", hub.pin)
+    hub.wait_state("e1", "up")
+    hub.wait_state("d1", "up")
+    offline.stop()  # away while the certificate changes
+    hub.wait_state("d1", "down")
+
+    announced = hub.client.post(f"{hub.url}/api/v1/tls/next").json()
+    assert announced["told"] == ["e1"]
+    new_pin = announced["fingerprint"]
+    assert hub.client.get(f"{hub.url}/api/v1/tls").json()["next"] == {"fingerprint": new_pin}
+    wait_until(lambda: len(json.loads(
+        (engine.data_dir / "credentials.json").read_text())["anchors"]) == 2, 10,
+        "the engine to trust the announced certificate")
+
+    hub.stop()
+    hub.start()  # same port; switches to the announced certificate
+    assert hub.pin == new_pin != old_pin
+    assert controlroom("tls", "show", "--data-dir", str(hub.data_dir)).stdout.split() == \
+        ["serving:", new_pin]
+    hub.wait_state("e1", "up", timeout=20)  # reconnected on its own, not re-enrolled
+    assert [fingerprint(p) for p in json.loads(
+        (engine.data_dir / "credentials.json").read_text())["anchors"]] == [new_pin]
+
+    stale = spawn_agent(hub, "d1", "driver", None)
+    assert stale.wait() == 2
+    assert f"presents certificate {new_pin}, not the pinned {old_pin}" in stale.output()
+    repinned = controlroom("tls", "repin", "--data-dir", str(stale.data_dir), new_pin)
+    assert repinned.returncode == 0, repinned.stderr
+    spawn_agent(hub, "d1", "driver", None)
+    hub.wait_state("d1", "up")
+    assert any(e["event"] == "agent.pin_mismatch" and e["data"]["subject"] == "d1"
+               for e in hub.events())
+
+
+def test_a_console_and_the_cli_reach_a_tls_hub_by_its_pin(
+    start_hub: Callable[..., HubProcess],
+) -> None:
+    hub = start_hub("--tls", "on")
+    info = asyncio.run(probe(hub.url, hub.token, pin=hub.pin))
+    assert info.pin == hub.pin and info.secure
+    with pytest.raises(AttachError, match="not the pinned"):
+        asyncio.run(probe(hub.url, hub.token, pin=WRONG_PIN))
+    with pytest.raises(AttachError, match="give its fingerprint with --pin"):
+        asyncio.run(probe(hub.url, hub.token))
+    # On the hub's own machine the CLI trusts the certificate file in the data dir.
+    listed = controlroom("task", "--data-dir", str(hub.data_dir), "list")
+    assert listed.returncode == 0, listed.stderr
+    remote = controlroom("task", "--hub", hub.url, "--token", hub.token, "list")
+    assert remote.returncode == 1 and "--pin" in remote.stderr
+    pinned = controlroom("task", "--hub", hub.url, "--token", hub.token, "--pin", hub.pin,
+                         "list")
+    assert pinned.returncode == 0, pinned.stderr
+
+
+def test_a_standalone_node_serves_tls_and_the_hub_proxies_to_it_by_its_certificate(
+    start_hub: Callable[..., HubProcess], tmp_path: Path,
+) -> None:
+    hub = start_hub("--tls", "on")
+    node = NodeProcess(hub, "node-a", tmp_path / "node-a", "--tls", "on").start()
+    try:
+        assert node.url.startswith("https://")
+        with pytest.raises(httpx.TransportError):  # the node speaks TLS only too
+            httpx.get(node.url.replace("https:", "http:") + "/node/v1/flows", timeout=5)
+        health = node.client.get(f"{node.url}/api/v1/health", headers={"Authorization": ""})
+        assert health.status_code in (200, 404)
+        # Through the hub's proxy (the hub trusts the certificate the node sent over its
+        # authenticated channel), a run's worker reaches the node over WSS.
+        runs = Runs(hub.client, f"{hub.url}/api/v1/nodes/node-a", hub.auth)
+        done = runs.wait(runs.start("hello", {"name": "tls"}), "done")
+        assert done["result"] == "Hello, tls!"
+    finally:
+        node.kill(signal.SIGTERM)
+        node.close()
+
+
+def test_the_agents_a_console_spawns_pin_the_hub_it_is_attached_to(
+    start_hub: Callable[..., HubProcess], tmp_path: Path,
+) -> None:
+    from backend.supervisor import Supervisor
+
+    hub = start_hub("--tls", "on")
+
+    async def enroll(kind: str) -> str:
+        return enrollment(hub, kind)["token"]
+
+    async def spawn() -> list[str]:
+        supervisor = Supervisor(hub.url, tmp_path / "agents", enroll, pin=hub.pin)
+        agent = await supervisor.spawn("engine")
+        await asyncio.to_thread(hub.wait_state, agent.name, "up")
+        argv = psutil.Process(agent.pid).cmdline()
+        await supervisor.stop_all()
+        return argv
+
+    argv = asyncio.run(spawn())
+    assert "--pin" in argv and hub.pin in argv
+    assert not any(a.startswith("cre_") for a in argv)  # the token came by environment
+    assert os.environ.get("CONTROLROOM_TOKEN") is None
