@@ -129,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runner-lease", type=_positive, default=300.0, metavar="S",
                         help="seconds a runner may be away before its running jobs are "
                         "marked lost (default 300)")
+    parser.add_argument("--auth-failures", type=int, default=20, metavar="N",
+                        help="failed authentications allowed per client address and per "
+                        "credential in --auth-window before 429 (default 20); valid tokens "
+                        "are never refused")
+    parser.add_argument("--auth-window", type=_positive, default=60.0, metavar="S",
+                        help="the window of --auth-failures, in seconds (default 60)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="info")
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -42,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                "console" if args.hub else "hub")
     try:
         health = HealthSettings(args.health_interval, args.health_timeout, args.health_misses)
+        if args.auth_failures < 1:
+            raise ValueError(f"--auth-failures must be >= 1, got {args.auth_failures}")
     except ValueError as exc:
         print(f"controlroom: {exc}", file=sys.stderr)
         return 2
@@ -53,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data_dir=data_dir, host=args.host, port=args.port, role=args.role,
         health=health, upstream=upstream, runner_lease_s=args.runner_lease,
         tls=args.tls, tls_cert=args.tls_cert, tls_key=args.tls_key,
+        auth_failures=args.auth_failures, auth_window_s=args.auth_window,
     )
     if args.hub and not has_display():
         print("controlroom: --hub opens the console window, but no display was found "

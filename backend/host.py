@@ -45,6 +45,8 @@ class HostSettings:
     health: HealthSettings = field(default_factory=HealthSettings)
     upstream: Upstream | None = None
     runner_lease_s: float = 300.0
+    auth_failures: int = 20
+    auth_window_s: float = 60.0
     #: "auto": HTTPS and WSS whenever bound beyond loopback; "on": on loopback too.
     tls: Literal["auto", "on"] = "auto"
     #: A certificate of a studio or public CA and its key; else the hub makes its own.
@@ -64,6 +66,8 @@ def create_app(hub: Hub, node: Node | None, nodes: NodeDirectory | None = None) 
     )
     app.state.operator_token = hub.operator_token
     app.state.named_tokens = hub.named_tokens
+    app.state.throttle = hub.throttle
+    app.state.report = hub.events.append
     app.include_router(hub_router(hub))
     app.include_router(tasks_router(hub.tasks))
     app.include_router(jobs_router(hub.jobs))
@@ -79,7 +83,9 @@ class Host:
     def __init__(self, settings: HostSettings) -> None:
         self.settings = settings
         self.hub = Hub(HubSettings(settings.data_dir, settings.role, settings.health,
-                                   runner_lease_s=settings.runner_lease_s))
+                                   runner_lease_s=settings.runner_lease_s,
+                                   auth_failures=settings.auth_failures,
+                                   auth_window_s=settings.auth_window_s))
         self.node = (Node(NodeSettings(settings.data_dir / "node"))
                      if settings.role == "studio" else None)
         self.nodes = NodeDirectory(self.hub)

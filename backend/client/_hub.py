@@ -171,6 +171,20 @@ class HubClient:
                                     f"revoke token {name}")
         return dict(body(response) or {})
 
+    @route("GET", "/api/v1/tls")
+    async def tls(self) -> dict[str, Any]:
+        """The certificate served (``fingerprint``) and the one announced (``next``)."""
+        return dict(await self._get("/api/v1/tls", "the hub's certificate"))
+
+    @route("POST", "/api/v1/tls/next")
+    async def announce_next_certificate(self, certificate: str | None = None
+                                        ) -> dict[str, Any]:
+        """Make (or, given a CA-issued PEM, record) the certificate served from the hub's
+        next start and tell every connected agent: ``{"fingerprint", "told"}``."""
+        request = {"certificate": certificate} if certificate else None
+        return dict(await self._post("/api/v1/tls/next", "announce the next certificate",
+                                     json=request))
+
     @route("POST", "/api/v1/tasks")
     async def reserve(self, spec: dict[str, Any], engine: str | None = None,
                       ) -> dict[str, Any]:

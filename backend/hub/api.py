@@ -241,7 +241,8 @@ def router(hub: Hub) -> APIRouter:
     async def agents(ws: WebSocket) -> None:
         # agents authenticate in their hello
         await serve_agent(ws, hub.registry, tls_next=lambda: (
-            hub.tls.next.pem if hub.tls is not None and hub.tls.next is not None else None))
+            hub.tls.next.pem if hub.tls is not None and hub.tls.next is not None else None),
+            throttle=hub.throttle)
 
     routes = APIRouter()
     routes.include_router(public)

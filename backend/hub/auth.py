@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from fastapi import HTTPException, status
 from starlette.exceptions import WebSocketException
@@ -18,16 +19,28 @@ from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket
 
 from backend.hub.access import Kind, Need, Principal, refusal
+from backend.hub.throttle import FailureThrottle, Verdict
+from backend.protocol import closecodes
+
+T = TypeVar("T")
 
 HINT = ("send 'Authorization: Bearer <token>': <data-dir>/admin.token, or a named token "
         "from POST /api/v1/tokens")
 
 
+def presented_token(conn: HTTPConnection) -> str:
+    scheme, _, presented = conn.headers.get("authorization", "").partition(" ")
+    return presented.strip() if scheme.lower() == "bearer" else ""
+
+
+def client_address(conn: HTTPConnection) -> str:
+    return conn.client.host if conn.client else "?"
+
+
 def identify(conn: HTTPConnection) -> Principal | None:
     """The caller the request's bearer token names, or ``None``."""
-    scheme, _, presented = conn.headers.get("authorization", "").partition(" ")
-    token = presented.strip()
-    if scheme.lower() != "bearer" or not token:
+    token = presented_token(conn)
+    if not token:
         return None
     state = conn.app.state
     if hmac.compare_digest(token.encode(), str(state.operator_token).encode()):
@@ -48,13 +61,67 @@ def _refuse(conn: HTTPConnection, code: int, detail: str) -> Exception:
     return HTTPException(code, detail, headers=headers)
 
 
+def _too_many(conn: HTTPConnection, wait_s: int) -> Exception:
+    detail = (f"too many failed authentications from {client_address(conn)} or with this "
+              f"credential; retry in {wait_s} s with a valid token")
+    if isinstance(conn, WebSocket) or conn.scope["type"] == "websocket":
+        return WebSocketException(closecodes.TRY_AGAIN_LATER, detail[:120])
+    return HTTPException(429, detail, headers={"Retry-After": str(wait_s)})
+
+
+def count_failure(conn: HTTPConnection, credential: str) -> None:
+    """Refuse with 429 (or close 1013) if this address or credential has failed too often
+    lately; else count one more failure (reported by :func:`report_failure`)."""
+    throttle: FailureThrottle | None = getattr(conn.app.state, "throttle", None)
+    if throttle is None:
+        return
+    keys = throttle.keys(client_address(conn), credential)
+    wait = throttle.retry_after(keys)
+    if wait is not None:
+        raise _too_many(conn, wait)
+    conn.state.auth_failure = throttle.failed(keys)
+
+
+async def report_failure(conn: HTTPConnection, reason: str) -> None:
+    """An ``auth.failed`` event (and ``auth.throttled`` as the limit is crossed), at most
+    the limit's worth per address and window, so a flood cannot flood the event log."""
+    verdict: Verdict | None = getattr(conn.state, "auth_failure", None)
+    report: Callable[..., Awaitable[Any]] | None = getattr(conn.app.state, "report", None)
+    if verdict is None or report is None:
+        return
+    address = client_address(conn)
+    if verdict.report:
+        await report("auth.failed", address, {"path": conn.url.path[:200], "reason": reason})
+    if verdict.throttled_now:
+        await report("auth.throttled", address, {"path": conn.url.path[:200]})
+
+
+async def agent_checked(conn: HTTPConnection, credential: str,
+                        check: Callable[[], Awaitable[T]]) -> T:
+    """Run an agent-credential check (an artifact upload, a node's link) under the same
+    throttle as bearer tokens."""
+    throttle: FailureThrottle | None = getattr(conn.app.state, "throttle", None)
+    if throttle is not None:
+        wait = throttle.retry_after(throttle.keys(client_address(conn), credential))
+        if wait is not None:
+            raise _too_many(conn, wait)
+    try:
+        return await check()
+    except HTTPException as exc:
+        if exc.status_code in (401, 403):
+            count_failure(conn, credential)
+            await report_failure(conn, str(exc.detail)[:120])
+        raise
+
+
 def authorize(conn: HTTPConnection, need: Need) -> Principal:
-    """The caller, if it may do what needs ``need``: else 401 without a known token, 403
-    with one whose kind may not."""
+    """The caller, if it may do what needs ``need``: else 401 without a known token (429
+    after too many failures), 403 with one whose kind may not."""
     who = identify(conn)
     if who is None:
         given = conn.headers.get("authorization", "")
         missing = "missing token" if not given else "unknown or revoked token"
+        count_failure(conn, presented_token(conn))
         raise _refuse(conn, 401, f"{missing}: {HINT}")
     if not who.may(need):
         raise _refuse(conn, 403, refusal(who, need))
@@ -66,7 +133,12 @@ def require(need: Need) -> Callable[[HTTPConnection], Awaitable[Principal]]:
     """:func:`authorize` as a FastAPI dependency, recording the named token's use."""
 
     async def check(conn: HTTPConnection) -> Principal:
-        who = authorize(conn, need)
+        try:
+            who = authorize(conn, need)
+        except (HTTPException, WebSocketException) as exc:
+            reason = exc.detail if isinstance(exc, HTTPException) else exc.reason
+            await report_failure(conn, str(reason)[:120])  # a 401's; nothing for a 403
+            raise
         named = getattr(conn.app.state, "named_tokens", None)
         if named is not None:
             await named.touch(who)

@@ -20,6 +20,7 @@ from backend.errors import AuthError, ProtocolViolation
 from backend.hub.health import Action as HealthAction
 from backend.hub.health import Answered, HealthCheck, SendPing, StateChanged
 from backend.hub.registry import Registry
+from backend.hub.throttle import FailureThrottle
 from backend.protocol import (
     MAX_FRAME_BYTES,
     ConfigApplied,
@@ -110,18 +111,38 @@ class StarletteLink:
 async def serve_agent(
     ws: WebSocket, registry: Registry, clock: Callable[[], float] = time.monotonic,
     tls_next: Callable[[], str | None] = lambda: None,
+    throttle: FailureThrottle | None = None,
 ) -> None:
     """Serve one agent connection from accept to close. ``tls_next`` is the certificate
-    the hub has announced for its next start (told in the welcome), if any."""
+    the hub has announced for its next start (told in the welcome), if any; ``throttle``
+    counts failed hellos per address and credential like failed tokens."""
     await ws.accept()
     link = StarletteLink(ws)
-    peer = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
+    address = ws.client.host if ws.client else "?"
+    peer = f"{address}:{ws.client.port}" if ws.client else "?"
     try:
         frame = await asyncio.wait_for(link.receive(), HELLO_TIMEOUT_S)
         hello = decode_agent_message(frame)
         if not isinstance(hello, Hello):
             raise ProtocolViolation(closecodes.INVALID_MESSAGE, "the first message must be hello")
-        agent_id, secret = await registry.authenticate(hello)
+        keys = FailureThrottle.keys(address, hello.enroll_token or hello.secret or "")
+        wait = throttle.retry_after(keys) if throttle is not None else None
+        if wait is not None:
+            await link.close(closecodes.TRY_AGAIN_LATER,
+                             f"too many failed hellos; retry in {wait} s")
+            return
+        try:
+            agent_id, secret = await registry.authenticate(hello)
+        except AuthError as exc:
+            verdict = throttle.failed(keys) if throttle is not None else None
+            if verdict is not None and verdict.report:
+                await registry.events.append("auth.failed", address, {
+                    "path": "/api/v1/agents", "reason": exc.reason[:120],
+                    "agent": f"{hello.kind} {hello.name}"})
+            if verdict is not None and verdict.throttled_now:
+                await registry.events.append("auth.throttled", address,
+                                             {"path": "/api/v1/agents"})
+            raise
     except TimeoutError:
         await link.close(closecodes.HELLO_TIMEOUT, f"no hello within {HELLO_TIMEOUT_S:g} s")
         return

@@ -34,7 +34,7 @@ from starlette.background import BackgroundTask
 
 from backend.errors import AuthError
 from backend.hub.access import Need
-from backend.hub.auth import authorize, require
+from backend.hub.auth import agent_checked, authorize, require
 from backend.hub.service import Hub
 from backend.protocol import NAME_PATTERN, Hello
 from backend.tls import Trust
@@ -163,19 +163,19 @@ def router(directory: NodeDirectory) -> APIRouter:
         return directory.entries()
 
     @by_nodes.post("/{name}/token", status_code=204, include_in_schema=True)
-    async def link(name: NodeName, body: NodeLink) -> None:
+    async def link(name: NodeName, body: NodeLink, request: Request) -> None:
         """A node hands over its API token (agent credentials, not the operator token)."""
         if body.token is None:
             raise HTTPException(422, "token: required")
-        await directory.link(name, body)
+        await agent_checked(request, body.secret, lambda: directory.link(name, body))
         directory._tokens[name] = body.token
         directory._unregistered.pop(name, None)
         await directory._hub.events.append("node.linked", name, {})
 
     @by_nodes.post("/{name}/unregister", status_code=204)
-    async def unregister(name: NodeName, body: NodeLink) -> None:
+    async def unregister(name: NodeName, body: NodeLink, request: Request) -> None:
         """A node shutting down leaves the list (its component goes down as usual)."""
-        await directory.link(name, body)
+        await agent_checked(request, body.secret, lambda: directory.link(name, body))
         directory._tokens.pop(name, None)
         directory._unregistered[name] = time.time()
         await directory._hub.events.append("node.unregistered", name, {})

@@ -180,6 +180,8 @@ class Registry:
             (agent_id, hello.kind, hello.name, tokens.digest(secret), now),
         )
         log.info("enrolled %s %s as %s", hello.kind, hello.name, agent_id)
+        await self._events.append("enrollment.used", hello.name,
+                                  {"kind": hello.kind, "agent_id": agent_id})
         return agent_id, secret
 
     # -- registration and health ------------------------------------------------------

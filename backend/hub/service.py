@@ -21,6 +21,7 @@ from backend.hub.named_tokens import NamedTokens
 from backend.hub.registry import Registry
 from backend.hub.schema import MIGRATIONS
 from backend.hub.tasks.service import TaskService
+from backend.hub.throttle import FailureThrottle
 from backend.store import Store
 from backend.tls import Certificates
 
@@ -39,6 +40,10 @@ class HubSettings:
     push_timeout_s: float = 5.0
     #: How long a runner may be away before its running jobs are marked lost.
     runner_lease_s: float = DEFAULT_LEASE_S
+    #: Failed authentications allowed per client address and per credential in a window
+    #: before 429 (see :mod:`backend.hub.throttle`).
+    auth_failures: int = 20
+    auth_window_s: float = 60.0
 
 
 class Hub:
@@ -54,6 +59,7 @@ class Hub:
                                settings.runner_lease_s)
         self.operator_token = ""
         self.started_at = 0.0
+        self.throttle = FailureThrottle(settings.auth_failures, settings.auth_window_s)
         #: The certificate it serves and the next one it announced; None on plain HTTP.
         self.tls: Certificates | None = None
         #: The names and addresses its self-signed certificates are made for.

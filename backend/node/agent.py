@@ -27,6 +27,7 @@ from backend import __version__
 from backend.agents import credentials
 from backend.agents.session import AgentSession, SessionSettings
 from backend.client import ClientError, HubClient, HubError
+from backend.hub.throttle import FailureThrottle
 from backend.node.api import router
 from backend.node.service import Node, NodeSettings, load_or_create_token
 from backend.server import EmbeddedServer, bind, is_loopback
@@ -87,6 +88,7 @@ class NodeAgent:
             app = FastAPI(title=f"Control Room node {self.node.name}", version=__version__,
                           description="A standalone node service: flows, runs, locks.")
             app.state.operator_token = self.token
+            app.state.throttle = FailureThrottle()
             app.include_router(router(self.node))
             self.server = EmbeddedServer(app, sock, self._tls())
             await self.server.start()

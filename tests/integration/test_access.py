@@ -58,7 +58,8 @@ def viewer(hub: HubProcess, name: str = "wall") -> dict[str, str]:
 
 
 def test_every_route_needs_a_token_and_a_viewer_changes_nothing(
-        hub: HubProcess, tmp_path: Path) -> None:
+        start_hub: Any, tmp_path: Path) -> None:
+    hub = start_hub("--auth-failures", "10000")  # the walk fails on purpose, many times
     routes = served(tmp_path / "walk")
     assert len(routes) > 40
     as_viewer = viewer(hub)
@@ -150,3 +151,33 @@ def test_revoking_a_token_closes_its_open_event_stream(hub: HubProcess) -> None:
 def test_reads_without_a_token_say_how_to_get_one(hub: HubProcess, path: str) -> None:
     r = hub.client.get(hub.url + path, headers=NO_TOKEN)
     assert r.status_code == 401 and "admin.token" in r.json()["detail"]
+
+
+def test_failed_authentication_is_throttled_but_a_valid_token_never_is(
+    start_hub: Any,
+) -> None:
+    hub = start_hub("--auth-failures", "3", "--auth-window", "30")
+    url = f"{hub.url}/api/v1/components"
+    guesses = [hub.client.get(url, headers={"Authorization": f"Bearer crt_guess{i}"})
+               for i in range(3)]
+    assert [r.status_code for r in guesses] == [401, 401, 401]
+    refused = hub.client.get(url, headers={"Authorization": "Bearer crt_guess9"})
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 30
+    assert "retry in" in refused.json()["detail"]
+    # The operator on the same address is not locked out by someone else's guesses.
+    assert hub.client.get(url).status_code == 200
+    # A handshake without a valid token is refused meanwhile (and not counted twice).
+    ws_url = hub.url.replace("http", "ws", 1) + "/api/v1/tasks/t_x/stream"
+    with pytest.raises(InvalidStatus):
+        asyncio.run(_open_ws(ws_url))
+    events = [e for e in hub.events() if e["event"].startswith("auth.")]
+    failed = [e for e in events if e["event"] == "auth.failed"]
+    assert len(failed) == 3 and {e["data"]["subject"] for e in failed} == {"127.0.0.1"}
+    assert "crt_guess" not in str(events)  # the guessed credential is not repeated
+    assert [e["event"] for e in events].count("auth.throttled") == 1
+
+
+async def _open_ws(url: str) -> None:
+    async with connect(url, additional_headers={"Authorization": "Bearer crt_nope"}) as ws:
+        await ws.recv()

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backend import sse
 from backend.hub.access import Need
-from backend.hub.auth import require
+from backend.hub.auth import agent_checked, require
 from backend.hub.jobs.service import JobError, JobService
 from backend.hub.jobs.state import FINAL
 from backend.protocol import NAME_PATTERN
@@ -185,11 +185,14 @@ def router(jobs: JobService) -> APIRouter:
         x_agent_id: Annotated[str, Header()], x_agent_secret: Annotated[str, Header()],
     ) -> None:
         """The job's runner uploads a result file (its channel id and secret prove it)."""
-        try:
-            job = jobs.get(job_id)
-            await jobs.check_runner_secret(job, x_agent_id, x_agent_secret)
-        except JobError as exc:
-            raise _http(exc) from None
+
+        async def check() -> None:
+            try:
+                await jobs.check_runner_secret(jobs.get(job_id), x_agent_id, x_agent_secret)
+            except JobError as exc:
+                raise _http(exc) from None
+
+        await agent_checked(request, x_agent_secret, check)
         path = jobs.artifact_path(job_id, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         part = path.with_name(f".{name}.part")
