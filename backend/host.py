@@ -23,9 +23,10 @@ from backend.hub.nodes import NodeDirectory
 from backend.hub.nodes import router as nodes_router
 from backend.hub.service import Role
 from backend.hub.tasks.api import router as tasks_router
+from backend.loopback import is_loopback
 from backend.node import Node, NodeSettings
 from backend.node import router as node_router
-from backend.server import EmbeddedServer, bind, is_loopback
+from backend.server import EmbeddedServer, bind
 from backend.tls import Certificates, Trust
 from backend.tls.identity import machine_names
 

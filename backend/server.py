@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import socket
 from collections.abc import Generator
 from pathlib import Path
@@ -39,16 +38,6 @@ def bind(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.setblocking(False)
     return sock
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is reachable from this machine only (plain HTTP is allowed there)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a name that may resolve to anything: treat as the network
 
 
 class EmbeddedServer(uvicorn.Server):

@@ -14,6 +14,9 @@ lays the stored config over it and the agent applies the merge.
   ``insert_listen`` (``HOST:PORT`` of the direct insert link, loopback and any free port by
   default; ``"off"`` sends every block through the hub; a change needs a restart) and
   ``insert_advertise`` (the host engines connect to, when it is not the listening host).
+  A link listening beyond loopback is sealed (every frame encrypted and authenticated;
+  ``insert_seal: "on"`` seals it on loopback too), and an engine refuses a plain link to
+  another machine (its blocks then go through the hub).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from backend.audio.errors import AudioError
 from backend.audio.instance import Model
 from backend.audio.models import check_params, create_instance
 from backend.driver.insert_server import InsertServer, parse_listen
+from backend.loopback import is_loopback
 from backend.protocol import Message, frames
 from backend.protocol.tasks import (
     InsertEndpoint,
@@ -64,8 +65,9 @@ class Driver:
                 if listen is None:
                     return
                 advertise = config.get("insert_advertise")
+                sealed = config.get("insert_seal") == "on" or not is_loopback(listen[0])
                 self.link = await self.inserts.start(*listen, str(advertise) if advertise
-                                                     else None)
+                                                     else None, sealed=sealed)
             except (ValueError, OSError) as exc:
                 log.error("no direct insert link (inserts go through the hub): %s", exc)
                 return

@@ -44,17 +44,21 @@ class InsertServer:
     def __init__(self, process: Callable[[bytes], bytes]) -> None:
         self._process = process
         self.key = secrets.token_urlsafe(32)
+        self.sealed = False
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
-    async def start(self, host: str, port: int, advertise: str | None = None) -> InsertLink:
-        """Listen; the link engines are told to use (``advertise`` or the bound host)."""
+    async def start(self, host: str, port: int, advertise: str | None = None,
+                    sealed: bool = False) -> InsertLink:
+        """Listen; the link engines are told to use (``advertise`` or the bound host).
+        ``sealed`` encrypts and authenticates every frame (a link between machines)."""
+        self.sealed = sealed
         self._server = await asyncio.start_server(self._serve, host, port)
         bound = self._server.sockets[0].getsockname()
         shown = advertise or (host if host not in _WILDCARDS else _hostname())
-        log.info("insert link listening on %s:%d (engines connect to %s)", bound[0], bound[1],
-                 shown)
-        return InsertLink(host=shown, port=int(bound[1]), key=self.key)
+        log.info("insert link listening on %s:%d (engines connect to %s; %s)", bound[0],
+                 bound[1], shown, "sealed" if sealed else "plain, loopback")
+        return InsertLink(host=shown, port=int(bound[1]), key=self.key, sealed=sealed)
 
     async def close(self) -> None:
         """Stop listening and close every engine's connection (each ends on its own)."""
@@ -71,17 +75,26 @@ class InsertServer:
         self._connections[task] = writer
         peer = writer.get_extra_info("peername")
         try:
-            engine, answer = insertlink.check_hello(await _read_frame(reader), self.key)
+            first = await _read_frame(reader)
+            sealers = None
+            if self.sealed:
+                engine, answer, sealers = insertlink.check_sealed_hello(first, self.key)
+            else:
+                engine, answer = insertlink.check_hello(first, self.key)
             _send(writer, answer)
             if not engine:
                 log.warning("insert link from %s refused: %s", peer, answer[4:].decode(
                     errors="replace"))
                 return
-            log.info("insert link from %s (%s) open", engine, peer)
+            log.info("insert link from %s (%s) open%s", engine, peer,
+                     ", sealed" if sealers else "")
             while True:
-                reply = self._process(await _read_frame(reader))
+                frame = await _read_frame(reader)
+                if sealers is not None:
+                    frame = sealers[1].open(frame)
+                reply = self._process(frame)
                 if reply:  # b"": a frame that wants no answer
-                    _send(writer, reply)
+                    _send(writer, sealers[0].seal(reply) if sealers is not None else reply)
                     await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the engine went away (a run ended, or the engine did)

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from backend.errors import ProtocolViolation
-from backend.protocol import frames, insertlink
+from backend.loopback import resolves_to_loopback
+from backend.protocol import frames, insertlink, insertseal
 from backend.protocol.tasks import InsertLink
 
 log = logging.getLogger(__name__)
@@ -41,12 +42,24 @@ class DirectLink:
         self._on_lost = on_lost
         self._lock = threading.Lock()
         self._closed = False
+        if not link.sealed and not resolves_to_loopback(link.host):
+            raise ConnectionRefusedError(
+                f"{driver}'s insert link at {link.host} is not sealed, and a plain link must "
+                "not cross machines; run the same version on both (blocks go via the hub)")
+        #: (send, open) when the link is sealed: every frame encrypted and authenticated.
+        self._sealers: tuple[insertseal.Sealer, insertseal.Sealer] | None = None
         self._sock = socket.create_connection((link.host, link.port), CONNECT_TIMEOUT_S)
         self._reader = self._sock.makefile("rb", buffering=256 * 1024)
         try:
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._sock.sendmsg(insertlink.framed(insertlink.hello(link.key, engine)))
-            insertlink.check_welcome(self._read_frame())
+            if link.sealed:
+                nonce = insertseal.new_nonce()
+                self._sock.sendmsg(insertlink.framed(insertlink.sealed_hello(engine, nonce)))
+                self._sealers = insertlink.check_sealed_welcome(self._read_frame(), link.key,
+                                                                nonce)
+            else:
+                self._sock.sendmsg(insertlink.framed(insertlink.hello(link.key, engine)))
+                insertlink.check_welcome(self._read_frame())
         except (OSError, ValueError, ProtocolViolation) as exc:
             self._reader.close()
             self._sock.close()
@@ -66,8 +79,10 @@ class DirectLink:
         """Send one frame; ``OSError`` if the link is gone."""
         if self._closed:
             raise ConnectionError(f"the insert link to {self.driver} is closed")
-        buffers = insertlink.framed(frame)
-        with self._lock:
+        with self._lock:  # sealing counts frames: seal and send in one order
+            if self._sealers is not None:
+                frame = self._sealers[0].seal(frame)
+            buffers = insertlink.framed(frame)
             while buffers:
                 sent = self._sock.sendmsg(buffers)
                 buffers = _advance(buffers, sent)
@@ -93,7 +108,10 @@ class DirectLink:
     def _read_results(self) -> None:
         try:
             while True:
-                header, payload = frames.unpack(self._read_frame())
+                frame = self._read_frame()
+                if self._sealers is not None:
+                    frame = self._sealers[1].open(frame)
+                header, payload = frames.unpack(frame)
                 if header.get("k") == "insert_result":
                     self._on_result(header, payload)
         except (OSError, ValueError, ProtocolViolation) as exc:

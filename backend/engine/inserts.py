@@ -156,8 +156,8 @@ class InsertRouter:
             try:
                 link = DirectLink(driver, offered, self._engine, self.result,
                                   lambda reason: self._link_lost(driver, reason))
-                log.info("inserts on %s go over its direct link (%s:%d)", driver,
-                         offered.host, offered.port)
+                log.info("inserts on %s go over its direct link (%s:%d%s)", driver,
+                         offered.host, offered.port, ", sealed" if offered.sealed else "")
             except OSError as exc:
                 link = None
                 log.warning("cannot use %s's direct insert link at %s:%d (%s); its blocks go "

@@ -28,9 +28,10 @@ from backend.agents import credentials
 from backend.agents.session import AgentSession, SessionSettings
 from backend.client import ClientError, HubClient, HubError
 from backend.hub.throttle import FailureThrottle
+from backend.loopback import is_loopback
 from backend.node.api import router
 from backend.node.service import Node, NodeSettings, load_or_create_token
-from backend.server import EmbeddedServer, bind, is_loopback
+from backend.server import EmbeddedServer, bind
 from backend.tls import Certificates
 from backend.tls.identity import machine_names
 

@@ -14,6 +14,10 @@ first: a ``hello`` frame with the key the hub handed it for this driver; the dri
 ``welcome`` or ``refused`` (and closes). The key is random per driver process, travels only
 over the agents' authenticated channel to the hub and back out to engines, and is compared
 in constant time.
+
+A link that crosses machines is *sealed* (:mod:`insertseal`): the hello carries a nonce
+instead of the key, the driver proves it holds the key, and every frame after is encrypted
+and authenticated. On loopback the plain link is kept: nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import hmac
 import struct
 
-from backend.protocol import frames
+from backend.protocol import frames, insertseal
 
 LENGTH = struct.Struct(">I")
 #: No frame on the link is larger: a block of 65,536 stereo float64 frames is 1 MiB.
@@ -66,3 +70,50 @@ def check_welcome(frame: bytes) -> None:
     header, _ = frames.unpack(frame)
     if header.get("k") != "welcome":
         raise ConnectionRefusedError(str(header.get("error") or f"answered {header.get('k')!r}"))
+
+
+# -- sealed (between machines; backend/protocol/insertseal.py) --------------------------
+
+
+def sealed_hello(engine: str, nonce: bytes) -> bytes:
+    """The engine's hello on a sealed link: its name and nonce, never the key."""
+    return frames.pack({"k": "hello", "engine": engine, "nonce": nonce.hex()})
+
+
+def check_sealed_hello(frame: bytes, key: str
+                       ) -> tuple[str, bytes, tuple[insertseal.Sealer, insertseal.Sealer] | None]:
+    """The engine's name, the frame to answer (``welcome`` with the driver's nonce and
+    proof) and the driver's (send, open) sealers; name and sealers empty when refused."""
+    try:
+        header, _ = frames.unpack(frame)
+        engine_nonce = bytes.fromhex(str(header.get("nonce")))
+    except Exception:
+        engine_nonce = b""
+        header = {}
+    if header.get("k") != "hello" or len(engine_nonce) != insertseal.NONCE_BYTES:
+        refusal = ("this driver's insert link is sealed (it crosses machines): the first "
+                   "frame must be a hello with a nonce; run the same version on both")
+        return "", frames.pack({"k": "refused", "error": refusal}), None
+    driver_nonce = insertseal.new_nonce()
+    welcome = frames.pack({"k": "welcome", "nonce": driver_nonce.hex(),
+                           "proof": insertseal.proof(key, engine_nonce, driver_nonce)})
+    sealers = insertseal.driver_sealers(key, engine_nonce, driver_nonce)
+    return str(header.get("engine") or "?"), welcome, sealers
+
+
+def check_sealed_welcome(frame: bytes, key: str, engine_nonce: bytes
+                         ) -> tuple[insertseal.Sealer, insertseal.Sealer]:
+    """The engine's (send, open) sealers once the driver proved it knows the key;
+    ``ConnectionRefusedError`` with the reason otherwise."""
+    header, _ = frames.unpack(frame)
+    if header.get("k") != "welcome":
+        raise ConnectionRefusedError(str(header.get("error") or f"answered {header.get('k')!r}"))
+    try:
+        driver_nonce = bytes.fromhex(str(header.get("nonce")))
+    except ValueError:
+        driver_nonce = b""
+    if len(driver_nonce) != insertseal.NONCE_BYTES or not insertseal.check_proof(
+            key, engine_nonce, driver_nonce, str(header.get("proof") or "")):
+        raise ConnectionRefusedError("the driver could not prove it holds the insert key: "
+                                     "not the driver the hub announced")
+    return insertseal.engine_sealers(key, engine_nonce, driver_nonce)

@@ -19,7 +19,10 @@ class InsertLink(BaseModel):
 
     host: str
     port: int = Field(ge=1, le=65535)
-    key: str = Field(min_length=16)
+    key: str = Field(min_length=16, repr=False)
+    #: Every frame encrypted and authenticated (``backend/protocol/insertseal.py``): a
+    #: driver listening beyond loopback always seals.
+    sealed: bool = False
 
 # -- hub -> engine / driver -----------------------------------------------------------
 

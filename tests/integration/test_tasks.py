@@ -7,6 +7,7 @@ import copy
 import hashlib
 import io
 import json
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -165,6 +166,26 @@ def test_a_driver_without_a_direct_link_goes_through_the_hub(studio: Studio) -> 
     engine_log = studio.agents["engine-1"].output()
     assert "inserts on driver-1 go over its direct link" in engine_log
     assert "inserts on driver-2 go over" not in engine_log  # relayed by the hub
+
+
+def test_a_sealed_insert_link_renders_bit_identical(studio: Studio) -> None:
+    """A link between machines is sealed (insert_seal "on" forces it on loopback): every
+    block encrypted and authenticated, and the render the same, byte for byte."""
+    studio.call("PUT", "/configs/driver-2", json={"insert_seal": "on"}).raise_for_status()
+    studio.agents["driver-2"].stop()
+    studio.hub.wait_state("driver-2", "down")
+    studio.agents["driver-2"] = studio.spawn(studio.hub, "driver-2", "driver", None)
+    studio.hub.wait_state("driver-2", "up")
+    fixed = studio.reserve(SPEC)
+    dynamic_spec = copy.deepcopy(SPEC)
+    for instance in dynamic_spec["instances"].values():
+        instance.pop("location", None)
+    dynamic = studio.reserve(dynamic_spec)
+    assert studio.render(fixed["id"], "float32") == studio.render(dynamic["id"], "float32")
+    engine_log = studio.agents["engine-1"].output()
+    assert re.search(r"inserts on driver-2 go over its direct link \([^)]*, sealed\)",
+                     engine_log)
+    assert "sealed" in studio.agents["driver-2"].output()
 
 
 def test_render_cancel_stops_and_deletes_the_partial_file(studio: Studio) -> None:

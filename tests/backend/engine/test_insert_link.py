@@ -35,12 +35,12 @@ def doubled(frame: bytes) -> bytes:
 class Driver:
     """An InsertServer on an event loop of its own, as in a driver process."""
 
-    def __init__(self) -> None:
+    def __init__(self, sealed: bool = False) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.server = InsertServer(doubled)
-        self.link = self.call(self.server.start("127.0.0.1", 0))
+        self.link = self.call(self.server.start("127.0.0.1", 0, sealed=sealed))
 
     def call(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(5)
@@ -54,9 +54,9 @@ class Driver:
         self.loop.close()
 
 
-@pytest.fixture
-def driver() -> Iterator[Driver]:
-    d = Driver()
+@pytest.fixture(params=[False, True], ids=["plain", "sealed"])
+def driver(request: pytest.FixtureRequest) -> Iterator[Driver]:
+    d = Driver(sealed=request.param)
     yield d
     d.close()
 
@@ -88,9 +88,65 @@ def test_blocks_come_back_processed_and_in_order(driver: Driver) -> None:
 
 
 def test_a_wrong_key_is_refused_with_the_reason(driver: Driver) -> None:
-    wrong = InsertLink(host="127.0.0.1", port=driver.link.port, key="x" * 43)
-    with pytest.raises(ConnectionRefusedError, match="wrong insert key"):
+    wrong = InsertLink(host="127.0.0.1", port=driver.link.port, key="x" * 43,
+                       sealed=driver.link.sealed)
+    reason = "could not prove it holds the insert key" if wrong.sealed else "wrong insert key"
+    with pytest.raises(ConnectionRefusedError, match=reason):
         DirectLink("d", wrong, "engine-1", lambda h, p: None, lambda reason: None)
+
+
+def test_a_sealed_link_keeps_the_key_and_the_audio_off_the_wire() -> None:
+    """What crosses the socket, captured: neither the key nor a sample in clear."""
+    driver = Driver(sealed=True)
+    captured = bytearray()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        tap = InsertLink(host="127.0.0.1", port=listener.getsockname()[1],
+                         key=driver.link.key, sealed=True)
+
+        def relay() -> None:  # engine <-> tap <-> driver, recording the engine's bytes
+            inbound, _ = listener.accept()
+            outbound = socket.create_connection(("127.0.0.1", driver.link.port))
+            back = threading.Thread(target=_pump, args=(outbound, inbound, None), daemon=True)
+            back.start()
+            _pump(inbound, outbound, captured)
+
+        threading.Thread(target=relay, daemon=True).start()
+        got: list[np.ndarray] = []
+        done = threading.Event()
+
+        def on_result(header: dict[str, Any], payload: memoryview) -> None:
+            got.append(frames.block_from(payload, "float64", 2).copy())
+            done.set()
+
+        link = DirectLink("d", tap, "engine-1", on_result, lambda reason: None)
+        block = np.full((1024, 2), 0.123456789, dtype=np.float64)
+        link.send(insert(1, block))
+        assert done.wait(5)
+        assert np.array_equal(got[0], block * 2.0)
+        link.close()
+    driver.close()
+    assert driver.link.key.encode() not in captured
+    assert block.tobytes()[:64] not in captured and b"insert" not in captured
+
+
+def _pump(source: socket.socket, target: socket.socket, record: bytearray | None) -> None:
+    try:
+        while chunk := source.recv(65536):
+            if record is not None:
+                record += chunk
+            target.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        target.close()
+
+
+def test_a_plain_link_is_refused_between_machines() -> None:
+    remote = InsertLink(host="192.0.2.7", port=9, key="k" * 43)  # TEST-NET: never dialled
+    with pytest.raises(ConnectionRefusedError, match="must not cross machines"):
+        DirectLink("d", remote, "e", lambda h, p: None, lambda reason: None)
 
 
 def test_nothing_listening_fails_at_once() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.protocol import frames, insertlink
+from backend.protocol import frames, insertlink, insertseal
 
 KEY = "k" * 43
 
@@ -54,3 +54,45 @@ def test_a_loopback_link_is_offered_only_on_the_drivers_machine(
     from backend.hub.tasks.service import reachable
 
     assert reachable(link, engine, driver) is offered
+
+
+def test_a_sealed_handshake_proves_the_driver_and_seals_each_direction() -> None:
+    nonce = insertseal.new_nonce()
+    hello = insertlink.sealed_hello("engine-1", nonce)
+    assert KEY.encode() not in hello
+    engine, welcome, driver = insertlink.check_sealed_hello(hello, KEY)
+    assert engine == "engine-1" and driver is not None
+    send, receive = insertlink.check_sealed_welcome(welcome, KEY, nonce)
+    for i in range(3):
+        frame = f"block {i}".encode() * 100
+        sealed = send.seal(frame)
+        assert frame not in sealed and len(sealed) == len(frame) + insertseal.OVERHEAD
+        assert driver[1].open(sealed) == frame
+    assert receive.open(driver[0].seal(b"result")) == b"result"
+
+
+def test_a_sealed_link_refuses_impostors_and_tampering() -> None:
+    nonce = insertseal.new_nonce()
+    _, welcome, driver = insertlink.check_sealed_hello(
+        insertlink.sealed_hello("engine-1", nonce), KEY)
+    assert driver is not None
+    with pytest.raises(ConnectionRefusedError, match="could not prove"):
+        insertlink.check_sealed_welcome(welcome, "y" * 43, nonce)  # a driver without the key
+    send, _ = insertlink.check_sealed_welcome(welcome, KEY, nonce)
+    first, second = send.seal(b"one"), send.seal(b"two")
+    with pytest.raises(ValueError, match="failed authentication"):
+        driver[1].open(second)  # out of order
+    assert driver[1].open(first) == b"one"
+    with pytest.raises(ValueError, match="failed authentication"):
+        driver[1].open(first)  # replayed
+    tampered = bytearray(second)
+    tampered[0] ^= 1
+    with pytest.raises(ValueError, match="failed authentication"):
+        driver[1].open(bytes(tampered))
+    # An engine with the wrong key gets through the hello but not its first frame.
+    impostor, _ = insertseal.engine_sealers("z" * 43, nonce, bytes(16))
+    with pytest.raises(ValueError):
+        driver[1].open(impostor.seal(b"block"))
+    # A plain hello to a sealed driver is refused with the reason.
+    name, answer, none = insertlink.check_sealed_hello(insertlink.hello(KEY, "old"), KEY)
+    assert name == "" and none is None and b"sealed" in answer
