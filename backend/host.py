@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from backend import __version__
 from backend.agents.upstream import Upstream, UpstreamLink
-from backend.hub import HealthSettings, Hub, HubSettings
+from backend.hub import HealthSettings, Hub, HubSettings, tokens
 from backend.hub import router as hub_router
 from backend.hub.jobs.api import router as jobs_router
 from backend.hub.nodes import NodeDirectory
@@ -134,9 +134,12 @@ class Host:
         url_file.with_suffix(".tmp").write_text(self.base_url + "\n")
         url_file.with_suffix(".tmp").replace(url_file)  # readers never see it half-written
         if self.node is not None:  # the embedded node is listed without an agent link
-            self.node.listening(self.base_url, self.base_url, self.hub.operator_token,
+            # The embedded node and its flow workers hold a node token (made per start,
+            # kept in memory), not the operator's: least privilege, as a linked node.
+            node_token = tokens.new_token(tokens.NODE_PREFIX)
+            self.node.listening(self.base_url, self.base_url, node_token,
                                 self.trust, "".join(self.trust.anchors))
-            self.nodes.add_embedded(self.node.name, self.base_url, self.hub.operator_token,
+            self.nodes.add_embedded(self.node.name, self.base_url, node_token,
                                     self.node.catalog.entries(), self.trust)
         log.info("hub listening on %s (role %s, data in %s)", self.base_url,
                  self.settings.role, self.settings.data_dir)

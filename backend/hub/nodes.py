@@ -91,6 +91,7 @@ class NodeDirectory:
     def add_embedded(self, name: str, url: str, token: str, flows: list[dict[str, Any]],
                      trust: Trust | None = None) -> None:
         self.embedded[name] = EmbeddedNode(name, url, token, flows, trust or Trust())
+        self._tokens[name] = token  # its token names it: a node, not the operator
 
     def node_for(self, token: str) -> str | None:
         """The linked node whose API token ``token`` is, if any (every one compared, in

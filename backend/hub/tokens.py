@@ -20,6 +20,8 @@ from backend.protocol import closecodes
 
 ENROLLMENT_PREFIX = "cre_"
 SECRET_PREFIX = "crs_"
+#: The embedded node's token (a linked node makes its own: backend/node/service.py).
+NODE_PREFIX = "crn_"
 AGENT_ID_PREFIX = "ag_"
 DEFAULT_ENROLLMENT_TTL_S = 3600.0
 
