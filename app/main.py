@@ -19,6 +19,10 @@ from backend.protocol import NAME_PATTERN
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = cli.build_parser().parse_args(argv)
+    if args.command in ("agent", "runner"):
+        # Read (into args.token) and gone: nothing this process starts (job programs, flow
+        # workers, render processes) inherits an enrollment token.
+        os.environ.pop(TOKEN_ENV, None)
     if args.command == "agent":
         return _agent(args)
     if args.command == "task":
@@ -50,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     upstream = None
     if args.upstream:
         upstream = Upstream(url=args.upstream, name=args.name,
-                            token=args.token or os.environ.get(TOKEN_ENV) or None)
+                            token=args.token or os.environ.pop(TOKEN_ENV, None) or None)
     settings = HostSettings(
         data_dir=data_dir, host=args.host, port=args.port, role=args.role,
         health=health, upstream=upstream, runner_lease_s=args.runner_lease,

@@ -10,6 +10,7 @@ captures no signals, the socket is bound here first (a bind error is an ordinary
 from __future__ import annotations
 
 import asyncio
+import asyncio.sslproto
 import contextlib
 import socket
 from collections.abc import Generator
@@ -17,6 +18,12 @@ from pathlib import Path
 
 import uvicorn
 from starlette.types import ASGIApp
+
+#: asyncio's TLS read buffer per connection (``SSLProtocol.max_size``); its default of
+#: 256 KiB is allocated and zeroed for every connection: with 1,000 agents over WSS the
+#: hub held 301 MiB more than over WS. A TLS record is at most 16 KiB, so 64 KiB still
+#: reads several at once (measured: docs/performance.md, "TLS").
+TLS_READ_BUFFER_BYTES = 64 * 1024
 
 #: Transport-level cap on one WebSocket frame; the protocol's own 1 MiB limit sits below it
 #: so an oversized frame gets a close reason that names the limit.
@@ -46,6 +53,8 @@ class EmbeddedServer(uvicorn.Server):
     def __init__(self, app: ASGIApp, sock: socket.socket,
                  tls: tuple[Path, Path] | None = None) -> None:
         cert_file, key_file = tls if tls is not None else (None, None)
+        if tls is not None:  # a class attribute: the loop builds the protocol itself
+            asyncio.sslproto.SSLProtocol.max_size = TLS_READ_BUFFER_BYTES
         config = uvicorn.Config(
             app,
             lifespan="off",

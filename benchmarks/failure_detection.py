@@ -102,6 +102,8 @@ def agent_command(hub: HubProcess, name: str, data_dir: str, token: str | None) 
     args = ["agent", "engine", "--hub", hub.url, "--name", name, "--data-dir", data_dir]
     if token is not None:
         args += ["--token", token]
+        if hub.pin:  # first start against a TLS hub: pin its certificate
+            args += ["--pin", hub.pin]
     return controlroom(*args)
 
 
@@ -223,8 +225,8 @@ def figures(detections: list[Detection], target_s: float | None) -> dict[str, An
 async def run(args: argparse.Namespace, reaper: Reaper) -> dict[str, Any]:
     rng = random.Random(args.seed)
     before = machine()
-    progress("starting a headless hub ...")
-    hub = await start_hub(reaper)
+    progress(f"starting a headless hub{' with TLS' if args.tls else ''} ...")
+    hub = await start_hub(reaper, ["--tls", "on"] if args.tls else [])
     stream = EventStream(hub)
     await stream.start()
     progress(f"hub {hub.url} (pid {hub.pid}); {args.trials} kill trials ...")
@@ -321,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="abort the whole run after S seconds (default 600)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary data dirs and logs for inspection")
+    parser.add_argument("--tls", action="store_true",
+                        help="the hub serves TLS (--tls on); agents pin it and use WSS")
     args = parser.parse_args(argv)
     if args.trials < 1:
         parser.error("--trials must be >= 1")

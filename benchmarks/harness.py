@@ -29,6 +29,7 @@ import os
 import resource
 import shutil
 import signal
+import ssl
 import statistics
 import subprocess
 import sys
@@ -41,6 +42,7 @@ from types import TracebackType
 from typing import Any, TextIO, TypeVar
 
 from backend.client import ClientError, Follower, HubClient, HubUnreachable
+from backend.tls import Trust
 
 PR_SET_PDEATHSIG = 1
 HUB_START_TIMEOUT_S = 30.0
@@ -184,9 +186,26 @@ class HubProcess:
     def ws_url(self) -> str:
         return "ws" + self.url.removeprefix("http") + "/api/v1/agents"
 
+    @property
+    def trust(self) -> Trust:
+        """A TLS hub's own certificate (from its data dir), as a pinned agent trusts it."""
+        if not self.url.startswith("https:"):
+            return Trust()
+        return Trust(((self.data_dir / "tls" / "server.crt").read_text(),))
+
+    @property
+    def pin(self) -> str:
+        """What an agent is started with (``--pin``); "" on plain HTTP."""
+        return self.trust.fingerprints[0] if self.trust.anchors else ""
+
+    @property
+    def ssl(self) -> ssl.SSLContext | None:
+        """For ``websockets.connect(ssl=...)``: None on plain HTTP."""
+        return self.trust.context() if self.url.startswith("https:") else None
+
     def client(self, timeout: float = 30.0) -> HubClient:
         """A client of this hub with its operator token (close it: ``async with``)."""
-        return HubClient(self.url, self.token, timeout=timeout)
+        return HubClient(self.url, self.token, timeout=timeout, trust=self.trust)
 
 
 async def start_hub(reaper: Reaper, extra: Sequence[str] = ()) -> HubProcess:
@@ -208,7 +227,7 @@ async def start_hub(reaper: Reaper, extra: Sequence[str] = ()) -> HubProcess:
         await asyncio.sleep(0.05)
     hub = HubProcess(proc, url_file.read_text().strip(), token_file.read_text().strip(),
                      data_dir)
-    async with HubClient(hub.url, timeout=5) as client:
+    async with HubClient(hub.url, timeout=5, trust=hub.trust) as client:
         await client.health()
     return hub
 
@@ -258,7 +277,7 @@ class EventStream:
         self._opened = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         # Its own client: the stream holds one connection open for the whole run.
-        self._client = HubClient(hub.url, hub.token)
+        self._client = hub.client()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._follow(), name="sse")

@@ -35,6 +35,7 @@ import itertools
 import json
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -224,8 +225,8 @@ def ping_health(agents: list[SimAgent], start: float, end: float) -> dict[str, A
 
 async def run(args: argparse.Namespace, reaper: Reaper) -> dict[str, Any]:
     before = machine()
-    progress("starting a headless hub ...")
-    hub = await start_hub(reaper)
+    progress(f"starting a headless hub{' with TLS' if args.tls else ''} ...")
+    hub = await start_hub(reaper, ["--tls", "on"] if args.tls else [])
     hub_proc = psutil.Process(hub.pid)
     stream = EventStream(hub)
     await stream.start()
@@ -234,6 +235,7 @@ async def run(args: argparse.Namespace, reaper: Reaper) -> dict[str, Any]:
     result: dict[str, Any] = {
         "benchmark": "scale", "date": time.strftime("%Y-%m-%d"), "machine": before,
         "agents": args.agents, "seconds": args.seconds, "health_interval_s": INTERVAL_S,
+        "transport": "wss" if args.tls else "ws",
         "target_hub_cpu_percent_of_one_core": CPU_TARGET_PERCENT,
     }
     try:
@@ -251,7 +253,8 @@ async def run(args: argparse.Namespace, reaper: Reaper) -> dict[str, Any]:
             progress(f"opening {args.agents} WebSocket connections ...")
             started = time.monotonic()
             sockets = await asyncio.gather(*(
-                connect(hub.ws_url, open_timeout=30, ping_interval=20, ping_timeout=20)
+                connect(hub.ws_url, open_timeout=30, ping_interval=20, ping_timeout=20,
+                        ssl=hub.ssl)
                 for _ in agents
             ))
             for agent, ws in zip(agents, sockets, strict=True):
@@ -388,6 +391,35 @@ def report(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+TLS_RATIO_TARGET = 1.5
+
+
+def compare_tls(args: argparse.Namespace,
+                bounded: Callable[[Reaper, bool], Coroutine[Any, Any, dict[str, Any]]]) -> int:
+    """The same load over WS and then WSS, each against a fresh hub; the hub's steady CPU
+    (all its threads, % of one core) side by side and as a ratio."""
+    results: dict[str, dict[str, Any]] = {}
+    for tls in (False, True):
+        with Reaper(keep=args.keep) as reaper:
+            results["wss" if tls else "ws"] = asyncio.run(bounded(reaper, tls))
+        progress(report(results["wss" if tls else "ws"]))
+    ws, wss = (results[k]["steady"] for k in ("ws", "wss"))
+    ratio = wss["hub_cpu_percent_of_one_core"] / max(ws["hub_cpu_percent_of_one_core"], 1e-9)
+    reg = [results[k]["registration"]["first_hello_to_last_welcome_s"] for k in ("ws", "wss")]
+    comparison = {
+        "agents": args.agents,
+        "hub_cpu_percent_of_one_core": {"ws": round(ws["hub_cpu_percent_of_one_core"], 2),
+                                        "wss": round(wss["hub_cpu_percent_of_one_core"], 2)},
+        "hub_rss_mib": {"ws": round(ws["hub_rss_mib"], 1), "wss": round(wss["hub_rss_mib"], 1)},
+        "registration_s": {"ws": round(reg[0], 2), "wss": round(reg[1], 2)},
+        "down_events": {"ws": ws["down_events"], "wss": wss["down_events"]},
+        "cpu_ratio_wss_over_ws": round(ratio, 2), "target": TLS_RATIO_TARGET,
+        "met": ratio <= TLS_RATIO_TARGET and not ws["down_events"] and not wss["down_events"],
+    }
+    print(json.dumps(comparison, indent=2))
+    return 0 if comparison["met"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=200, help="simulated agents (200)")
@@ -403,19 +435,26 @@ def main(argv: list[str] | None = None) -> int:
                         help="abort the whole run after S seconds (default 600)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary data dir and logs for inspection")
+    parser.add_argument("--tls", action="store_true",
+                        help="the hub serves TLS (--tls on) and the agents connect over WSS")
+    parser.add_argument("--compare-tls", action="store_true",
+                        help="run twice in this one invocation, WS then WSS, and print the "
+                        "ratio of the hub's CPU (target: WSS at most 1.5x WS)")
     args = parser.parse_args(argv)
     if args.agents < 1 or args.seconds <= 0 or args.settle < 0 or args.baseline <= 0:
         parser.error("--agents >= 1, --seconds > 0, --baseline > 0 and --settle >= 0")
     sigterm_as_interrupt()
     raise_fd_limit(4 * args.agents + 1024)
 
-    async def bounded(reaper: Reaper) -> dict[str, Any]:
+    async def bounded(reaper: Reaper, tls: bool) -> dict[str, Any]:
         async with asyncio.timeout(args.budget):
-            return await run(args, reaper)
+            return await run(argparse.Namespace(**{**vars(args), "tls": tls}), reaper)
 
     try:
+        if args.compare_tls:
+            return compare_tls(args, bounded)
         with Reaper(keep=args.keep) as reaper:
-            result = asyncio.run(bounded(reaper))
+            result = asyncio.run(bounded(reaper, args.tls))
     except KeyboardInterrupt:
         progress("interrupted; every process this benchmark started has been stopped")
         return 130
