@@ -40,9 +40,9 @@ def remote_console_problem(args: argparse.Namespace) -> str | None:
                 "KIND --hub URL --token T` (see the Agents tab's Add a remote agent…)")
     if (args.tls_cert is None) != (args.tls_key is None):
         return "give both --tls-cert and --tls-key (a certificate and its key), or neither"
-    if args.pin and not args.hub:
+    if args.pin and not (args.hub or args.upstream):
         return ("--pin is the certificate fingerprint of a remote hub: give the hub too "
-                "(--hub https://HOST:8750 --pin sha256:…)")
+                "(--hub or --upstream https://HOST:8750 --pin sha256:…)")
     if args.token_file is not None and not args.hub:
         return ("--token-file is the operator token of a remote hub: give the hub too "
                 "(--hub URL --token-file PATH)")
@@ -110,9 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the remote hub's base URL (its DATA/hub.url), e.g. "
                         "http://studio:8750; needs its operator token")
     remote.add_argument("--pin", type=tls_cli.pin_argument, metavar="SHA256",
-                        help="the remote hub's certificate fingerprint (`controlroom tls "
-                        "show` on its machine); not needed for a certificate of a CA this "
-                        "system trusts")
+                        help="the remote hub's (or, with --upstream, the cloud hub's) "
+                        "certificate fingerprint (`controlroom tls show` on its machine); "
+                        "not needed for a certificate of a CA this system trusts")
     remote.add_argument("--token-file", type=Path, metavar="PATH",
                         help="read the remote hub's operator token from PATH (a copy of its "
                         "DATA/admin.token)")

@@ -54,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     upstream = None
     if args.upstream:
         upstream = Upstream(url=args.upstream, name=args.name,
-                            token=args.token or os.environ.pop(TOKEN_ENV, None) or None)
+                            token=args.token or os.environ.pop(TOKEN_ENV, None) or None,
+                            pin=args.pin)
     settings = HostSettings(
         data_dir=data_dir, host=args.host, port=args.port, role=args.role,
         health=health, upstream=upstream, runner_lease_s=args.runner_lease,

@@ -18,7 +18,11 @@ hub has them up it saves
 - ``runners.png``: the local studio's runner, up with its hardware, and a job submitted
   to it, its progress and live output;
 - ``flows.png``: the ``approve-render`` flow launched from its generated inputs form,
-  locked on its approval, after a candidate the flow denied (the reason shown inline).
+  locked on its approval, after a candidate the flow denied (the reason shown inline);
+- ``read-only-console.png``: a second console attached to the same hub with a viewer
+  token (``POST /api/v1/tokens``), on the Tasks tab while the demo plays: the meters move,
+  every control that would change something is greyed out, and the pointer rests on
+  Play, whose tooltip says why.
 
 Run it under Xvfb for the platform's real look
 (``xvfb-run -a -s "-screen 0 1400x900x24" python -m app.screenshot docs/screenshots``) or
@@ -39,10 +43,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QCoreApplication, QPoint, QSettings
+from PySide6.QtWidgets import QApplication, QToolTip
 
-from app.console import open_console, wait_for
+from app.console import open_console, open_remote_console, wait_for
 from app.desktop import QtEventLoop
 from ui.core.bridge import HubBridge
 from ui.shell.main_window import MainWindow
@@ -107,6 +111,7 @@ async def capture(out_dir: Path, settle_s: float) -> list[Path]:
             await wait_for(lambda: (tasks.selected_task() or {}).get("state") == "playing"
                            and panel.meters.readings > before + 50, "the meters moving")
             shots.append(save(window, out_dir / "tasks.png"))
+            await read_only_shot(window, bridge, Path(tmp), out_dir, shots)
             await runners_shot(window, bridge, out_dir, shots)
             task = tasks.selected_task() or {}
             if task.get("state") == "playing":
@@ -131,6 +136,42 @@ async def capture(out_dir: Path, settle_s: float) -> list[Path]:
             await asyncio.sleep(0.5)
             shots.append(save(window, out_dir / "flows.png"))
             return shots
+
+
+async def read_only_shot(window: MainWindow, bridge: HubBridge, tmp: Path, out_dir: Path,
+                         shots: list[Path]) -> None:
+    """A viewer's console on the same hub while the demo plays, Play's tooltip showing."""
+    token = str((await bridge.client.create_token("wall", "viewer"))["token"])
+    task_id = str((window.tasks_view.selected_task() or {})["id"])
+    settings = QSettings(str(tmp / "wall.ini"), QSettings.Format.IniFormat)
+    window.hide()  # the viewer's window alone on the screen, for the tooltip's grab
+    try:
+        async with open_remote_console(bridge.base_url, token, tmp / "wall",
+                                       settings) as wall:
+            viewer = wall.window
+            viewer.resize(*SIZE)
+            viewer.raise_()
+            tasks = viewer.tasks_view
+            viewer.show_tab(tasks)
+            await wait_for(lambda: tasks.select(task_id), "the playing task listed")
+            meters = tasks.panel.meters
+            await wait_for(lambda: meters.readings > 50, "the viewer's meters moving")
+            play = tasks.panel.play_button
+            QToolTip.showText(play.mapToGlobal(QPoint(play.width() // 2, play.height())),
+                              play.toolTip(), play)
+            await asyncio.sleep(0.5)
+            path = out_dir / "read-only-console.png"
+            frame = viewer.frameGeometry()
+            screen = viewer.screen().grabWindow(0, frame.x(), frame.y(), frame.width(),
+                                                frame.height())
+            picture = screen if not screen.isNull() else viewer.grab()  # offscreen: no tip
+            if not picture.save(str(path)):
+                raise OSError(f"could not write {path}")
+            print(path)
+            shots.append(path)
+            QToolTip.hideText()
+    finally:
+        window.show()
 
 
 async def runners_shot(window: MainWindow, bridge: HubBridge, out_dir: Path,

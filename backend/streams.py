@@ -146,14 +146,12 @@ async def until(stop: asyncio.Event, source: AsyncIterator[T]) -> AsyncIterator[
     """``source``'s items until ``stop`` is set, even while ``source`` is idle (a revoked
     token's event stream ends at once, not at its next event)."""
     stopped = asyncio.ensure_future(stop.wait())
+    step: asyncio.Future[T] | None = None
     try:
         while True:
             step = asyncio.ensure_future(anext(source))
             await asyncio.wait({step, stopped}, return_when=asyncio.FIRST_COMPLETED)
             if not step.done():
-                step.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                    await step
                 return
             try:
                 item = step.result()
@@ -162,6 +160,12 @@ async def until(stop: asyncio.Event, source: AsyncIterator[T]) -> AsyncIterator[
             yield item
     finally:
         stopped.cancel()
+        # The pending read runs ``source``: end it before closing ``source``, else aclose
+        # finds the generator still running (the client went away mid-wait).
+        if step is not None and not step.done():
+            step.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await step
         aclose = getattr(source, "aclose", None)
         if aclose is not None:
             await aclose()

@@ -37,6 +37,8 @@ class Upstream:
     url: str
     name: str
     token: str | None = None
+    #: The upstream certificate's fingerprint (first start; then kept with the credentials).
+    pin: str | None = None
 
 
 class UpstreamLink:
@@ -45,7 +47,7 @@ class UpstreamLink:
         self.session = AgentSession(
             SessionSettings(
                 hub_url=upstream.url, name=upstream.name, kind="hub", data_dir=data_dir,
-                token=upstream.token,
+                token=upstream.token, pin=upstream.pin,
                 static_config={"role": hub.settings.role, "url": base_url},
             ),
             on_connected=lambda _session: self._send_report(),

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import pytest
 
-from backend.streams import Cursor, Dropped, Fanout, replay_then_live
+from backend.streams import Cursor, Dropped, Fanout, replay_then_live, until
 
 
 @dataclass(frozen=True)
@@ -148,3 +148,26 @@ async def test_closing_a_reader_early_unsubscribes_it() -> None:
         assert (await anext(records)).id == 1
         assert len(fanout.subscribers()) == 1
     assert fanout.subscribers() == frozenset()
+
+
+async def test_until_closes_an_idle_source_when_its_reader_goes_away() -> None:
+    """A client leaving while the stream waits: the source is closed, not left running."""
+    closed = asyncio.Event()
+
+    async def idle() -> AsyncIterator[int]:
+        try:
+            yield 1
+            await asyncio.Event().wait()  # nothing more, ever
+            yield 2
+        finally:
+            closed.set()
+
+    stream = until(asyncio.Event(), idle())
+    assert await anext(stream) == 1
+    waiting = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0.01)
+    waiting.cancel()  # the reader goes away mid-wait
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await stream.aclose()
+    assert closed.is_set()

@@ -198,3 +198,14 @@ def test_the_agents_a_console_spawns_pin_the_hub_it_is_attached_to(
     assert "--pin" in argv and hub.pin in argv
     assert not any(a.startswith("cre_") for a in argv)  # the token came by environment
     assert os.environ.get("CONTROLROOM_TOKEN") is None
+
+
+def test_a_studio_hub_joins_a_tls_cloud_hub_by_its_pin(
+    start_hub: Callable[..., HubProcess],
+) -> None:
+    cloud = start_hub("--role", "cloud", "--tls", "on", name="cloud")
+    studio = start_hub("--upstream", cloud.url, "--pin", cloud.pin, "--name", "studio-a",
+                       "--token", cloud.enroll("hub"), name="studio")
+    assert studio.url.startswith("http://")  # itself on loopback, plain
+    del studio
+    cloud.wait_state("studio-a", "up")

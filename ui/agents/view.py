@@ -7,7 +7,9 @@ its process state (running, crashed, stopped), its health at the hub and what it
 output of the selected agent. Quick buttons spawn with defaults; "Custom drivers…" and
 "Spawn runner…" open the non-modal dialogs of :mod:`ui.agents.spawn_dialogs` to choose first.
 Commands go through :class:`ui.core.coroutines.CoroutineRunner`, so a spawn never blocks
-the window and a failure becomes a notification.
+the window and a failure becomes a notification. Every agent enrolls with a one-time token
+this console asks its hub for, which only an operator token may: on a read-only console
+the spawn, restart and stop buttons are greyed out with the reason.
 """
 
 from __future__ import annotations
@@ -84,6 +86,11 @@ class AgentsView(QWidget):
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Ask the selected agent to sign off (SIGTERM), then kill it")
         self.stop_button.clicked.connect(self.stop_selected)
+        self.access = bridge.access
+        self.access.guard(self.spawn_engine_button, self.driver_count,
+                          self.spawn_drivers_button, self.custom_drivers_button,
+                          self.spawn_runner_button, self.spawn_node_button,
+                          self.restart_button, self.stop_button)
 
         bar = QHBoxLayout()
         bar.addWidget(self.spawn_engine_button)
@@ -116,6 +123,10 @@ class AgentsView(QWidget):
             "driver-2); each process enrolls by itself and turns <i>up</i> within seconds. "
             "<b>Custom drivers…</b> chooses the instances each driver hosts; "
             "<b>Spawn runner…</b> adds a runner to the render farm.")
+        if self.access.read_only:
+            self.empty_hint.setText(
+                f"This console is {self.access.label}: an agent started here enrolls with "
+                "a one-time token from the hub, which only an operator token may ask for.")
         self.empty_hint.setWordWrap(True)
         self.empty_hint.setTextFormat(Qt.TextFormat.RichText)
 

@@ -8,7 +8,9 @@ line and column, Apply stays disabled), and Apply stores it with
 ``PUT /api/v1/configs/{id}`` through the bridge's HTTP client, so it works the same against a
 remote hub. The hub merges it and pushes the merge to the agent live; its next snapshot
 shows the new merged config above the editor. What the hub refuses (a 422, say) is shown
-under the editor, with the text kept for fixing.
+under the editor, with the text kept for fixing. A read-only console (a viewer token)
+shows the stored overrides without letting them be edited: the editor is read-only and
+Apply greyed out, each saying why.
 """
 
 from __future__ import annotations
@@ -143,6 +145,7 @@ class StoredConfigEditor(QWidget):
         super().__init__(parent)
         self._bridge = bridge
         self._actions = actions
+        self._access = bridge.access
         self.component_id: str | None = None
         #: The stored config as last read from (or accepted by) the hub, as text.
         self.baseline: str | None = None
@@ -183,6 +186,9 @@ class StoredConfigEditor(QWidget):
         layout.setSpacing(4)
         layout.addWidget(self.editor, 1)
         layout.addLayout(buttons)
+        self._access.guard(self.apply_button)
+        if self._access.read_only:  # readable and scrollable, not editable, and why
+            self.editor.setToolTip(f"{self._access.reason}.\n\nThe stored overrides as JSON.")
         self._refresh_controls()
 
     # -- what the operator sees -------------------------------------------------------
@@ -315,7 +321,7 @@ class StoredConfigEditor(QWidget):
 
     def _refresh_controls(self) -> None:
         loaded = self.component_id is not None and self.baseline is not None
-        self.editor.setReadOnly(not loaded or self.applying)
+        self.editor.setReadOnly(not loaded or self.applying or self._access.read_only)
         self.editor.setPlaceholderText("" if loaded else "Not loaded")
         self.apply_button.setEnabled(loaded and not self.applying and self.checked.ok
                                      and (self.dirty() or self._stale))
@@ -403,8 +409,12 @@ class ComponentDetails(QWidget):
         merged_layout.addWidget(self.merged_hint)
         merged_layout.addWidget(self.config, 1)
 
-        stored_title = QLabel("Stored overrides (editable)")
-        stored_title.setFont(title_font(stored_title, 1.0))
+        read_only = bridge.access.read_only
+        self.stored_title = QLabel("Stored overrides (read-only)" if read_only
+                                   else "Stored overrides (editable)")
+        self.stored_title.setFont(title_font(self.stored_title, 1.0))
+        if read_only:
+            self.stored_title.setToolTip(bridge.access.reason)
         self.stored_hint = _hint("Kept by the hub for this id; each key wins over the "
                                  "agent's own, and null removes a key.")
         self.stored = StoredConfigEditor(bridge, actions)
@@ -412,7 +422,7 @@ class ComponentDetails(QWidget):
         stored_layout = QVBoxLayout(stored)
         stored_layout.setContentsMargins(0, 4, 0, 0)
         stored_layout.setSpacing(3)
-        stored_layout.addWidget(stored_title)
+        stored_layout.addWidget(self.stored_title)
         stored_layout.addWidget(self.stored_hint)
         stored_layout.addWidget(self.stored, 1)
 

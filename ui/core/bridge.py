@@ -61,6 +61,7 @@ from backend.client import (
     wrong_token,
 )
 from backend.tls import Trust
+from ui.core.access import Access
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +178,11 @@ class HubBridge(QObject):
     @property
     def role(self) -> str:
         return self.info.role
+
+    @property
+    def access(self) -> Access:
+        """What this console's token may do: the views grey out what it may not."""
+        return Access(self.info.access)
 
     @property
     def data_dir(self) -> Path:

@@ -1,6 +1,7 @@
 """The lock panel: a locked run's prompt, a form from the lock's schema, the time left before
 the flow stops waiting, and Submit, which shows "released" or the flow's denial inline and
-keeps what was typed.
+keeps what was typed. Answering is a change of state: on a read-only console the form and
+Submit are greyed out with the reason, and the heading says who may answer.
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ class LockPanel(QFrame):
         layout.addWidget(self.form)
         layout.addWidget(self.countdown)
         layout.addLayout(row)
+        bridge.access.guard(self.form, self.submit_button)
+        if bridge.access.read_only:
+            self.heading.setText("<b>Locked: the run is waiting for an operator's answer</b>")
         self._timer = QTimer(self)
         self._timer.setInterval(1000)
         self._timer.timeout.connect(self._tick)

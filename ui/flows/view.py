@@ -11,7 +11,9 @@ A child's open lock is one of the parent's locks, so it is answered from the par
 
 Each run is followed by a coroutine reading its event stream through the bridge until its
 ``final`` event; every event refreshes the run's state (one GET) so the table, the
-locks and the result are always the node's own view.
+locks and the result are always the node's own view. On a read-only console (a viewer
+token) Launch, its inputs, Cancel run and the lock's answer are greyed out with the
+reason; the catalog, the runs and their events are reads.
 """
 
 from __future__ import annotations
@@ -142,6 +144,7 @@ class FlowsView(QWidget):
         self.events.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.events.setToolTip("The selected run's events as the node stores them, live")
         self.lock_panel = LockPanel(bridge, actions)
+        bridge.access.guard(self.inputs, self.launch_button, self.cancel_button)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(8, 0, 0, 0)

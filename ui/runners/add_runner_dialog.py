@@ -4,15 +4,17 @@ Non-modal (``show()``, never ``exec()``: a nested event loop would stall the sha
 loop). Each time it opens it asks the hub for a new enrollment token of kind ``runner``
 over HTTP, shows it with its expiry and a Copy button, and builds the exact commands of
 docs/runners.md around it (``controlroom runner register ...``, then ``runner run`` or
-``runner install``), so what the operator pastes on the other machine is what works. It
-watches the runners list and says when that runner has registered and when it is up.
+``runner install``), so what the operator pastes on the other machine is what works. The
+token goes in the register command's environment (``CONTROLROOM_TOKEN=…``), never on its
+command line, and ``--pin`` carries the hub certificate's fingerprint when the hub serves
+TLS (the enrollment's ``pin``). It watches the runners list and says when that runner has
+registered and when it is up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-import shlex
 import socket
 import time
 from collections.abc import Sequence
@@ -35,6 +37,7 @@ from PySide6.QtWidgets import (
 from ui.core import health_style
 from ui.core.bridge import HubBridge
 from ui.core.coroutines import CoroutineRunner
+from ui.core.shell import with_token
 
 OK_COLOUR = "#2da44e"
 WARNING_COLOUR = "#9a6700"  # amber dark enough to read as text
@@ -75,13 +78,17 @@ def reachable_url(base_url: str) -> tuple[str, str]:
     return base_url, ""
 
 
-def runner_commands(hub_url: str, token: str, name: str, labels: str) -> list[str]:
-    """``register`` with the token, then ``run`` (or ``install``), per docs/runners.md."""
-    register = ["controlroom", "runner", "register", "--hub", hub_url, "--token", token,
-                "--name", name]
+def runner_commands(hub_url: str, token: str, name: str, labels: str,
+                    pin: str = "") -> list[str]:
+    """``register`` with the token (in its environment) and the hub's ``pin`` if it has
+    one, then ``run`` (or ``install``), per docs/runners.md."""
+    register = ["controlroom", "runner", "register", "--hub", hub_url, "--name", name]
     if labels.strip():
         register += ["--labels", labels.strip()]
-    return [shlex.join(register), "controlroom runner run", "controlroom runner install"]
+    if pin:
+        register += ["--pin", pin]
+    return [with_token(token, register), "controlroom runner run",
+            "controlroom runner install"]
 
 
 class AddRunnerDialog(QDialog):
@@ -232,11 +239,17 @@ class AddRunnerDialog(QDialog):
             f"(in {minutes} min); after that, create a new one.")
         self._update_commands()
 
+    def pin(self) -> str:
+        """The hub certificate's fingerprint: the enrollment's, else the one this console
+        is attached with ("" on plain HTTP)."""
+        pin = self.enrollment.get("pin") if self.enrollment else None
+        return str(pin or self.bridge.info.pin or "")
+
     def _update_commands(self) -> None:
         token = str(self.enrollment["token"]) if self.enrollment else "TOKEN"
         texts = runner_commands(self.hub_edit.text().strip(), token,
                                 self.name_edit.text().strip() or "runner-1",
-                                self.labels_edit.text())
+                                self.labels_edit.text(), self.pin())
         for label, text in zip(self.command_labels, texts, strict=True):
             label.setText(text)
 

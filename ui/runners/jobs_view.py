@@ -5,7 +5,8 @@ hub announces a ``job.*`` event. Selecting a job shows its facts and its output:
 that has ended gets its whole log in one request; a queued or running one is followed
 live over the hub's SSE stream (``HubBridge.follow_job_log``), which waits for a queued
 job to start and ends with the job. Only the selected job is followed; a follower is
-stopped by an event, never cancelled mid-read (see ``HubBridge.follow_run``).
+stopped by an event, never cancelled mid-read (see ``HubBridge.follow_run``). Submit and
+Cancel change state: a read-only console greys them out with the reason.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ class JobsPanel(QWidget):
         head.addWidget(self.title, 1)
         head.addWidget(self.submit_button)
         head.addWidget(self.cancel_button)
+        bridge.access.guard(self.submit_button, self.cancel_button)
 
         self.table = record_table(self.model, "jobsTable")
         self.table.setItemDelegateForColumn(PROGRESS, ProgressDelegate(self.model, self.table))
@@ -121,7 +123,9 @@ class JobsPanel(QWidget):
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         empty = QLabel("No jobs yet. <b>Submit job…</b> queues one; the hub offers it to a "
                        "runner whose free resources and labels fit, and it shows here with "
-                       "its progress.")
+                       "its progress." if bridge.access.may_change else
+                       "No jobs yet. Jobs an operator queues show here with their progress "
+                       f"(this console is {bridge.access.label}).")
         empty.setObjectName("emptyHint")
         empty.setWordWrap(True)
         empty.setAlignment(Qt.AlignmentFlag.AlignCenter)

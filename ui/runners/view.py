@@ -10,6 +10,8 @@ against a remote hub. It is refreshed when the hub announces a ``runner.*`` or `
 event (or a runner's component changes health), debounced so a burst of progress
 reports costs one request, and every few seconds while the tab is on screen, since a
 heartbeat (load, free resources) is not an event. Nothing is fetched while it is hidden.
+On a read-only console (a viewer token) Add runner… and Revoke… are greyed out with the
+reason, as are Submit and Cancel below; runners, jobs, their output and logs are reads.
 """
 
 from __future__ import annotations
@@ -204,12 +206,15 @@ class RunnersView(QWidget):
         head.addWidget(self.add_button)
         head.addWidget(self.log_button)
         head.addWidget(self.revoke_button)
+        bridge.access.guard(self.add_button, self.revoke_button)
 
         self.table = self._build_table()
         empty = QLabel(
             "No runners yet. A runner is a machine that takes jobs — command lines and "
-            "renders — from this hub. Click <b>Add runner…</b> for a one-time token and the "
-            "commands to run on that machine.")
+            "renders — from this hub. "
+            + ("Click <b>Add runner…</b> for a one-time token and the commands to run on "
+               "that machine." if bridge.access.may_change else
+               f"An operator enrolls them (this console is {bridge.access.label})."))
         empty.setObjectName("emptyHint")
         empty.setWordWrap(True)
         empty.setAlignment(Qt.AlignmentFlag.AlignCenter)

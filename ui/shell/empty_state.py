@@ -4,6 +4,8 @@ A desktop user should not need a terminal for a first look, so the first offer i
 click: *Start a local studio* (an engine, two instance drivers and a runner on this
 machine, enrolled by the console's supervisor without any token to copy). Agents on
 other machines need commands run there; *Add a remote agent…* shows them, to copy.
+Both enroll agents, which only an operator token may: on a read-only console they are
+greyed out with the reason (:class:`ui.core.access.Access`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ui.core import health_style
+from ui.core.access import READ_ONLY_COLOUR, Access
 from ui.core.typography import mute, title_font
 from ui.shell.remote_agent_dialog import RemoteAgentDialog
 
@@ -23,14 +26,19 @@ class EmptyState(QFrame):
     start_studio = Signal()
 
     def __init__(self, base_url: str, token_path: str, parent: QWidget | None = None,
-                 hub_machine: str | None = None, can_spawn: bool = True) -> None:
+                 hub_machine: str | None = None, can_spawn: bool = True,
+                 access: Access | None = None, pin: str = "") -> None:
         """``hub_machine``: the remote hub's host name, whose disk holds ``token_path``;
-        ``can_spawn``: this console can start agents on this machine."""
+        ``can_spawn``: this console can start agents on this machine; ``access``: what
+        its token may do (an operator's by default); ``pin``: the hub certificate's
+        fingerprint, for the agent command ("" on plain HTTP)."""
         super().__init__(parent)
         self.setObjectName("emptyState")
         self.base_url = base_url
         self.token_path = token_path
         self.hub_machine = hub_machine
+        self.pin = pin
+        access = access or Access()
         self.dialog: RemoteAgentDialog | None = None
 
         title = QLabel("No components registered yet")
@@ -79,6 +87,14 @@ class EmptyState(QFrame):
         layout.setSpacing(12)
         layout.addWidget(title)
         layout.addWidget(intro)
+        if access.read_only:
+            self.read_only_note = QLabel(
+                f"This console is {access.label}: it shows components as an operator adds "
+                "them, but cannot add any itself.")
+            self.read_only_note.setObjectName("readOnlyNote")
+            self.read_only_note.setWordWrap(True)
+            self.read_only_note.setStyleSheet(f"color: {READ_ONLY_COLOUR}")
+            layout.addWidget(self.read_only_note)
         for button, note in ((self.studio_button, studio_note),
                              (self.remote_button, remote_note)):
             row = QHBoxLayout()
@@ -86,6 +102,7 @@ class EmptyState(QFrame):
             row.addWidget(note, 1)
             layout.addLayout(row)
         layout.addWidget(outro)
+        access.guard(self.studio_button, self.remote_button)
         outer = QHBoxLayout(self)
         outer.setContentsMargins(32, 28, 32, 28)
         outer.addWidget(content, 1, Qt.AlignmentFlag.AlignTop)
@@ -99,7 +116,7 @@ class EmptyState(QFrame):
         """The commands for an agent on another machine (non-modal, one at a time)."""
         if self.dialog is None or not self.dialog.isVisible():
             dialog = RemoteAgentDialog(self.base_url, self.token_path, self.hub_machine,
-                                       self)
+                                       self, pin=self.pin)
             dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             dialog.destroyed.connect(lambda: setattr(self, "dialog", None))
             self.dialog = dialog

@@ -4,7 +4,9 @@ It is a view over a :class:`ui.core.bridge.HubBridge` and nothing else: the brid
 snapshots feed the components tree (through :class:`ui.components.model.ComponentsModel`) and the
 selected one's details (:mod:`ui.components.details`), its events feed the event log, and
 the header, status bar and empty-state help are built from what the bridge says about
-the hub (URL, role, where the operator token is). Closing
+the hub (URL, role, where the operator token is, whether the connection is encrypted, and
+what this console's token may do: a viewer's console says "read-only" in its title, header
+and status bar, and every view greys out what would change state). Closing
 the window only emits :attr:`MainWindow.closed`; the composition root (``app.desktop``)
 owns the loop and shuts the servers down, so the window never has to know they exist.
 """
@@ -12,10 +14,12 @@ owns the loop and shuts the servers down, so the window never has to know they e
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import platform
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import PySide6
 from PySide6.QtCore import (
@@ -68,6 +72,7 @@ from ui.components.model import (
 )
 from ui.components.proxy import ComponentsProxy
 from ui.core import health_style
+from ui.core.access import READ_ONLY_COLOUR
 from ui.core.bridge import HubBridge
 from ui.core.coroutines import CoroutineRunner
 from ui.core.typography import escape, title_font
@@ -94,6 +99,23 @@ def console_log_file() -> Path | None:
 def summary_text(counts: Mapping[str, int]) -> str:
     """``2 up · 1 half-open · 0 down``."""
     return " · ".join(f"{counts.get(s, 0)} {health_style.label(s)}" for s in health_style.STATES)
+
+
+def transport_text(url: str, pin: str) -> str:
+    """Whether the console's connection to the hub is encrypted, in a few words.
+
+    ``HTTPS, certificate sha256:…`` (the fingerprint an operator compares with
+    ``controlroom tls show`` on the hub's machine), or plain HTTP, which a hub serves on
+    loopback only: nothing then leaves the machine.
+    """
+    if url.startswith("https:"):
+        return f"HTTPS, certificate {pin}" if pin else "HTTPS"
+    host = urlsplit(url).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    return "plain HTTP (loopback only)" if loopback else "plain HTTP (not encrypted)"
 
 
 def _separator() -> QFrame:
@@ -131,7 +153,10 @@ class MainWindow(QMainWindow):
         self.commands.failed.connect(self.notify_error)
         self._settings = settings if settings is not None else QSettings()
         self._ever_selected = False
-        self.setWindowTitle(WINDOW_TITLE)
+        self.access = bridge.access
+        # Read-only is said where it is always seen: the title, the header, the status bar.
+        self.setWindowTitle(f"{WINDOW_TITLE} — {self.access.label}" if self.access.read_only
+                            else WINDOW_TITLE)
         self.setMinimumSize(760, 480)
 
         self.model = ComponentsModel(self, misses=bridge.health.misses)
@@ -142,7 +167,7 @@ class MainWindow(QMainWindow):
         self.empty_state = EmptyState(
             bridge.base_url, str(bridge.admin_token_path),
             hub_machine=bridge.info.host if bridge.is_remote else None,
-            can_spawn=supervisor is not None)
+            can_spawn=supervisor is not None, access=self.access, pin=bridge.info.pin)
         self.details = ComponentDetails(bridge, self.commands)
         self.event_log = EventLogView()
         self.agents_view = (AgentsView(supervisor, bridge, self.commands)
@@ -179,24 +204,30 @@ class MainWindow(QMainWindow):
     def _build_header(self) -> QLabel:
         b = self.bridge
         sep = " &nbsp;&nbsp;·&nbsp;&nbsp; "
+        # First, so a narrow window clips the data dir rather than the read-only state.
+        access = (f"<b style='color:{READ_ONLY_COLOUR}'>{escape(self.access.label.capitalize())}"
+                  f"</b>{sep}" if self.access.read_only else "")
         if b.is_remote:
             header = QLabel(
-                f"<b>Remote hub</b>&nbsp; {b.base_url}{sep}<b>Role</b>&nbsp; {b.role}{sep}"
-                f"<b>On</b>&nbsp; {b.info.host}{sep}<b>Data</b>&nbsp; {b.data_dir}")
+                f"{access}<b>Remote hub</b>&nbsp; {b.base_url}{sep}<b>Role</b>&nbsp; "
+                f"{b.role}{sep}<b>On</b>&nbsp; {b.info.host}{sep}<b>Data</b>&nbsp; "
+                f"{b.data_dir}")
             header.setToolTip(
                 f"A hub running elsewhere (Control Room {b.info.version} on {b.info.host}); "
-                "this console is attached to it with its operator token.\n"
+                f"this console is attached to it with {self._token_words()}.\n"
                 f"Agents connect to {b.base_url}; the operator token is in "
                 f"{b.admin_token_path} on {b.info.host}.\n"
                 "Closing the console leaves that hub running.")
         else:
             header = QLabel(
-                f"<b>Hub</b>&nbsp; {b.base_url}{sep}<b>Role</b>&nbsp; {b.role}{sep}"
+                f"{access}<b>Hub</b>&nbsp; {b.base_url}{sep}<b>Role</b>&nbsp; {b.role}{sep}"
                 f"<b>Data</b>&nbsp; {b.data_dir}")
             header.setToolTip(
                 "This console's own hub and node service, running in this process.\n"
                 f"Agents connect to {b.base_url}; the operator token is in "
                 f"{b.admin_token_path}.")
+        if self.access.read_only:
+            header.setToolTip(f"{self.access.reason}.\n\n{header.toolTip()}")
         header.setObjectName("hubHeader")
         header.setTextFormat(Qt.TextFormat.RichText)
         header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -288,6 +319,13 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(_separator())
         self.statusBar().addWidget(self.agents_label)
         self.statusBar().addWidget(self.stale_label)
+        self.access_label = QLabel(self.access.label.capitalize())
+        self.access_label.setObjectName("accessLabel")
+        self.access_label.setStyleSheet(f"color: {READ_ONLY_COLOUR}; font-weight: bold")
+        self.access_label.setToolTip(f"{self.access.reason}. Reading, following events and "
+                                     "listening to tasks work as usual.")
+        self.access_label.setVisible(self.access.read_only)
+        self.statusBar().addPermanentWidget(self.access_label)
         self.statusBar().addPermanentWidget(self.address_label)
 
     def _build_tree(self) -> QTreeView:
@@ -380,6 +418,12 @@ class MainWindow(QMainWindow):
         self.tree.setCurrentIndex(view_index)
         return True
 
+    def _token_words(self) -> str:
+        """``an operator token`` or ``a viewer token (read-only)``, for the header's tip."""
+        if self.access.read_only:
+            return f"a {self.access.kind} token (read-only)"
+        return "an operator token"
+
     def about_text(self) -> str:
         b = self.bridge
         where = f" on {b.info.host}" if b.is_remote else ""
@@ -388,6 +432,9 @@ class MainWindow(QMainWindow):
             f"<h3>Control Room {__version__}</h3>"
             "<p>Operator console for a networked audio studio and its render farm.</p>"
             f"<p><b>Hub</b> {escape(b.base_url)}{escape(where)}<br>"
+            f"<b>Connection</b> {escape(transport_text(b.base_url, b.info.pin))}<br>"
+            f"<b>Access</b> {escape(self.access.label or 'operator (may change anything)')}"
+            "<br>"
             f"<b>Hub data</b> {escape(str(b.data_dir))}<br>"
             f"<b>Operator token</b> {escape(str(b.admin_token_path))}<br>"
             f"<b>This console's log</b> {escape(str(log_file) if log_file else 'not kept')}"
@@ -423,6 +470,9 @@ class MainWindow(QMainWindow):
     def start_local_studio(self) -> None:
         """An engine, two drivers and a runner on this machine, then the way to the demo."""
         if self.agents_view is None:
+            return
+        if self.access.read_only:  # its agents need enrollments, which the hub refuses
+            self.notify_error("Start a local studio", self.access.reason)
             return
         spawns = self.agents_view.start_local_studio()
         self.event_log.append_note(

@@ -4,7 +4,9 @@ An agent on this machine is one click away (the Agents tab, or *Start a local st
 One on another machine needs two commands run there: ask the hub for a one-time
 enrollment token with the operator token, then start the agent with it. This dialog shows
 both for the kind the operator picks, with a Copy button each; it is non-modal, so the
-console keeps running while the operator works in a terminal.
+console keeps running while the operator works in a terminal. Neither command puts a token
+on a command line (see :mod:`ui.shell.commands`); the agent's carries ``--pin`` when the
+hub serves TLS, so it trusts exactly the certificate this console is attached to.
 """
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ class RemoteAgentDialog(QDialog):
     """Pick a kind; copy the enrollment command and the agent command."""
 
     def __init__(self, base_url: str, token_path: str, hub_machine: str | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, pin: str = "") -> None:
+        """``pin``: the fingerprint of the certificate the hub serves ("" on plain HTTP)."""
         super().__init__(parent)
         self.setWindowTitle("Add a remote agent")
         self.setObjectName("remoteAgentDialog")
         self.base_url = base_url
         self.token_path = token_path
+        self.pin = pin
         self.kind = QComboBox()
         for kind, _name in KINDS:
             self.kind.addItem(kind)
@@ -51,8 +55,12 @@ class RemoteAgentDialog(QDialog):
         intro = QLabel(
             "On the machine that will run the agent: create a one-time enrollment token "
             f"with the operator token from <code>{token_path}</code>{where}, then start the "
-            "agent with the token it returns (needed on its first start only; the agent "
-            "keeps its own credentials after that).")
+            "agent with the token it returns in place of TOKEN (needed on its first start "
+            "only; the agent keeps its own credentials after that). The token goes in the "
+            "agent's environment, never on its command line, where any local user could "
+            "read it."
+            + (" <code>--pin</code> is the fingerprint of the hub's certificate: the agent "
+               "checks it before it sends anything." if pin else ""))
         intro.setWordWrap(True)
         intro.setTextFormat(Qt.TextFormat.RichText)
         self.enroll_text = self._command_label()
@@ -82,7 +90,7 @@ class RemoteAgentDialog(QDialog):
     def _update(self) -> None:
         kind, name = KINDS[max(0, self.kind.currentIndex())]
         self.enroll_text.setText(enrollment_command(self.base_url, self.token_path, kind))
-        self.agent_text.setText(agent_command(self.base_url, kind, name))
+        self.agent_text.setText(agent_command(self.base_url, kind, name, self.pin))
 
     @staticmethod
     def _command_label() -> QLabel:

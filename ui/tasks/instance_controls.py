@@ -21,7 +21,8 @@ Controls are enabled only where the hub accepts a patch now: ``patch`` among the
 no copy of that rule, so it is right against a hub of another version; a hub too old to
 list its commands gets no controls rather than requests it may refuse. Instance reports
 riding on the task's meters stream (a compressor's gain reduction) are shown next to the
-instance's controls.
+instance's controls. On a read-only console (a viewer token) the controls show the
+values the hub holds, disabled, with the reason at each label and above them.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class InstanceControls(QWidget):
         super().__init__(parent)
         self.bridge = bridge
         self.commands = actions
+        self.access = bridge.access
         self._reports = reports
         self.task_id: str | None = None
         self.state: str | None = None
@@ -116,8 +118,10 @@ class InstanceControls(QWidget):
                 box.update_from(dict(instances.get(iid, {}).get("params") or {}))
         self.state = task["state"] if task else None
         listed = isinstance((task or {}).get("commands"), list)  # not from older hubs
-        patchable = accepts(task, "patch")
-        if listed:
+        patchable = self.access.allows(accepts(task, "patch"))
+        if self.access.read_only:
+            why = self.access.reason
+        elif listed:
             why = f"The hub takes no parameter changes while the task is {self.state or 'gone'}"
         else:
             why = "This hub does not say when it takes parameter changes (an older version)"
@@ -127,6 +131,8 @@ class InstanceControls(QWidget):
             self.note.setText("Select a task to change its instances' parameters live.")
         elif not shape:
             self.note.setText("This task has no instances.")
+        elif self.access.read_only:
+            self.note.setText(f"{self.access.reason}. The values are the hub's, live.")
         elif patchable:
             self.note.setText("Changes are sent as you move a control and heard at once "
                               "while the task plays.")

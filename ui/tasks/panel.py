@@ -1,7 +1,8 @@
 """The selected task's panel: Play/Stop, Render, Cancel render and Release (each enabled only
 where the task's hub accepts it now), the render's progress and time left, the finished
 renders with Open folder and Save as, the meters of its stream and the live instance
-controls.
+controls. On a read-only console the transport is greyed out with the reason (and Space
+does nothing); the files, the meters and the audio are reads, and stay.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class TaskPanel(QWidget):
         super().__init__(parent)
         self.bridge = bridge
         self.commands = actions
+        self.access = bridge.access
         self.task: dict[str, Any] | None = None
 
         self.title = QLabel("No task selected")
@@ -82,6 +84,8 @@ class TaskPanel(QWidget):
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(self.release_button)
+        self.access.guard(self.play_button, self.stop_button, self.render_button,
+                          self.cancel_button, self.release_button)
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
@@ -245,13 +249,18 @@ class TaskPanel(QWidget):
     def _command(self, what: str, coro: Any) -> None:
         self.commands.run(what, coro)
 
+    def _may(self, command: str) -> bool:
+        """The hub takes ``command`` for the selected task now, from this console: the
+        buttons say so, but Space reaches :meth:`toggle_play` without them."""
+        return self.access.allows(accepts(self.task, command))
+
     def play(self) -> None:
-        if self.task and accepts(self.task, "play"):
+        if self.task and self._may("play"):
             self.meters.follow(self.task["id"])
             self._command(f"Play {self.task['id']}", self.bridge.play_task(self.task["id"]))
 
     def stop(self) -> None:
-        if self.task and accepts(self.task, "stop"):
+        if self.task and self._may("stop"):
             self._command(f"Stop {self.task['id']}", self.bridge.stop_task(self.task["id"]))
 
     def toggle_play(self) -> None:
@@ -263,17 +272,17 @@ class TaskPanel(QWidget):
             self.play()
 
     def start_render(self) -> None:
-        if self.task and accepts(self.task, "render"):
+        if self.task and self._may("render"):
             self._command(f"Render {self.task['id']}", self.bridge.render_task(self.task["id"]))
 
     def cancel_render(self) -> None:
         render = active_render(self.task) if self.task else None
-        if self.task and render is not None and accepts(self.task, "render_cancel"):
+        if self.task and render is not None and self._may("render_cancel"):
             self._command(f"Cancel render {render['render_id']}",
                           self.bridge.cancel_render(self.task["id"], render["render_id"]))
 
     def release(self) -> None:
-        if self.task and accepts(self.task, "release"):
+        if self.task and self._may("release"):
             self._command(f"Release {self.task['id']}",
                           self.bridge.release_task(self.task["id"]))
 

@@ -6,7 +6,9 @@ Release, each enabled only where the hub accepts it now: the task's view carries
 ``commands`` its hub takes in the task's current state, so a console never second-guesses
 a hub of another version (one too old to say offers nothing); the render's progress with
 the time left; the finished renders with "Open folder" and "Save as"; and the meters of
-its stream.
+its stream. On a read-only console (a viewer token) Reserve, Try the demo and the
+transport are greyed out with the reason; specs can still be opened and checked, renders
+saved, and a playing task's meters followed and heard.
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ class TasksView(QWidget):
         left.setSizes([160, 260])
 
         self.panel = TaskPanel(bridge, actions)
+        bridge.access.guard(self.reserve_button, self.try_demo_button)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
         self.splitter.addWidget(self.panel)

@@ -8,6 +8,7 @@ command or a token the hub does not accept fails the test.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from app.console import open_console
 from backend.client import ClientError
 from tests.ui.harness import ROOT, QtLoop, wait_until
 from ui.core.accepts import accepts
+from ui.core.shell import TOKEN_ENV
 from ui.runners.add_runner_dialog import reachable_url, runner_commands
 from ui.runners.job_dialogs import SubmitJobDialog
 from ui.runners.jobs_model import PROGRESS, STATE, format_duration
@@ -50,11 +52,17 @@ def click(button: QAbstractButton) -> None:
 
 
 def controlroom(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
-    """``controlroom ...`` as this checkout runs it (``python -m app.main``)."""
+    """``[NAME=value ...] controlroom ...`` as a shell and this checkout run it
+    (``python -m app.main``): leading assignments go into its environment only."""
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    while "=" in argv[0] and not argv[0].startswith("-"):
+        name, value = argv[0].split("=", 1)
+        env[name] = value
+        argv = argv[1:]
     assert argv[0] == "controlroom"
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "app.main", *argv[1:]], cwd=ROOT,
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env)
 
 
 def type_command(dialog: SubmitJobDialog, code: str, labels: str = "") -> None:
@@ -95,9 +103,9 @@ def test_enroll_a_runner_then_submit_follow_cancel_and_revoke(
             assert QGuiApplication.clipboard().text() == token
             QTest.keyClicks(dialog.labels_edit, "linux,render")
             register = shlex.split(dialog.command_text(0))
-            assert register == ["controlroom", "runner", "register", "--hub",
-                                console.base_url, "--token", token, "--name", "runner-1",
-                                "--labels", "linux,render"]
+            assert register == [f"CONTROLROOM_TOKEN={token}", "controlroom", "runner",
+                                "register", "--hub", console.base_url, "--name", "runner-1",
+                                "--labels", "linux,render"]  # no --pin: plain HTTP
             assert dialog.command_text(1) == "controlroom runner run"
 
             # On "the other machine": exactly those commands (plus a private data dir).
@@ -259,7 +267,10 @@ def test_words_the_operator_reads(qt_loop: QtLoop) -> None:
     url, warning = reachable_url("http://0.0.0.0:8750")
     assert url.endswith(":8750") and "0.0.0.0" not in url and warning == ""
     assert runner_commands("http://h:1", "cre_x", "r 1", "")[0] == \
-        "controlroom runner register --hub http://h:1 --token cre_x --name 'r 1'"
+        "CONTROLROOM_TOKEN=cre_x controlroom runner register --hub http://h:1 --name 'r 1'"
+    assert runner_commands("https://h:1", "cre_x", "r1", "gpu", "sha256:ab")[0] == (
+        "CONTROLROOM_TOKEN=cre_x controlroom runner register --hub https://h:1 --name r1 "
+        "--labels gpu --pin sha256:ab")
     assert "504" not in log_error_text("r1", ClientError("slow", 504))
     assert "did not send its log within 5 s" in log_error_text("r1", ClientError("", 504))
     assert readable_log('{"ts": "2026-01-01T00:00:00.5Z", "level": "warning", '

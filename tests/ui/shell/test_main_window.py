@@ -44,15 +44,22 @@ def test_with_no_components_the_window_explains_how_to_add_one(
             enroll, agent = dialog.commands()
             assert f"{console.base_url}/api/v1/enrollments" in enroll
             assert str(tmp_path / "hub" / "admin.token") in enroll
-            assert agent == (f"controlroom agent engine --hub {console.base_url} "
-                             "--name engine-1 --token TOKEN")
+            # No token on a command line: the agent's in its environment, the operator's
+            # on curl's standard input; no --pin, since this hub speaks plain HTTP.
+            assert agent == (f"CONTROLROOM_TOKEN=TOKEN controlroom agent engine --hub "
+                             f"{console.base_url} --name engine-1")
+            assert "-H @-" in enroll and "Bearer $(cat" not in enroll
             dialog.kind.setCurrentText("runner")
             enroll, agent = dialog.commands()
-            assert '"kind": "runner"' in enroll and agent.startswith("controlroom agent runner")
+            assert '"kind": "runner"' in enroll
+            assert agent.startswith("CONTROLROOM_TOKEN=TOKEN controlroom agent runner")
             dialog.close()
-            # Help ▸ About says where things are.
+            # Help ▸ About says where things are, and that the connection is not encrypted.
             about = window.about_text()
             assert console.base_url in about and str(tmp_path / "hub") in about
+            assert "<b>Connection</b> plain HTTP (loopback only)" in about
+            assert "<b>Access</b> operator" in about
+            assert not window.access_label.isVisible()  # no read-only indicator
             assert window.summary() == "0 up · 0 half-open · 0 down"
             assert console.base_url in window.address_label.text()
             assert console.base_url in window.header.text() and "studio" in window.header.text()

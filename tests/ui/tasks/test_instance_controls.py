@@ -12,6 +12,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import QApplication
 from app.console import Console, open_console
 from backend.audio.models import MODELS, ParamList, check_params
 from tests.ui.harness import QtLoop, wait_until
+from ui.core.access import Access
 from ui.core.coroutines import CoroutineRunner
 from ui.tasks.coalescer import SEND_INTERVAL_S
 from ui.tasks.instance_controls import InstanceControls
@@ -55,7 +57,8 @@ def test_the_controls_offer_exactly_the_models_ranges() -> None:
 def test_the_controls_are_enabled_exactly_when_the_hub_lists_patch(qapp: QApplication) -> None:
     """The task's ``commands`` decide, whatever its state; a hub that lists none (an older
     version) gets disabled controls, not a crash and not a guess."""
-    controls = InstanceControls(Any, CoroutineRunner())  # type: ignore[arg-type]  # sends nothing
+    bridge = SimpleNamespace(access=Access("operator"))  # sends nothing
+    controls = InstanceControls(bridge, CoroutineRunner())  # type: ignore[arg-type]
     task: dict[str, Any] = {"id": "t_000000000001", "state": "ready",
                             "spec": json.loads(DEMO_SPEC.read_text()),
                             "commands": ["patch", "play", "release", "render"]}
@@ -85,6 +88,29 @@ def test_the_controls_are_enabled_exactly_when_the_hub_lists_patch(qapp: QApplic
 
         controls.show_task({**task, "commands": ["patch"]})  # listed again: back on
         assert enabled() == {True}
+    finally:
+        controls.close_senders()
+
+
+def test_a_read_only_console_shows_the_values_but_takes_no_changes(
+    qapp: QApplication,
+) -> None:
+    """With a viewer token, even a task whose hub lists ``patch`` gets disabled controls,
+    each label and the note saying why."""
+    viewer = SimpleNamespace(access=Access("viewer"))
+    controls = InstanceControls(viewer, CoroutineRunner())  # type: ignore[arg-type]
+    spec = json.loads(DEMO_SPEC.read_text())
+    try:
+        controls.show_task({"id": "t_000000000001", "state": "ready", "spec": spec,
+                            "commands": ["patch", "play", "release", "render"]})
+        rows = [row for box in controls.boxes.values() for row in box.all_rows()]
+        assert rows and {row.editor.isEnabled() for row in rows} == {False}
+        assert not controls.box("driver-1.eq").add_buttons["bands"].isEnabled()
+        reason = Access("viewer").reason
+        assert {row.label.toolTip() for row in rows} == {reason}
+        assert controls.note.text().startswith("Read-only: this console's token is a viewer")
+        comp = controls.box("driver-1.comp")
+        assert comp.row("threshold_db").value() == -18  # the hub's value, shown
     finally:
         controls.close_senders()
 
