@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import sqlite3
+import ssl
 import subprocess
 import sys
 import time
@@ -38,6 +39,8 @@ class NodeProcess:
         self.token_for_hub = hub.enroll("node") if enroll else None
         self.proc: subprocess.Popen[bytes] | None = None
         self.client = httpx.Client(timeout=15)
+        #: What to verify the node's TLS with (its own certificate), once it serves TLS.
+        self.client_tls: ssl.SSLContext | None = None
         self.starts = 0
         self.url = ""
 
@@ -62,8 +65,8 @@ class NodeProcess:
         self.url = (self.data_dir / "node.url").read_text().strip()
         if self.url.startswith("https:"):  # trust exactly the certificate it serves
             self.client.close()
-            self.client = httpx.Client(timeout=15, verify=Trust(
-                ((self.data_dir / "node.crt").read_text(),)).context())
+            self.client_tls = Trust(((self.data_dir / "node.crt").read_text(),)).context()
+            self.client = httpx.Client(timeout=15, verify=self.client_tls)
         self.client.headers["Authorization"] = f"Bearer {self.token}"  # reads need it too
         if wait_linked:
             wait_until(lambda: self.listed().get("linked"), 20, f"{self.name} linked")

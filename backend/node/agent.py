@@ -18,7 +18,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import FastAPI
@@ -46,6 +46,23 @@ def hub_http_base(url: str) -> str:
     scheme = {"ws": "http", "wss": "https"}.get(parts.scheme.lower(), parts.scheme.lower())
     path = parts.path.rstrip("/").removesuffix("/api/v1/agents")
     return urlunsplit((scheme, parts.netloc, path, "", "")).rstrip("/")
+
+
+def create_node_app(node: Node, token: str) -> FastAPI:
+    """A standalone node's app: ``/node/v1`` behind the node's own token, and the one open
+    route, ``GET /api/v1/health`` (liveness and version, as the hub's)."""
+    app = FastAPI(title=f"Control Room node {node.name}", version=__version__,
+                  description="A standalone node service: flows, runs, locks.")
+    app.state.operator_token = token
+    app.state.throttle = FailureThrottle()
+
+    @app.get("/api/v1/health", tags=["node"])
+    async def health() -> dict[str, Any]:
+        """Liveness and version only: the one route open without a token."""
+        return {"status": "ok", "version": __version__}
+
+    app.include_router(router(node))
+    return app
 
 
 @dataclass
@@ -86,11 +103,7 @@ class NodeAgent:
         sock = bind(self.settings.host, self.settings.port)
         try:
             await self.node.startup()
-            app = FastAPI(title=f"Control Room node {self.node.name}", version=__version__,
-                          description="A standalone node service: flows, runs, locks.")
-            app.state.operator_token = self.token
-            app.state.throttle = FailureThrottle()
-            app.include_router(router(self.node))
+            app = create_node_app(self.node, self.token)
             self.server = EmbeddedServer(app, sock, self._tls())
             await self.server.start()
         except BaseException:

@@ -8,7 +8,6 @@ every one that changes state with a viewer token.
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 import time
 from pathlib import Path
@@ -16,39 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from app_routes import served
+from app_routes import OWN_CREDENTIALS, concrete, served, ws_refused
 from processes import HubProcess, wait_until
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-#: Routes with their own credentials instead of a bearer token (docs/security.md):
-#: health is open; agents authenticate in the channel's hello; a runner uploads with its
-#: agent id and secret; a node links and unlinks with its agent id and secret; a flow
-#: worker with its run's own token.
-OWN_CREDENTIALS = {
-    ("GET", "/api/v1/health"),
-    ("WS", "/api/v1/agents"),
-    ("PUT", "/api/v1/jobs/{job_id}/artifacts/{name}"),
-    ("POST", "/api/v1/nodes/{name}/token"),
-    ("POST", "/api/v1/nodes/{name}/unregister"),
-    ("WS", "/node/v1/workers/{fid}"),
-}
 NO_TOKEN = {"Authorization": ""}
-
-
-def concrete(path: str) -> str:
-    return re.sub(r"\{[^}]+\}", "x1", path)
-
-
-def ws_refused(url: str, headers: dict[str, str]) -> bool:
-    async def attempt() -> bool:
-        try:
-            async with connect(url, additional_headers=headers, open_timeout=10):
-                return False
-        except InvalidStatus:
-            return True
-
-    return asyncio.run(attempt())
 
 
 def viewer(hub: HubProcess, name: str = "wall") -> dict[str, str]:

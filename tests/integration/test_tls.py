@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from app_routes import OWN_CREDENTIALS, concrete, served_by_node, ws_refused
 from node_processes import NodeProcess, Runs
 from processes import QTBLOCK, ROOT, AgentProcess, HubProcess, child_env, wait_until
 
@@ -164,8 +165,21 @@ def test_a_standalone_node_serves_tls_and_the_hub_proxies_to_it_by_its_certifica
         assert node.url.startswith("https://")
         with pytest.raises(httpx.TransportError):  # the node speaks TLS only too
             httpx.get(node.url.replace("https:", "http:") + "/node/v1/flows", timeout=5)
+        # Health is open and says liveness and version only; every other route (walked
+        # from the node's own app) needs the node's token.
         health = node.client.get(f"{node.url}/api/v1/health", headers={"Authorization": ""})
-        assert health.status_code in (200, 404)
+        assert health.json().keys() == {"status", "version"}
+        routes = served_by_node(tmp_path / "walk") - OWN_CREDENTIALS
+        assert len(routes) >= 8
+        wss = node.url.replace("https://", "wss://")
+        for method, path in sorted(routes):
+            url = concrete(path)
+            if method == "WS":
+                assert ws_refused(wss + url, {}, node.client_tls), path
+                continue
+            anonymous = node.client.request(method, node.url + url, headers={"Authorization": ""},
+                                            **({"json": {}} if method != "GET" else {}))
+            assert anonymous.status_code == 401, (method, path, anonymous.text)
         # Through the hub's proxy (the hub trusts the certificate the node sent over its
         # authenticated channel), a run's worker reaches the node over WSS.
         runs = Runs(hub.client, f"{hub.url}/api/v1/nodes/node-a", hub.auth)
