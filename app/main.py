@@ -15,6 +15,7 @@ from backend.client import TOKEN_ENV
 from backend.host import HostSettings, Upstream
 from backend.hub import HealthSettings
 from backend.protocol import NAME_PATTERN
+from backend.tls import TlsSettings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = HostSettings(
         data_dir=data_dir, host=args.host, port=args.port, role=args.role,
         health=health, upstream=upstream, runner_lease_s=args.runner_lease,
-        tls=args.tls, tls_cert=args.tls_cert, tls_key=args.tls_key,
+        tls=TlsSettings(args.tls, args.tls_cert, args.tls_key),
         auth_failures=args.auth_failures, auth_window_s=args.auth_window,
     )
     if args.hub and not has_display():

@@ -10,6 +10,7 @@ from app.signals import stop_on_signals
 from backend.agents import SessionSettings
 from backend.errors import AgentFatal
 from backend.node import NodeAgent, NodeAgentSettings
+from backend.tls import TlsSettings
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,6 @@ def run(session: SessionSettings, args: argparse.Namespace) -> int:
     settings = NodeAgentSettings(
         session=session, host=args.node_host, port=args.node_port,
         flows=list(args.node_flows), advertise_url=args.node_url,
-        tls=args.node_tls, tls_cert=args.node_tls_cert, tls_key=args.node_tls_key,
+        tls=TlsSettings(args.node_tls, args.node_tls_cert, args.node_tls_key),
     )
     return asyncio.run(serve(settings))

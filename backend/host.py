@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from fastapi import FastAPI
 
@@ -23,11 +22,10 @@ from backend.hub.nodes import NodeDirectory
 from backend.hub.nodes import router as nodes_router
 from backend.hub.service import Role
 from backend.hub.tasks.api import router as tasks_router
-from backend.loopback import is_loopback
 from backend.node import Node, NodeSettings
 from backend.node import router as node_router
 from backend.server import EmbeddedServer, bind
-from backend.tls import Certificates, Trust
+from backend.tls import TlsSettings, Trust
 from backend.tls.identity import machine_names
 
 __all__ = ["DEFAULT_PORT", "Host", "HostSettings", "Upstream", "create_app"]
@@ -48,15 +46,7 @@ class HostSettings:
     runner_lease_s: float = 300.0
     auth_failures: int = 20
     auth_window_s: float = 60.0
-    #: "auto": HTTPS and WSS whenever bound beyond loopback; "on": on loopback too.
-    tls: Literal["auto", "on"] = "auto"
-    #: A certificate of a studio or public CA and its key; else the hub makes its own.
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-
-    @property
-    def serves_tls(self) -> bool:
-        return self.tls == "on" or self.tls_cert is not None or not is_loopback(self.host)
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
 
 def create_app(hub: Hub, node: Node | None, nodes: NodeDirectory | None = None) -> FastAPI:
@@ -100,17 +90,16 @@ class Host:
     def _tls(self) -> tuple[Path, Path] | None:
         """The certificate and key to serve, made at first start if the hub makes its own."""
         settings = self.settings
-        if not settings.serves_tls:
+        certificates = settings.tls.certificates(settings.data_dir / "tls", settings.host)
+        if certificates is None:
             return None
-        certificates = Certificates(settings.data_dir / "tls", settings.tls_cert,
-                                    settings.tls_key)
-        identity = certificates.start(machine_names(settings.host))
-        assert identity.key_file is not None
+        identity = certificates.current
+        assert identity is not None and identity.key_file is not None
         self.hub.tls = certificates
         self.hub.tls_names = machine_names(settings.host)
         self.trust = Trust((identity.pem,))
         log.info("serving TLS with certificate %s (%s)", identity.fingerprint,
-                 "self-signed" if certificates.own else settings.tls_cert)
+                 "self-signed" if certificates.own else identity.cert_file)
         return identity.cert_file, identity.key_file
 
     async def start(self) -> None:
@@ -128,7 +117,7 @@ class Host:
             raise
         host = self.settings.host
         shown = f"[{host}]" if ":" in host else host
-        scheme = "https" if self.settings.serves_tls else "http"
+        scheme = "https" if self.hub.tls is not None else "http"
         self.base_url = f"{scheme}://{shown}:{self.server.port}"
         url_file = self.settings.data_dir / "hub.url"
         url_file.with_suffix(".tmp").write_text(self.base_url + "\n")

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +202,12 @@ class AgentProcess:
                 self.proc.wait(5)
 
 
+def running_hub(data_dir: Path, *extra: str) -> Iterator[HubProcess]:
+    """A started hub for a fixture to yield; stopped afterwards, even a SIGSTOPped one."""
+    hub = HubProcess(data_dir, *extra).start()
+    try:
+        yield hub
+    finally:
+        if hub.proc is not None and hub.proc.poll() is None:
+            hub.send(signal.SIGCONT)
+        hub.close()

@@ -18,7 +18,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import FastAPI
@@ -28,12 +28,10 @@ from backend.agents import credentials
 from backend.agents.session import AgentSession, SessionSettings
 from backend.client import ClientError, HubClient, HubError
 from backend.hub.throttle import FailureThrottle
-from backend.loopback import is_loopback
 from backend.node.api import router
 from backend.node.service import Node, NodeSettings, load_or_create_token
 from backend.server import EmbeddedServer, bind
-from backend.tls import Certificates
-from backend.tls.identity import machine_names
+from backend.tls import TlsSettings
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +70,8 @@ class NodeAgentSettings:
     port: int = DEFAULT_NODE_PORT
     flows: list[Path] = field(default_factory=list)
     advertise_url: str | None = None
-    #: As the hub's: "auto" serves HTTPS beyond loopback, "on" on loopback too.
-    tls: Literal["auto", "on"] = "auto"
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-
-    @property
-    def serves_tls(self) -> bool:
-        return self.tls == "on" or self.tls_cert is not None or not is_loopback(self.host)
+    #: As the hub's: HTTPS beyond loopback (``mode="on"``: on loopback too).
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
 
 class NodeAgent:
@@ -129,11 +121,12 @@ class NodeAgent:
     def _tls(self) -> tuple[Path, Path] | None:
         """The certificate to serve beyond loopback (made in ``<data-dir>/tls``)."""
         settings = self.settings
-        if not settings.serves_tls:
+        certificates = settings.tls.certificates(settings.session.data_dir / "tls",
+                                                 settings.host)
+        if certificates is None:
             return None
-        identity = Certificates(settings.session.data_dir / "tls", settings.tls_cert,
-                                settings.tls_key).start(machine_names(settings.host))
-        assert identity.key_file is not None
+        identity = certificates.current
+        assert identity is not None and identity.key_file is not None
         self.certificate = identity.pem
         log.info("serving TLS with certificate %s", identity.fingerprint)
         return identity.cert_file, identity.key_file

@@ -54,6 +54,22 @@ class Studio(TaskCalls):
         for name in self.agents:
             hub.wait_state(name, "up")
 
+    def restart_driver(self, name: str, config: dict[str, Any]) -> None:
+        """Store ``config`` for a driver and restart it (its insert link is set up at start)."""
+        self.call("PUT", f"/configs/{name}", json=config).raise_for_status()
+        self.agents[name].stop()
+        self.hub.wait_state(name, "down")
+        self.agents[name] = self.spawn(self.hub, name, "driver", None)
+        self.hub.wait_state(name, "up")
+
+    def fixed_and_dynamic(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """SPEC reserved twice: with its instances on the drivers, and all in the engine."""
+        fixed = self.reserve(SPEC)
+        dynamic_spec = copy.deepcopy(SPEC)
+        for instance in dynamic_spec["instances"].values():
+            instance.pop("location", None)
+        return fixed, self.reserve(dynamic_spec)
+
 
 @pytest.fixture
 def studio(hub: HubProcess, spawn_agent: Callable[..., AgentProcess]) -> Studio:
@@ -136,11 +152,7 @@ def test_reserve_play_stop_render_download_release(studio: Studio) -> None:
 
 
 def test_fixed_instances_on_drivers_render_bit_identical_to_dynamic(studio: Studio) -> None:
-    fixed = studio.reserve(SPEC)
-    dynamic_spec = copy.deepcopy(SPEC)
-    for instance in dynamic_spec["instances"].values():
-        instance.pop("location", None)
-    dynamic = studio.reserve(dynamic_spec)
+    fixed, dynamic = studio.fixed_and_dynamic()
     assert dynamic["drivers"] == {}
     a = sf.read(io.BytesIO(studio.render(fixed["id"], "float32")), dtype="float32")[0]
     b = sf.read(io.BytesIO(studio.render(dynamic["id"], "float32")), dtype="float32")[0]
@@ -151,16 +163,8 @@ def test_fixed_instances_on_drivers_render_bit_identical_to_dynamic(studio: Stud
 
 
 def test_a_driver_without_a_direct_link_goes_through_the_hub(studio: Studio) -> None:
-    studio.call("PUT", "/configs/driver-2", json={"insert_listen": "off"}).raise_for_status()
-    studio.agents["driver-2"].stop()  # the link is set up at start: restart to apply
-    studio.hub.wait_state("driver-2", "down")
-    studio.agents["driver-2"] = studio.spawn(studio.hub, "driver-2", "driver", None)
-    studio.hub.wait_state("driver-2", "up")
-    fixed = studio.reserve(SPEC)
-    dynamic_spec = copy.deepcopy(SPEC)
-    for instance in dynamic_spec["instances"].values():
-        instance.pop("location", None)
-    dynamic = studio.reserve(dynamic_spec)
+    studio.restart_driver("driver-2", {"insert_listen": "off"})
+    fixed, dynamic = studio.fixed_and_dynamic()
     a = studio.render(fixed["id"], "float32")
     assert a == studio.render(dynamic["id"], "float32")  # byte for byte
     engine_log = studio.agents["engine-1"].output()
@@ -171,16 +175,8 @@ def test_a_driver_without_a_direct_link_goes_through_the_hub(studio: Studio) -> 
 def test_a_sealed_insert_link_renders_bit_identical(studio: Studio) -> None:
     """A link between machines is sealed (insert_seal "on" forces it on loopback): every
     block encrypted and authenticated, and the render the same, byte for byte."""
-    studio.call("PUT", "/configs/driver-2", json={"insert_seal": "on"}).raise_for_status()
-    studio.agents["driver-2"].stop()
-    studio.hub.wait_state("driver-2", "down")
-    studio.agents["driver-2"] = studio.spawn(studio.hub, "driver-2", "driver", None)
-    studio.hub.wait_state("driver-2", "up")
-    fixed = studio.reserve(SPEC)
-    dynamic_spec = copy.deepcopy(SPEC)
-    for instance in dynamic_spec["instances"].values():
-        instance.pop("location", None)
-    dynamic = studio.reserve(dynamic_spec)
+    studio.restart_driver("driver-2", {"insert_seal": "on"})
+    fixed, dynamic = studio.fixed_and_dynamic()
     assert studio.render(fixed["id"], "float32") == studio.render(dynamic["id"], "float32")
     engine_log = studio.agents["engine-1"].output()
     assert re.search(r"inserts on driver-2 go over its direct link \([^)]*, sealed\)",

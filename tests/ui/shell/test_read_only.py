@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import shlex
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,10 +28,10 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QWidget
 
 from app.console import RemoteConsole, open_remote_console
-from tests.processes import HubProcess
+from backend.client import TOKEN_ENV
+from tests.processes import HubProcess, running_hub
 from tests.ui.harness import ROOT, Agents, QtLoop, wait_until
 from ui.core.access import Access
-from ui.core.shell import TOKEN_ENV
 from ui.shell.main_window import transport_text
 
 #: An engine-only task (a dynamic EQ, no drivers): ready as soon as engine-1 takes it.
@@ -47,25 +46,15 @@ SPEC = {
 READ_ONLY = Access("viewer").reason
 
 
-def _hub(path: Path, *extra: str) -> Iterator[HubProcess]:
-    hub = HubProcess(path, *extra).start()
-    try:
-        yield hub
-    finally:
-        if hub.proc is not None and hub.proc.poll() is None:
-            hub.send(signal.SIGCONT)
-        hub.close()
-
-
 @pytest.fixture
 def plain_hub(tmp_path: Path) -> Iterator[HubProcess]:
-    yield from _hub(tmp_path / "hub")
+    yield from running_hub(tmp_path / "hub")
 
 
 @pytest.fixture
 def tls_hub(tmp_path: Path) -> Iterator[HubProcess]:
     """On loopback, ``--tls on`` serves HTTPS with the hub's self-signed certificate."""
-    yield from _hub(tmp_path / "tls-hub", "--tls", "on")
+    yield from running_hub(tmp_path / "tls-hub", "--tls", "on")
 
 
 def viewer_token(hub: HubProcess, name: str = "wall") -> str:

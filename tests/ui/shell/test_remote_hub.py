@@ -27,7 +27,7 @@ from app.console import open_console, open_remote_console
 from backend.audio.output import Device
 from backend.client import AttachError, probe
 from backend.host import HostSettings
-from tests.processes import HubProcess
+from tests.processes import HubProcess, running_hub
 from tests.ui.harness import QtLoop, wait_until
 from ui.core.coroutines import CoroutineRunner
 from ui.shell.hub_choice import HubChoice, HubHistory
@@ -49,13 +49,7 @@ SPEC = {
 
 @pytest.fixture
 def remote_hub(tmp_path: Path) -> Any:
-    hub = HubProcess(tmp_path / "remote-hub").start()
-    try:
-        yield hub
-    finally:
-        if hub.proc is not None and hub.proc.poll() is None:
-            hub.send(signal.SIGCONT)
-        hub.close()
+    yield from running_hub(tmp_path / "remote-hub")
 
 
 async def _loop_lag(seconds: float) -> float:
