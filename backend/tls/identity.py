@@ -102,7 +102,6 @@ def make_self_signed(cert_file: Path, key_file: Path, names: list[str]) -> Ident
                        critical=False)
         .sign(key, hashes.SHA256())
     )
-    cert_file.parent.mkdir(parents=True, exist_ok=True)
     key_pem = key.private_bytes(serialization.Encoding.PEM,
                                 serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
@@ -113,6 +112,7 @@ def make_self_signed(cert_file: Path, key_file: Path, names: list[str]) -> Ident
 
 def _write(path: Path, data: bytes, mode: int) -> None:
     """Atomically, created with ``mode`` (a key is never readable by others, even briefly)."""
+    path.parent.mkdir(parents=True, exist_ok=True)  # a --tls-cert hub has made no tls/ yet
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)

@@ -4,6 +4,8 @@ refuse any other, and follow an announced rotation across a hub restart."""
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
 import json
 import os
 import signal
@@ -12,11 +14,16 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
 import pytest
 from app_routes import OWN_CREDENTIALS, concrete, served_by_node, ws_refused
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from node_processes import NodeProcess, Runs
 from processes import QTBLOCK, ROOT, AgentProcess, HubProcess, child_env, wait_until
 
@@ -223,3 +230,83 @@ def test_a_studio_hub_joins_a_tls_cloud_hub_by_its_pin(
     assert studio.url.startswith("http://")  # itself on loopback, plain
     del studio
     cloud.wait_state("studio-a", "up")
+
+
+def _ca(directory: Path) -> tuple[Any, Any]:
+    """A studio CA: its key and certificate, the certificate written to ca.pem."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Studio test CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False,
+                                         False), critical=True)
+            .sign(key, hashes.SHA256()))
+    (directory / "ca.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key, cert
+
+
+def _issue(ca: tuple[Any, Any], directory: Path, stem: str) -> tuple[Path, Path]:
+    """A server certificate for 127.0.0.1 signed by ``ca``: (certificate, key) files."""
+    ca_key, ca_cert = ca
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "studio hub")]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    cert_file, key_file = directory / f"{stem}.crt", directory / f"{stem}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_file.chmod(0o600)
+    return cert_file, key_file
+
+
+def test_a_certificate_of_a_trusted_ca_needs_no_pin_and_rotates_by_announcement(
+    start_hub: Callable[..., HubProcess], spawn_agent: Callable[..., AgentProcess],
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--tls-cert/--tls-key with a studio CA this system trusts (SSL_CERT_FILE): agents
+    need no pin; a pinned agent trusts the leaf; the successor is announced as a PEM."""
+    ca = _ca(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # "the system trusts it"
+    cert, key = _issue(ca, tmp_path, "hub")
+    hub = start_hub("--tls-cert", str(cert), "--tls-key", str(key))
+    assert hub.url.startswith("https://") and not (hub.data_dir / "tls" / "server.crt").exists()
+    leaf_pin = fingerprint(cert.read_text())
+    offered = enrollment(hub, "engine")
+    assert offered["pin"] == leaf_pin
+    spawn_agent(hub, "e1", "engine", offered["token"])  # no pin: the CA vouches
+    pinned = spawn_agent(hub, "d1", "driver", enrollment(hub, "driver")["token"],
+                         "--pin", leaf_pin)
+    hub.wait_state("e1", "up")
+    hub.wait_state("d1", "up")
+
+    new_cert, new_key = _issue(ca, tmp_path, "hub-2026")
+    announced = hub.client.post(f"{hub.url}/api/v1/tls/next",
+                                json={"certificate": new_cert.read_text()}).json()
+    assert announced["fingerprint"] == fingerprint(new_cert.read_text())
+    assert announced["told"] == ["d1", "e1"]
+    wait_until(lambda: len(json.loads(
+        (pinned.data_dir / "credentials.json").read_text())["anchors"]) == 2, 10,
+        "the pinned driver to trust the announced leaf")
+    no_key = hub.client.post(f"{hub.url}/api/v1/tls/next", json={})
+    assert no_key.status_code == 422 and "--tls-cert" in no_key.json()["detail"]
+
+    hub.stop()
+    hub.extra = ["--tls-cert", str(new_cert), "--tls-key", str(new_key)]
+    hub.start()
+    assert hub.client.get(f"{hub.url}/api/v1/tls").json() == {
+        "fingerprint": announced["fingerprint"], "self_signed": False, "next": None}
+    hub.wait_state("e1", "up", timeout=20)
+    hub.wait_state("d1", "up", timeout=20)
