@@ -13,9 +13,9 @@ try:
 except PackageNotFoundError:  # a tree on sys.path that was never installed
     __version__ = "0.0.0+unknown"
 
-#: The major version of the hub's HTTP surface (the ``v1`` in ``/api/v1``). The hub
-#: announces it and a console attached from elsewhere refuses a hub that speaks another,
-#: rather than half-working.
-API_VERSION = 1
+#: The version of the hub's HTTP contract. The hub announces it and a console attached
+#: from elsewhere refuses a hub that speaks another, rather than half-working. 2: every
+#: error is a problem (RFC 9457, ``backend/problems.py``); the paths keep ``/api/v1``.
+API_VERSION = 2
 
 __all__ = ["API_VERSION", "__version__"]

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from backend import __version__
+from backend import __version__, openapi_links, problems
 from backend.agents.upstream import Upstream, UpstreamLink
 from backend.hub import HealthSettings, Hub, HubSettings, tokens
 from backend.hub import router as hub_router
+from backend.hub.jobs.api import JobRequest
 from backend.hub.jobs.api import router as jobs_router
 from backend.hub.nodes import NodeDirectory
 from backend.hub.nodes import router as nodes_router
@@ -55,6 +56,7 @@ def create_app(hub: Hub, node: Node | None, nodes: NodeDirectory | None = None) 
         version=__version__,
         description="Hub (components, configs, enrollments, events) and node service.",
     )
+    problems.install(app, schemas={"JobRequest": JobRequest}, finish=openapi_links.add)
     app.state.operator_token = hub.operator_token
     app.state.named_tokens = hub.named_tokens
     app.state.throttle = hub.throttle

@@ -38,6 +38,12 @@ def resume_point(request: Request, after: int | None) -> int:
     return value
 
 
+#: What a route that streams events answers, for the OpenAPI document (``responses=``).
+DOCUMENTED: dict[int | str, dict[str, Any]] = {200: {
+    "description": "server-sent events, resumable with Last-Event-ID",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
+
+
 def stream(records: AsyncIterator[bytes], *, coalesce_s: float = 0.0) -> StreamingResponse:
     """Wrap SSE records in a response, with a comment line every 15 s to keep proxies open.
 

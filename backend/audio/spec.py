@@ -15,11 +15,23 @@ checked when the engine opens the sources (``SourceError``).
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from backend.audio.compressor import CompressorParams
@@ -32,7 +44,7 @@ MAX_DURATION_S = 24 * 3600.0
 
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
                           description="1-64 letters, digits, _ . : - (starting alphanumeric)")]
-Duration = Annotated[float, Field(gt=0.0, le=MAX_DURATION_S, description="seconds")]
+Duration = Annotated[StrictFloat, Field(gt=0.0, le=MAX_DURATION_S, description="seconds")]
 
 
 class _Strict(BaseModel):
@@ -48,15 +60,15 @@ class FileSource(_Strict):
 
     type: Literal["file"]
     path: str = Field(min_length=1)
-    loop: bool = False
+    loop: StrictBool = False
 
 
 class ToneSource(_Strict):
     """A mono sine; ``level_dbfs`` is its peak level (RMS is 3.01 dB lower)."""
 
     type: Literal["tone"]
-    freq_hz: float = Field(gt=0.0, le=20000.0)
-    level_dbfs: float = Field(ge=-120.0, le=0.0)
+    freq_hz: StrictFloat = Field(gt=0.0, le=20000.0)
+    level_dbfs: StrictFloat = Field(ge=-120.0, le=0.0)
     duration_s: Duration
 
 
@@ -65,8 +77,8 @@ class NoiseSource(_Strict):
     4.77 dB higher). The same ``seed`` gives the same samples, always."""
 
     type: Literal["noise"]
-    level_dbfs: float = Field(ge=-120.0, le=0.0)
-    seed: int = Field(ge=0, le=2**63 - 1)
+    level_dbfs: StrictFloat = Field(ge=-120.0, le=0.0)
+    seed: StrictInt = Field(ge=0, le=2**63 - 1)
     duration_s: Duration
 
 
@@ -86,8 +98,8 @@ class TrackSpec(_Strict):
 
     id: Id
     source: SourceSpec
-    gain_db: float = Field(default=0.0, ge=-120.0, le=24.0)
-    pan: float = Field(default=0.0, ge=-1.0, le=1.0, description="-1 left .. +1 right")
+    gain_db: StrictFloat = Field(default=0.0, ge=-120.0, le=24.0)
+    pan: StrictFloat = Field(default=0.0, ge=-1.0, le=1.0, description="-1 left .. +1 right")
     chain: tuple[Id, ...] = Field(default=(), description="instance ids, processed in this order")
 
 
@@ -137,14 +149,27 @@ InstanceSpec = Annotated[GainInstance | EqInstance | CompressorInstance | Satura
 class MixSpec(_Strict):
     """The stereo mix bus."""
 
-    master_gain_db: float = Field(default=0.0, ge=-120.0, le=24.0)
+    master_gain_db: StrictFloat = Field(default=0.0, ge=-120.0, le=24.0)
+
+
+def _iso_text(value: Any) -> Any:
+    """A time as its document says: ISO-8601 text (pydantic would also take a number of
+    seconds since 1970, which the schema does not promise and a typo could produce)."""
+    if not isinstance(value, str | datetime.datetime):
+        raise PydanticCustomError("datetime_type", "a time must be ISO-8601 text with a UTC "
+                                  "offset, e.g. 2026-12-04T18:00:00Z")
+    return value
+
+
+#: A time with its UTC offset, given as ISO-8601 text.
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 
 
 class Window(_Strict):
     """The reservation window; both ends carry a UTC offset (ISO-8601)."""
 
-    start: AwareDatetime
-    end: AwareDatetime
+    start: IsoTime
+    end: IsoTime
 
     @model_validator(mode="after")
     def _ordered(self) -> Window:
@@ -153,11 +178,28 @@ class Window(_Strict):
         return self
 
 
+#: A task an operator can reserve on any engine: two generated tracks, one through a
+#: dynamic EQ (the document's example, and what its examples phase reserves).
+EXAMPLE: dict[str, Any] = {
+    "sample_rate": 48000, "block_size": 1024,
+    "tracks": [
+        {"id": "bass", "source": {"type": "tone", "freq_hz": 110, "level_dbfs": -12,
+                                  "duration_s": 2}, "gain_db": -3, "chain": ["eq1"]},
+        {"id": "air", "source": {"type": "noise", "level_dbfs": -30, "seed": 7,
+                                 "duration_s": 2}, "pan": 0.5},
+    ],
+    "instances": {"eq1": {"model": "eq"}},
+    "window": {"start": "2026-01-01T00:00:00Z", "end": "2036-01-01T00:00:00Z"},
+}
+
+
 class TaskSpec(_Strict):
     """An audio task: tracks, instances, mix bus, sample rate, reservation window."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE]})
+
     sample_rate: Literal[44100, 48000, 88200, 96000]
-    block_size: int = Field(default=1024, ge=64, le=8192, description="frames per block")
+    block_size: StrictInt = Field(default=1024, ge=64, le=8192, description="frames per block")
     tracks: tuple[TrackSpec, ...] = Field(min_length=1)
     instances: dict[Id, InstanceSpec] = Field(default_factory=dict)
     mix: MixSpec = MixSpec()

@@ -23,12 +23,18 @@ def tls_for(url: str, trust: Trust | None = None) -> ssl.SSLContext | bool:
 
 
 def response_detail(response: httpx.Response) -> Any:
-    """The ``detail`` of an error body, or the body, or its text (first 500 characters)."""
+    """What an error answer says (a problem, ``backend/problems.py``): a 422's field
+    errors (a list, each with its ``loc``), else its ``detail`` sentence; or the body, or
+    its text (first 500 characters), from something that is not this API."""
     try:
         body = response.json()
     except ValueError:
         return response.text[:500]
-    return body.get("detail", body) if isinstance(body, dict) else body
+    if not isinstance(body, dict):
+        return body
+    if isinstance(body.get("errors"), list):
+        return body["errors"]
+    return body.get("detail", body)
 
 
 def unreachable(url: str, exc: httpx.TransportError) -> HubUnreachable:

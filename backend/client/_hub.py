@@ -214,10 +214,10 @@ class HubClient:
                 raise HubError(504, f"task {task_id} still {task['state']} after {within_s} s")
             await asyncio.sleep(poll)
 
-    @route("DELETE", "/api/v1/tasks/{task_id}")
+    @route("POST", "/api/v1/tasks/{task_id}/release")
     async def release(self, task_id: str) -> dict[str, Any]:
         """Reservation cancel: engine and drivers drop the spec."""
-        response = await self._send(self._http.delete(f"/api/v1/tasks/{task_id}"), "release")
+        response = await self._send(self._http.post(f"/api/v1/tasks/{task_id}/release"), "release")
         return dict(body(response) or {})
 
     @route("POST", "/api/v1/tasks/{task_id}/play")

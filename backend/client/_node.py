@@ -102,9 +102,9 @@ class NodeClient:
     async def state(self, fid: str) -> dict[str, Any]:
         return dict(await self._get(f"/runs/{fid}", f"run {fid}"))
 
-    @route("DELETE", "/node/v1/runs/{fid}")
+    @route("POST", "/node/v1/runs/{fid}/cancel")
     async def cancel(self, fid: str) -> dict[str, Any]:
-        response = await send(self._url, self._http.delete(f"{self.prefix}/runs/{fid}"),
+        response = await send(self._url, self._http.post(f"{self.prefix}/runs/{fid}/cancel"),
                               f"cancel {fid}")
         return dict(body(response))
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, WebSocket
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
 from backend import API_VERSION, __version__, sse
 from backend.hub.access import NAMED_KINDS, Need, Principal
@@ -24,9 +24,10 @@ ComponentId = Annotated[str, Path(pattern=NAME_PATTERN, description="the compone
 
 
 class EnrollmentRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"kind": "engine"}, {"kind": "runner", "ttl_s": 600}]})
     kind: Literal["engine", "driver", "runner", "node", "hub"]
-    ttl_s: float | None = Field(
+    ttl_s: StrictFloat | None = Field(
         default=None, gt=0, le=30 * 24 * 3600,
         description="seconds until the token expires (default 1 h)",
     )
@@ -61,8 +62,11 @@ def _not_found(component_id: str) -> HTTPException:
 
 
 class TokenRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(description="a name to list and revoke it by, e.g. wall-display")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"name": "wall-display", "kind": "viewer"}]})
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+                      description="a name to list and revoke it by, e.g. wall-display "
+                      "(1-64 of A-Za-z0-9._-; 'admin' is taken by admin.token)")
     kind: Literal["operator", "viewer"] = Field(
         description="viewer: reads and streams only; operator: everything")
 
@@ -191,7 +195,7 @@ def router(hub: Hub) -> APIRouter:
             pin=current.fingerprint if current is not None else None,
         )
 
-    @api.get("/events", tags=["events"])
+    @api.get("/events", tags=["events"], response_model=None, responses=sse.DOCUMENTED)
     async def events(
         request: Request,
         after: Annotated[int | None, Query(ge=0, description="resume after this id")] = None,

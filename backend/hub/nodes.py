@@ -42,6 +42,10 @@ from backend.tls import Trust
 log = logging.getLogger(__name__)
 
 NodeName = Annotated[str, Path(pattern=NAME_PATTERN, description="the node's name")]
+#: A path under the node's ``/node/v1``: printable characters only (a control character
+#: cannot be put in the URL the proxy calls).
+ProxiedPath = Annotated[str, Path(pattern=r"^[^\x00-\x1f\x7f]*$",
+                                  description="the path under the node's /node/v1")]
 MAX_PROXY_BODY = 1024 * 1024
 #: Headers passed through the proxy in each direction.
 REQUEST_HEADERS = ("accept", "content-type", "last-event-id")
@@ -58,12 +62,17 @@ class EmbeddedNode:
 
 
 class NodeLink(BaseModel):
-    """A node proves who it is with its agent credentials and hands over its API token."""
+    """A node proves who it is with its agent credentials (to unlink)."""
 
     model_config = ConfigDict(extra="forbid")
-    agent_id: str
-    secret: str
-    token: str | None = Field(default=None, min_length=16, max_length=200)
+    agent_id: str = Field(min_length=1, max_length=100)
+    secret: str = Field(min_length=1, max_length=200)
+
+
+class NodeToken(NodeLink):
+    """... and hands over its API token (to link)."""
+
+    token: str = Field(min_length=16, max_length=200)
 
 
 class NodeDirectory:
@@ -164,10 +173,8 @@ def router(directory: NodeDirectory) -> APIRouter:
         return directory.entries()
 
     @by_nodes.post("/{name}/token", status_code=204, include_in_schema=True)
-    async def link(name: NodeName, body: NodeLink, request: Request) -> None:
+    async def link(name: NodeName, body: NodeToken, request: Request) -> None:
         """A node hands over its API token (agent credentials, not the operator token)."""
-        if body.token is None:
-            raise HTTPException(422, "token: required")
         await agent_checked(request, body.secret, lambda: directory.link(name, body))
         directory._tokens[name] = body.token
         directory._unregistered.pop(name, None)
@@ -181,8 +188,7 @@ def router(directory: NodeDirectory) -> APIRouter:
         directory._unregistered[name] = time.time()
         await directory._hub.events.append("node.unregistered", name, {})
 
-    @api.api_route("/{name}/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-    async def proxy(name: NodeName, path: str, request: Request) -> StreamingResponse:
+    async def proxy(name: NodeName, path: ProxiedPath, request: Request) -> StreamingResponse:
         """The node's ``/node/v1/{path}``, forwarded with the node's own token."""
         if request.method != "GET":
             authorize(request, Need.FLOW)  # an operator, or a node's flow (nested runs)
@@ -208,6 +214,11 @@ def router(directory: NodeDirectory) -> APIRouter:
             headers={k: v for k, v in response.headers.items() if k in RESPONSE_HEADERS},
             background=BackgroundTask(response.aclose),
         )
+
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):  # one operation id each
+        api.add_api_route("/{name}/{path:path}", proxy, methods=[method],
+                          operation_id=f"proxy_to_node_{method.lower()}",
+                          response_class=StreamingResponse)
 
     routes = APIRouter()
     routes.include_router(by_nodes)

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import FastAPI
 
-from backend import __version__
+from backend import __version__, openapi_links, problems
 from backend.agents import credentials
 from backend.agents.session import AgentSession, SessionSettings
 from backend.client import ClientError, HubClient, HubError
@@ -51,6 +51,7 @@ def create_node_app(node: Node, token: str) -> FastAPI:
     route, ``GET /api/v1/health`` (liveness and version, as the hub's)."""
     app = FastAPI(title=f"Control Room node {node.name}", version=__version__,
                   description="A standalone node service: flows, runs, locks.")
+    problems.install(app, finish=openapi_links.add)
     app.state.operator_token = token
     app.state.throttle = FailureThrottle()
 

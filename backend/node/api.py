@@ -9,7 +9,6 @@ be answered through the parent: the node forwards it to the child's node via the
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -19,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backend import sse
+from backend.bodies import read_json
 from backend.client import HubClient
 from backend.hub.access import Need
 from backend.hub.auth import require
@@ -26,37 +26,21 @@ from backend.node import form
 from backend.node.events import FollowerDropped
 from backend.node.runs import RunError
 from backend.node.service import Node
+from backend.problems import problem
 
 RunId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="the run's fid")]
 LockId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="the lock's lid")]
 
 
 class RunRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"flow": "hello", "inputs": {"name": "Ada"}}]})
     flow: str = Field(min_length=1, description="a flow name from GET /node/v1/flows")
     inputs: dict[str, Any] | None = Field(
         default=None, description="the flow's inputs; omit them to start locked, demanding "
         "them")
     parent: dict[str, Any] | None = Field(
         default=None, description="set by a flow that runs this one as its child")
-
-
-async def read_json(request: Request, limit: int) -> Any:
-    """The request body as JSON: 413 over ``limit`` bytes, 422 if it is not JSON."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"body of {declared} bytes is over the {limit} byte limit")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise HTTPException(413, f"body is over the {limit} byte limit")
-    if not body:
-        raise HTTPException(422, "empty body: send a JSON object")
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise HTTPException(422, f"malformed JSON: {exc}") from None
 
 
 def _raise(exc: RunError) -> HTTPException:
@@ -119,7 +103,7 @@ def router(node: Node) -> APIRouter:
         except RunError as exc:
             raise _raise(exc) from None
 
-    @api.delete("/runs/{fid}", dependencies=operator)
+    @api.post("/runs/{fid}/cancel", dependencies=operator)
     async def cancel_run(fid: RunId) -> dict[str, Any]:
         """Stop the run's worker; the run ends ``cancelled``."""
         try:
@@ -128,7 +112,7 @@ def router(node: Node) -> APIRouter:
             raise _raise(exc) from None
         return run.state.view()
 
-    @api.get("/runs/{fid}/events")
+    @api.get("/runs/{fid}/events", response_model=None, responses=sse.DOCUMENTED)
     async def run_events(
         fid: RunId, request: Request,
         after: Annotated[int | None, Query(ge=0, description="resume after this offset")]
@@ -207,7 +191,7 @@ def router(node: Node) -> APIRouter:
                 raise HTTPException(502, f"could not reach the child's node: {exc}") from None
             finally:
                 await client.aclose()
-            return JSONResponse(answer.body, answer.status)
+            return _verdict(answer.status, answer.body)
         if run.final_queued or run.state.done:
             raise HTTPException(409, f"run {fid} is {run.state.state}; its locks are closed")
         admission = book.admit(lid)
@@ -224,9 +208,9 @@ def router(node: Node) -> APIRouter:
         try:
             verdict = await runs.submit(fid, lid, value)
         except RunError as exc:
-            return JSONResponse(exc.detail if isinstance(exc.detail, dict)
-                                else {"detail": exc.detail}, exc.status_code)
-        return JSONResponse(verdict.body, verdict.status_code)
+            return _verdict(exc.status_code, exc.detail if isinstance(exc.detail, dict)
+                            else {"detail": exc.detail})
+        return _verdict(verdict.status_code, verdict.body)
 
     @by_workers.websocket("/workers/{fid}")
     async def worker_channel(ws: WebSocket, fid: str) -> None:
@@ -236,3 +220,14 @@ def router(node: Node) -> APIRouter:
     routes.include_router(by_workers)
     routes.include_router(api)
     return routes
+
+
+def _verdict(status: int, body: Any) -> Response:
+    """A lock's answer: 200 with the release; any other status as a problem, keeping what
+    clients read (``reason`` of a denial, ``lid``/``cid``/``released``) as extensions."""
+    if status < 400:
+        return JSONResponse(body, status)
+    fields: dict[str, Any] = dict(body) if isinstance(body, dict) else {"detail": str(body)}
+    detail = str(fields.pop("detail", None) or fields.get("reason") or "refused")
+    kept = {k: v for k, v in fields.items() if k not in ("status", "title", "type", "headers")}
+    return problem(status, detail, **kept)

@@ -308,7 +308,7 @@ class Runs:
         if run.final_queued or run.state.done:
             raise RunError(409, f"run {fid} is already {run.state.state}; nothing to cancel")
         await self._append(run, "final", {"state": "cancelled",
-                                          "reason": "cancelled by DELETE /node/v1/runs"})
+                                          "reason": "cancelled by the operator"})
         if run.pid is not None and self._alive(run):
             self._spawn(self._stop_worker(run.pid))
         return run

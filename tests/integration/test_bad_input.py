@@ -156,7 +156,7 @@ def test_malformed_requests_are_422_naming_the_field(
     headers = {**hub.auth, "content-type": "application/json"}
     r = _call(hub, method, path, headers=headers, **kwargs)
     assert r.status_code == 422, r.text
-    detail = r.json()["detail"]
+    detail = r.json()["errors"]
     assert any(field in [str(p) for p in d["loc"]] for d in detail), detail
     assert hub.client.get(f"{hub.url}/api/v1/health").status_code == 200
 

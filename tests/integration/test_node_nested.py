@@ -81,6 +81,6 @@ def test_a_failing_child_fails_the_parent_and_cancelling_the_parent_cancels_the_
     wait_until(lambda: parent.state(fid)["children"] and
                parent.state(fid)["children"][0]["state"] == "running", 20, "child running")
     child_fid = parent.state(fid)["children"][0]["fid"]
-    assert a.client.delete(f"{parent.base}/runs/{fid}", headers=a.auth).status_code == 200
+    assert a.client.post(f"{parent.base}/runs/{fid}/cancel", headers=a.auth).status_code == 200
     on_b = Runs(b.client, f"{b.url}/node/v1", b.auth)
     assert on_b.wait(child_fid, "cancelled")["state"] == "cancelled"

@@ -74,13 +74,13 @@ def test_launch_errors_name_what_was_wrong(runs: Runs, node: NodeProcess) -> Non
     assert r.status_code == 404 and "nope" in r.json()["detail"]
     r = c.post(f"{base}/runs", json={"flow": "hello", "inputs": {"nam": "x"}}, headers=node.auth)
     assert r.status_code == 422
-    assert ["body", "inputs", "name"] in [e["loc"] for e in r.json()["detail"]]
+    assert ["body", "inputs", "name"] in [e["loc"] for e in r.json()["errors"]]
     r = c.post(f"{base}/runs", content=b"{not json", headers=node.auth)
     assert r.status_code == 422 and "malformed JSON" in r.json()["detail"]
     r = c.post(f"{base}/runs", content=b"x" * (1024 * 1024 + 1), headers=node.auth)
     assert r.status_code == 413 and "limit" in r.json()["detail"]
     r = c.post(f"{base}/runs", json={"flow": "hello", "extra": 1}, headers=node.auth)
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "extra"]
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "extra"]
     r = c.post(f"{base}/runs", json={"flow": "hello"}, headers={"Authorization": ""})
     assert r.status_code == 401
     assert c.get(f"{base}/runs/fl_nope").status_code == 404
@@ -141,11 +141,11 @@ def test_delete_cancels_the_run_and_stops_its_worker(runs: Runs, node: NodeProce
     fid = runs.start("sleep", {"seconds": 30})
     pid = runs.wait(fid, "running")["pid"]
     assert pid and alive(pid)
-    r = node.client.delete(f"{runs.base}/runs/{fid}", headers=node.auth)
+    r = node.client.post(f"{runs.base}/runs/{fid}/cancel", headers=node.auth)
     assert r.status_code == 200 and r.json()["state"] == "cancelled"
     wait_gone(pid)
     assert runs.state(fid)["state"] == "cancelled"
-    assert node.client.delete(f"{runs.base}/runs/{fid}", headers=node.auth).status_code == 409
+    assert node.client.post(f"{runs.base}/runs/{fid}/cancel", headers=node.auth).status_code == 409
     assert runs.events(fid)[-1]["data"]["state"] == "cancelled"
 
 

@@ -141,7 +141,7 @@ def test_reserve_play_stop_render_download_release(studio: Studio) -> None:
     assert -30 < 20 * np.log10(np.abs(data).max()) < 0
 
     # Release: engine and drivers drop the spec.
-    r = studio.call("DELETE", f"/tasks/{tid}")
+    r = studio.call("POST", f"/tasks/{tid}/release")
     assert r.status_code == 200 and r.json()["state"] == "released"
 
     def dropped() -> set[str]:
@@ -209,7 +209,7 @@ def test_bad_specs_and_conflicts_are_clear(studio: Studio, tmp_path: Path) -> No
     bad["tracks"][0]["gain_db"] = "loud"
     r = studio.call("POST", "/tasks", json=bad)
     assert r.status_code == 422
-    assert any("gain_db" in map(str, d["loc"]) for d in r.json()["detail"])
+    assert any("gain_db" in map(str, d["loc"]) for d in r.json()["errors"])
 
     unknown = copy.deepcopy(SPEC)
     unknown["instances"]["driver-1.comp"]["location"] = {"driver": "driver-9"}
@@ -249,7 +249,7 @@ def test_every_transport_call_in_a_wrong_state_is_409(studio: Studio) -> None:
     for path in ("/play", "/render"):
         r = studio.call("POST", f"/tasks/{tid}{path}")
         assert r.status_code == 409 and "it is playing" in r.json()["detail"]
-    studio.call("DELETE", f"/tasks/{tid}").raise_for_status()  # release stops play first
+    studio.call("POST", f"/tasks/{tid}/release").raise_for_status()  # release stops play first
     for method, path in [("POST", "/play"), ("POST", "/stop"), ("POST", "/render"),
                          ("DELETE", "")]:
         r = studio.call(method, f"/tasks/{tid}{path}")

@@ -85,7 +85,7 @@ def test_headless_hub_and_agents_render_bit_identical_to_the_sources(
 
     tid = tasks.reserve(DEMO)["id"]
     assert tasks.render(tid, timeout=60) == reference(DEMO, tmp_path / "demo.wav")
-    assert tasks.call("DELETE", f"/tasks/{tid}").status_code == 200  # release the drivers
+    assert tasks.call("POST", f"/tasks/{tid}/release").status_code == 200  # release the drivers
 
     # The engine's render workers come from a forkserver: frozen, that is the executable
     # again, started by PyInstaller's freeze_support with multiprocessing's arguments.

@@ -13,9 +13,21 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from backend import sse
+from backend.audio import TaskSpec
+from backend.bodies import read_json
 from backend.hub.access import Need
 from backend.hub.auth import agent_checked, require
 from backend.hub.jobs.service import JobError, JobService
@@ -31,19 +43,20 @@ MAX_ARTIFACT_BYTES = 2 * 1024**3
 
 class Needs(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    cpus: float = Field(default=1.0, ge=0, le=4096)
-    memory_mb: int = Field(default=0, ge=0)
-    disk_mb: int = Field(default=0, ge=0)
-    gpus: int = Field(default=0, ge=0, le=64)
+    cpus: StrictFloat = Field(default=1.0, ge=0, le=4096)
+    memory_mb: StrictInt = Field(default=0, ge=0)
+    disk_mb: StrictInt = Field(default=0, ge=0)
+    gpus: StrictInt = Field(default=0, ge=0, le=64)
     labels: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(default_factory=list)
 
 
 class CommandPayload(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    argv: list[str] = Field(min_length=1)
+    argv: list[str] = Field(min_length=1, json_schema_extra={
+        "prefixItems": [{"type": "string", "minLength": 1}]})  # argv[0] names a program
     cwd: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
-    shell: bool = Field(default=False, description="run argv[0] through /bin/sh -c")
+    shell: StrictBool = Field(default=False, description="run argv[0] through /bin/sh -c")
 
     @field_validator("argv")
     @classmethod
@@ -55,44 +68,52 @@ class CommandPayload(BaseModel):
 
 class RenderPayload(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    spec: dict[str, Any]
+    spec: TaskSpec
     format: Literal["wav24", "float32"] = "wav24"
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")] = "render.wav"
 
 
-class JobRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["command", "render"]
+class CommandJob(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"kind": "command", "needs": {"cpus": 1}, "payload": {"argv": ["echo", "hello"]},
+         "timeout_s": 60}]})
+    kind: Literal["command"]
     needs: Needs = Field(default_factory=Needs)
-    payload: dict[str, Any]
-    timeout_s: float | None = Field(default=None, gt=0, le=30 * 24 * 3600)
+    payload: CommandPayload
+    timeout_s: StrictFloat | None = Field(default=None, gt=0, le=30 * 24 * 3600)
+
+
+class RenderJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["render"]
+    needs: Needs = Field(default_factory=Needs)
+    payload: RenderPayload
+    timeout_s: StrictFloat | None = Field(default=None, gt=0, le=30 * 24 * 3600)
+
+
+#: A job as submitted: what ``payload`` must hold depends on ``kind``, and the document
+#: says so (a ``oneOf`` by ``kind``).
+JobRequest: TypeAdapter[CommandJob | RenderJob] = TypeAdapter(
+    Annotated[CommandJob | RenderJob, Field(discriminator="kind")])
+
+
+def parse_job(body: Any) -> CommandJob | RenderJob:
+    """The job, or a 422 whose field errors are located as the client sent them (without
+    the ``kind`` tag pydantic puts in front of a union member's fields)."""
+    try:
+        return JobRequest.validate_python(body)
+    except ValidationError as exc:
+        errors = []
+        for e in exc.errors():
+            loc = list(e["loc"])
+            if loc and loc[0] in ("command", "render"):
+                loc = loc[1:]
+            errors.append({"type": e["type"], "msg": e["msg"], "loc": ["body", *loc]})
+        raise HTTPException(422, errors) from None
 
 
 def _http(exc: JobError) -> HTTPException:
     return HTTPException(exc.status, exc.message)
-
-
-def _check_payload(request: JobRequest) -> dict[str, Any]:
-    """Validate the payload for its kind; errors name the field as ``payload.<field>``."""
-    from pydantic import ValidationError
-
-    model: type[BaseModel] = CommandPayload if request.kind == "command" else RenderPayload
-    try:
-        checked = model.model_validate(request.payload)
-    except ValidationError as exc:
-        detail = [{**{k: v for k, v in e.items() if k in ("type", "msg")},
-                   "loc": ["body", "payload", *e["loc"]]} for e in exc.errors()]
-        raise HTTPException(422, detail) from None
-    if isinstance(checked, RenderPayload):
-        from backend.audio import parse_task_spec
-
-        try:
-            parse_task_spec(checked.spec)
-        except ValidationError as exc:
-            detail = [{"type": e["type"], "msg": e["msg"],
-                       "loc": ["body", "payload", "spec", *e["loc"]]} for e in exc.errors()]
-            raise HTTPException(422, detail) from None
-    return checked.model_dump(mode="json")
 
 
 def router(jobs: JobService) -> APIRouter:
@@ -101,12 +122,16 @@ def router(jobs: JobService) -> APIRouter:
     by_agents = APIRouter(prefix="/api/v1")
     operator = [Depends(require(Need.OPERATE))]
 
-    @api.post("/jobs", status_code=201, dependencies=operator, tags=["jobs"])
-    async def submit(request: JobRequest) -> dict[str, Any]:
+    @api.post("/jobs", status_code=201, dependencies=operator, tags=["jobs"],
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": {
+                      "$ref": "#/components/schemas/JobRequest"}}}}})
+    async def submit(request: Request) -> dict[str, Any]:
         """Queue a job; the hub offers it to one runner that fits at a time."""
-        payload = _check_payload(request)
-        job = await jobs.submit(request.kind, request.needs.model_dump(), payload,
-                                request.timeout_s)
+        job_request = parse_job(await read_json(request))
+        payload = job_request.payload.model_dump(mode="json")
+        job = await jobs.submit(job_request.kind, job_request.needs.model_dump(), payload,
+                                job_request.timeout_s)
         return job.view()
 
     @api.get("/jobs", tags=["jobs"])
@@ -133,7 +158,10 @@ def router(jobs: JobService) -> APIRouter:
         except JobError as exc:
             raise _http(exc) from None
 
-    @api.get("/jobs/{job_id}/logs", tags=["jobs"], response_model=None)
+    @api.get("/jobs/{job_id}/logs", tags=["jobs"], response_model=None, responses={200: {
+        "description": "the job's output: JSON, or server-sent events with follow=true",
+        "content": {"application/json": {"schema": {"type": "object"}},
+                    "text/event-stream": {"schema": {"type": "string"}}}}})
     async def job_logs(request: Request, job_id: JobId,
                        follow: Annotated[bool, Query()] = False) -> Any:
         """The job's output; ``?follow=1`` streams it as server-sent events until it ends."""

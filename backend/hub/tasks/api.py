@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, WebSocket
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, model_validator
 from starlette.websockets import WebSocketDisconnect
 
 from backend.audio.spec import TaskSpec
@@ -29,7 +29,7 @@ InstanceId = Annotated[str, Path(pattern=NAME_PATTERN, description="an instance 
 class RenderRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format: Literal["wav24", "float32"] = "wav24"
-    segment: tuple[float, float] | None = Field(
+    segment: tuple[StrictFloat, StrictFloat] | None = Field(
         default=None, description="[start_s, end_s] of the program to render; default all")
 
     @model_validator(mode="after")
@@ -128,7 +128,7 @@ def router(tasks: TaskService) -> APIRouter:
             raise _http(exc) from None
         return FileResponse(path, media_type="audio/wav", filename=f"{task_id}-{render_id}.wav")
 
-    @api.delete("/{task_id}", dependencies=operator)
+    @api.post("/{task_id}/release", dependencies=operator)
     async def release(task_id: TaskId) -> dict[str, Any]:
         """Reservation cancel: the engine and drivers drop the spec; the task is released."""
         try:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from backend import API_VERSION
 from backend.client import (
     AttachError,
     ClientError,
@@ -75,7 +76,7 @@ async def test_a_wrong_token_is_refused_on_changes_and_said_on_attach(host: Host
         await probe(host.base_url, "not-the-token")
     assert "DATA/admin.token" in attach.value.message
     info = await probe(host.base_url + "/api/v1/", host.hub.operator_token)
-    assert info.url == host.base_url and info.api == 1
+    assert info.url == host.base_url and info.api == API_VERSION
 
 
 async def test_a_download_that_fails_leaves_no_file(client: HubClient, tmp_path: Path) -> None:
