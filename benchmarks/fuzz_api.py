@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from harness import Reaper, controlroom, enroll, progress, sigterm_as_interrupt, start_hub
+from harness import Reaper, progress, sigterm_as_interrupt, spawn_agent, start_hub
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -33,9 +33,7 @@ async def hub_with_agents(reaper: Reaper) -> tuple[str, str]:
     hub = await start_hub(reaper, ["--auth-failures", "1000000"])
     async with hub.client() as client:
         for name, kind in (("e1", "engine"), ("d1", "driver")):
-            reaper.spawn(controlroom("agent", kind, "--hub", hub.url, "--name", name,
-                                     "--token", await enroll(client, kind),
-                                     "--data-dir", str(reaper.root / name)), f"{name}.log")
+            await spawn_agent(reaper, hub, client, kind, name)
         for _ in range(300):
             states = {c["id"]: c["state"] for c in await client.components()}
             if states.get("e1") == states.get("d1") == "up":

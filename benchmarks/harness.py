@@ -237,6 +237,16 @@ async def enroll(client: HubClient, kind: str = "engine") -> str:
     return str((await client.create_enrollment(kind))["token"])
 
 
+async def spawn_agent(reaper: Reaper, hub: HubProcess, client: HubClient, kind: str,
+                      name: str, *extra: str) -> subprocess.Popen[bytes]:
+    """``controlroom agent KIND`` enrolled on ``hub`` (data in ``<tmp>/NAME``, log
+    ``NAME.log``); wait for it with the hub's component list."""
+    return reaper.spawn(controlroom("agent", kind, "--hub", hub.url, "--name", name,
+                                    "--token", await enroll(client, kind),
+                                    "--data-dir", str(reaper.root / name), *extra),
+                        f"{name}.log")
+
+
 async def retried(call: Callable[[], Awaitable[T]], attempts: int = 3) -> T:
     """``call()`` again when nothing answered: the hub closes keep-alive connections idle
     for 5 s, and a request sent on one just as it closes fails without a response (the

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness import Reaper, controlroom, enroll, progress, sigterm_as_interrupt, start_hub
+from harness import Reaper, progress, sigterm_as_interrupt, spawn_agent, start_hub
 from render_speed import generate_inputs, task
 from task_e2e import reserve_ready, wait_up
 
@@ -74,16 +74,11 @@ async def measure(args: argparse.Namespace, reaper: Reaper) -> dict[str, Any]:
     hub = await start_hub(reaper)
     drivers = {"plain": ("bench-plain", "plain"), "sealed": ("bench-sealed", "sealed")}
     async with hub.client(timeout=60) as client:
-        reaper.spawn(controlroom("agent", "engine", "--hub", hub.url, "--name", "bench-engine",
-                                 "--token", await enroll(client, "engine"),
-                                 "--data-dir", str(reaper.root / "engine")), "engine.log")
+        await spawn_agent(reaper, hub, client, "engine", "bench-engine")
         for kind, (name, prefix) in drivers.items():
             config = reaper.root / f"{name}.json"
             config.write_text(json.dumps(driver_config(prefix, kind == "sealed")))
-            reaper.spawn(controlroom("agent", "driver", "--hub", hub.url, "--name", name,
-                                     "--token", await enroll(client, "driver"),
-                                     "--config", str(config),
-                                     "--data-dir", str(reaper.root / name)), f"{name}.log")
+            await spawn_agent(reaper, hub, client, "driver", name, "--config", str(config))
         for name in ("bench-engine", "bench-plain", "bench-sealed"):
             await wait_up(client, name, 30)
         tasks = {kind: await reserve_ready(client, spec_on(paths, args.block_size, *pair))
@@ -99,7 +94,7 @@ async def measure(args: argparse.Namespace, reaper: Reaper) -> dict[str, Any]:
                 progress(f"  {kind} render {i + 1}: {speed:.1f}x real time")
         for tid in tasks.values():
             await client.release(tid)
-    engine_log = (reaper.root / "logs" / "engine.log").read_text()
+    engine_log = (reaper.root / "logs" / "bench-engine.log").read_text()
     plain, sealed = max(speeds["plain"]), max(speeds["sealed"])
     overhead = plain / sealed - 1.0
     return {

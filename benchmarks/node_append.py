@@ -42,7 +42,7 @@ async def store_rate(events: int, producers: int, synchronous: str) -> dict[str,
         log = EventStore(store)
         await log.start()
         per = events // producers
-        data = {"level": "info", "message": "x" * 40}
+        data: dict[str, object] = {"level": "info", "message": "x" * 40}
 
         async def producer(i: int) -> None:
             fid = f"fl_{i:04d}"

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness import Reaper, controlroom, enroll, progress, sigterm_as_interrupt, start_hub
+from harness import Reaper, progress, sigterm_as_interrupt, spawn_agent, start_hub
 from render_speed import generate_inputs, task
 
 from backend.client import HubClient, HubError
@@ -87,13 +87,8 @@ async def measure(args: argparse.Namespace, reaper: Reaper) -> dict[str, Any]:
     config = reaper.root / "driver.json"
     config.write_text(json.dumps(DRIVER_CONFIG))
     async with hub.client(timeout=60) as client:
-        reaper.spawn(controlroom("agent", "engine", "--hub", hub.url, "--name", "bench-engine",
-                                 "--token", await enroll(client, "engine"),
-                                 "--data-dir", str(reaper.root / "engine")), "engine.log")
-        reaper.spawn(controlroom("agent", "driver", "--hub", hub.url, "--name", "bench-driver",
-                                 "--token", await enroll(client, "driver"),
-                                 "--config", str(config),
-                                 "--data-dir", str(reaper.root / "driver")), "driver.log")
+        await spawn_agent(reaper, hub, client, "engine", "bench-engine")
+        await spawn_agent(reaper, hub, client, "driver", "bench-driver", "--config", str(config))
         for name in ("bench-engine", "bench-driver"):
             await wait_up(client, name, 30)
         if args.render_processes is not None:

@@ -251,7 +251,7 @@ def test_every_transport_call_in_a_wrong_state_is_409(studio: Studio) -> None:
         assert r.status_code == 409 and "it is playing" in r.json()["detail"]
     studio.call("POST", f"/tasks/{tid}/release").raise_for_status()  # release stops play first
     for method, path in [("POST", "/play"), ("POST", "/stop"), ("POST", "/render"),
-                         ("DELETE", "")]:
+                         ("POST", "/release")]:
         r = studio.call(method, f"/tasks/{tid}{path}")
         assert r.status_code == 409 and "released" in r.json()["detail"], (path, r.text)
 

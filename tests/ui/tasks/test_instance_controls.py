@@ -250,8 +250,8 @@ def test_turn_knobs_while_the_demo_plays_and_see_a_refusal_inline(
             console.bridge.blockSignals(True)
             try:
                 async with httpx.AsyncClient() as client:
-                    released = await client.delete(
-                        f"{console.base_url}/api/v1/tasks/{task_id}",
+                    released = await client.post(
+                        f"{console.base_url}/api/v1/tasks/{task_id}/release",
                         headers={"Authorization":
                                  f"Bearer {console.host.hub.operator_token}"})
                 assert released.status_code in (200, 202, 204), released.text
