@@ -25,7 +25,7 @@ from app.tls_cli import pin_argument
 from backend.audio import NullSink, open_sink, parse_task_spec, task_spec_schema, write_test_media
 from backend.client import ClientError, HubClient, trust_for
 from backend.protocol import frames
-from backend.tls import Trust
+from backend.tls import Trust, made_by_hub
 
 
 def add_parser(sub: Any) -> None:
@@ -96,9 +96,9 @@ def _connection(args: argparse.Namespace, default_dir: Path
     be discovered by ``--pin``)."""
     data_dir: Path = args.data_dir or default_dir
     trust = None
-    local_cert = data_dir / "tls" / "server.crt"
-    if args.hub is None and args.pin is None and local_cert.exists():
-        trust = Trust((local_cert.read_text(),))
+    made = made_by_hub(data_dir)
+    if args.hub is None and args.pin is None and made is not None:
+        trust = Trust((made,))
     url = args.hub
     if url is None:
         try:

@@ -27,7 +27,6 @@ from backend.node import Node, NodeSettings
 from backend.node import router as node_router
 from backend.server import EmbeddedServer, bind
 from backend.tls import TlsSettings, Trust
-from backend.tls.identity import machine_names
 
 __all__ = ["DEFAULT_PORT", "Host", "HostSettings", "Upstream", "create_app"]
 
@@ -98,7 +97,6 @@ class Host:
         identity = certificates.current
         assert identity is not None and identity.key_file is not None
         self.hub.tls = certificates
-        self.hub.tls_names = machine_names(settings.host)
         self.trust = Trust((identity.pem,))
         log.info("serving TLS with certificate %s (%s)", identity.fingerprint,
                  "self-signed" if certificates.own else identity.cert_file)

@@ -42,7 +42,7 @@ from types import TracebackType
 from typing import Any, TextIO, TypeVar
 
 from backend.client import ClientError, Follower, HubClient, HubUnreachable
-from backend.tls import Trust
+from backend.tls import Trust, made_by_hub
 
 PR_SET_PDEATHSIG = 1
 HUB_START_TIMEOUT_S = 30.0
@@ -189,9 +189,8 @@ class HubProcess:
     @property
     def trust(self) -> Trust:
         """A TLS hub's own certificate (from its data dir), as a pinned agent trusts it."""
-        if not self.url.startswith("https:"):
-            return Trust()
-        return Trust(((self.data_dir / "tls" / "server.crt").read_text(),))
+        made = made_by_hub(self.data_dir) if self.url.startswith("https:") else None
+        return Trust((made,)) if made else Trust()
 
     @property
     def pin(self) -> str:

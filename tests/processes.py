@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from backend.tls import Trust, fingerprint
+from backend.tls import Trust, fingerprint, made_by_hub
 
 ROOT = Path(__file__).resolve().parent.parent
 QTBLOCK = str(ROOT / "tests" / "qtblock.py")
@@ -77,8 +77,8 @@ class HubProcess:
         self.port = int(self.url.rsplit(":", 1)[1])
         if self.url.startswith("https:"):  # trust exactly the certificate it made, or
             self.client.close()            # the CAs a --tls-cert's test names (SSL_CERT_FILE)
-            made = (self.data_dir / "tls" / "server.crt").exists()
-            self.client = httpx.Client(timeout=10, verify=Trust((self.certificate,)).context()
+            made = made_by_hub(self.data_dir)
+            self.client = httpx.Client(timeout=10, verify=Trust((made,)).context()
                                        if made else ssl.create_default_context())
         # Every route but health needs a token: the helpers send the operator's. A test
         # that means to call without one passes headers={"Authorization": ""}.
@@ -91,8 +91,10 @@ class HubProcess:
 
     @property
     def certificate(self) -> str:
-        """The certificate (PEM) the hub serves, from its data dir."""
-        return (self.data_dir / "tls" / "server.crt").read_text()
+        """The certificate (PEM) the hub made and serves, from its data dir."""
+        made = made_by_hub(self.data_dir)
+        assert made is not None, "this hub made no certificate (plain HTTP, or --tls-cert)"
+        return made
 
     @property
     def pin(self) -> str:

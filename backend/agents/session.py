@@ -181,8 +181,7 @@ class AgentSession:
 
     # -- one connection ---------------------------------------------------------------
 
-    def _hello(self) -> Hello:
-        saved = credentials.load(self.settings.data_dir)
+    def _hello(self, saved: credentials.Credentials | None) -> Hello:
         common: dict[str, Any] = {
             "kind": self.settings.kind, "name": self.settings.name,
             "config": self.settings.static_config, "version": __version__,
@@ -208,22 +207,20 @@ class AgentSession:
 
     # -- whom to trust --------------------------------------------------------------
 
-    def _pins(self) -> tuple[str, ...]:
-        saved = credentials.load(self.settings.data_dir)
+    def _pins(self, saved: credentials.Credentials | None) -> tuple[str, ...]:
         pins = [saved.pin] if saved is not None and saved.pin else []
         if self.settings.pin:
             pins.append(self.settings.pin)
         return tuple(pins)
 
-    async def _trust(self) -> Trust:
+    async def _trust(self, saved: credentials.Credentials | None) -> Trust:
         """The saved anchors, else the certificate the hub presents if it matches a pin
         (discovered before anything is sent), else the system's CAs."""
         if not self.url.startswith("wss:"):
             return Trust()
-        saved = credentials.load(self.settings.data_dir)
         if saved is not None and saved.name == self.settings.name and saved.anchors:
             return Trust(saved.anchors)
-        return await discover(self.url, self._pins())
+        return await discover(self.url, self._pins(saved))
 
     async def _connect(self, trust: Trust) -> ClientConnection:
         return await connect(
@@ -232,18 +229,18 @@ class AgentSession:
             ssl=tls_for(self.url, trust) or None,
         )
 
-    async def _open(self) -> ClientConnection:
+    async def _open(self, saved: credentials.Credentials | None) -> ClientConnection:
         """Connect, trusting what :meth:`_trust` says. A pinned hub presenting another
         certificate is checked again against every pin, so a certificate it announced
         (saved as an anchor) or one that chains to a system CA is still accepted; anything
         else raises :class:`PinMismatch`."""
-        trust = await self._trust()
+        trust = await self._trust(saved)
         try:
             ws = await self._connect(trust)
         except ssl.SSLCertVerificationError:
             if not trust.anchors:
                 raise
-            trust = await discover(self.url, trust.fingerprints + self._pins())
+            trust = await discover(self.url, trust.fingerprints + self._pins(saved))
             ws = await self._connect(trust)
         self.trust = trust
         return ws
@@ -284,8 +281,9 @@ class AgentSession:
     # -- one connection ---------------------------------------------------------------
 
     async def _session(self) -> None:
-        hello = self._hello()
-        async with await self._open() as ws:
+        saved = credentials.load(self.settings.data_dir)  # read once per connection
+        hello = self._hello(saved)
+        async with await self._open(saved) as ws:
             self._ws = ws
             await ws.send(encode(hello))
             welcome = decode_hub_message(await asyncio.wait_for(ws.recv(), WELCOME_TIMEOUT_S))

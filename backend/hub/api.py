@@ -144,7 +144,7 @@ def router(hub: Hub) -> APIRouter:
             raise HTTPException(404, "this hub speaks plain HTTP on loopback: there is no "
                                 "certificate to rotate")
         try:
-            upcoming = hub.tls.stage(hub.tls_names, body.certificate if body else None)
+            upcoming = hub.tls.stage(body.certificate if body else None)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         told = await hub.registry.broadcast(TlsNext(certificate=upcoming.pem))

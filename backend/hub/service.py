@@ -62,8 +62,6 @@ class Hub:
         self.throttle = FailureThrottle(settings.auth_failures, settings.auth_window_s)
         #: The certificate it serves and the next one it announced; None on plain HTTP.
         self.tls: Certificates | None = None
-        #: The names and addresses its self-signed certificates are made for.
-        self.tls_names: list[str] = []
 
     async def startup(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)

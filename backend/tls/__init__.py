@@ -6,12 +6,12 @@ Server side (:mod:`backend.tls.identity`) makes and rotates the certificate; cli
 """
 
 from backend.tls.fingerprints import fingerprint, parse_pin
-from backend.tls.identity import Certificates, Identity, make_self_signed
+from backend.tls.identity import Certificates, Identity, made_by_hub, make_self_signed
 from backend.tls.serving import TlsSettings
 from backend.tls.trust import PinMismatch, Trust, discover, presented_certificate
 
 __all__ = [
     "Certificates", "Identity", "PinMismatch", "TlsSettings", "Trust", "discover",
-    "fingerprint",
+    "fingerprint", "made_by_hub",
     "make_self_signed", "parse_pin", "presented_certificate",
 ]

@@ -121,6 +121,13 @@ def _write(path: Path, data: bytes, mode: int) -> None:
     tmp.replace(path)
 
 
+def made_by_hub(data_dir: Path) -> str | None:
+    """The certificate (PEM) a hub made in its data dir, if it made one: what a client on
+    the hub's own machine trusts without a pin (the CLI, tests, benchmarks)."""
+    path = data_dir / "tls" / "server.crt"
+    return path.read_text() if path.exists() else None
+
+
 class Certificates:
     """The certificate a hub serves, and the next one it has announced.
 
@@ -140,6 +147,8 @@ class Certificates:
         self._key_file = key_file or directory / "server.key"
         self.current: Identity | None = None
         self.next: Identity | None = None
+        #: The names and addresses self-made certificates are for (given at :meth:`start`).
+        self.names: list[str] = []
 
     @property
     def next_cert(self) -> Path:
@@ -151,6 +160,7 @@ class Certificates:
 
     def start(self, names: list[str]) -> Identity:
         """Switch to an announced certificate, or make the first one; the one to serve."""
+        self.names = names
         if self.own and self.next_cert.exists() and self.next_key.exists():
             self.next_key.replace(self._key_file)
             self.next_cert.replace(self._cert_file)
@@ -166,7 +176,7 @@ class Certificates:
             self.next = None
         return self.current
 
-    def stage(self, names: list[str], certificate_pem: str | None = None) -> Identity:
+    def stage(self, certificate_pem: str | None = None) -> Identity:
         """Make (or, given a CA-issued certificate's PEM, record) the next certificate."""
         if certificate_pem is None:
             if not self.own:
@@ -174,7 +184,7 @@ class Certificates:
                     "this hub serves the certificate given with --tls-cert: announce its "
                     "successor by sending the new certificate (PEM), then restart the hub "
                     "with the new --tls-cert/--tls-key")
-            self.next = make_self_signed(self.next_cert, self.next_key, names)
+            self.next = make_self_signed(self.next_cert, self.next_key, self.names)
         else:
             try:
                 x509.load_pem_x509_certificate(certificate_pem.encode())

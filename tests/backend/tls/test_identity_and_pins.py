@@ -32,7 +32,7 @@ def test_the_first_start_makes_a_key_only_its_owner_reads(tmp_path: Path) -> Non
 def test_an_announced_certificate_is_served_from_the_next_start(tmp_path: Path) -> None:
     certificates = Certificates(tmp_path / "tls")
     first = certificates.start(["localhost"])
-    upcoming = certificates.stage(["localhost"])
+    upcoming = certificates.stage()
     assert upcoming.fingerprint != first.fingerprint
     restarted = Certificates(tmp_path / "tls")
     assert restarted.start(["localhost"]).fingerprint == upcoming.fingerprint
@@ -47,11 +47,11 @@ def test_a_hub_with_its_own_certificate_announces_a_pem_but_makes_none(
     own.start(["localhost"])
     assert not own.own
     with pytest.raises(ValueError, match="--tls-cert"):
-        own.stage(["localhost"])
+        own.stage()
     with pytest.raises(ValueError, match="not a PEM certificate"):
-        own.stage(["localhost"], "hello")
+        own.stage("hello")
     successor = Certificates(tmp_path / "other").start(["localhost"])
-    assert own.stage(["localhost"], successor.pem).fingerprint == successor.fingerprint
+    assert own.stage(successor.pem).fingerprint == successor.fingerprint
     with pytest.raises(ValueError, match="both"):
         Certificates(tmp_path / "x", made.cert_file, None)
 
