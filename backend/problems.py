@@ -168,10 +168,12 @@ def default_statuses(method: str, path: str) -> set[int]:
         found |= {403, 404, 409, 413, 503}
     elif _PATH_PARAM.search(path) or path == "/api/v1/tls":
         found |= {404, 503}
+        if path.endswith("/file"):
+            found.add(409)  # a render not done (yet, or ever) has no file
     if "/nodes/{name}/" in path or "/lock/" in path:
         found.add(502)  # another node answered nothing (the proxy, a child's lock)
-    if path.endswith("/candidate") and method == "post":
-        found.add(504)  # the flow gave no verdict in time
+    if method == "post" and (path.endswith("/candidate") or path.endswith("/{path}")):
+        found.add(504)  # the flow gave no verdict in time (directly, or through the proxy)
     return found
 
 

@@ -385,10 +385,7 @@ class HubClient:
                          json={"agent_id": agent_id, "secret": secret}, within_s=within_s)
 
     @route("GET", "/api/v1/nodes/{name}/{path}")
-    @route("PUT", "/api/v1/nodes/{name}/{path}")
     @route("POST", "/api/v1/nodes/{name}/{path}")
-    @route("PATCH", "/api/v1/nodes/{name}/{path}")
-    @route("DELETE", "/api/v1/nodes/{name}/{path}")
     def node(self, name: str) -> NodeClient:
         """The node ``name``'s routes through the hub's proxy (the hub's token suffices)."""
         return NodeClient(self._http, f"/api/v1/nodes/{name}")

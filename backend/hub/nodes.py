@@ -215,10 +215,15 @@ def router(directory: NodeDirectory) -> APIRouter:
             background=BackgroundTask(response.aclose),
         )
 
-    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):  # one operation id each
-        api.add_api_route("/{name}/{path:path}", proxy, methods=[method],
-                          operation_id=f"proxy_to_node_{method.lower()}",
-                          response_class=StreamingResponse)
+    # A node's API reads with GET and changes with POST, so those are the methods the proxy
+    # forwards (one operation id each); a proxied answer keeps the node's status.
+    for method, statuses in (("GET", (200,)), ("POST", (200, 201))):
+        api.add_api_route(
+            "/{name}/{path:path}", proxy, methods=[method],
+            operation_id=f"proxy_to_node_{method.lower()}", response_class=StreamingResponse,
+            responses={status: {"description": "the node's answer",
+                                "content": {"application/json": {"schema": {}}}}
+                       for status in statuses})
 
     routes = APIRouter()
     routes.include_router(by_nodes)

@@ -9,6 +9,7 @@ left out: schemathesis reads a whole answer, and a stream does not end.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -21,49 +22,33 @@ from typing import Any
 from node_processes import NodeProcess
 from processes import ROOT, AgentProcess, HubProcess
 
+sys.path.insert(0, str(Path(__file__).parent))  # seeds and hooks live beside this file
+from seeds import Seeds, pins, seed
+
 CONFIG = ROOT / "tests" / "contract" / "schemathesis.toml"
 SEED = "20261204"
 STREAMS = r".*/events$|.*/stream$|.*/logs$"
-#: Operations no answer of the short run reaches with a 2xx yet: each needs state the
-#: fuzzer cannot make by itself (a runner, a playing task, a flow waiting on a lock, an
-#: agent's secret, a TLS hub). docs/reliability.md lists them; this run must not lose more.
-NOT_YET_2XX = {
-    ("GET", "/api/v1/tls"), ("POST", "/api/v1/tls/next"),
-    ("GET", "/api/v1/components/{component_id}"),
-    ("POST", "/api/v1/tasks/{task_id}/stop"),
-    ("POST", "/api/v1/tasks/{task_id}/renders/{render_id}/cancel"),
-    ("PATCH", "/api/v1/tasks/{task_id}/instances/{instance_id}"),
-    ("PUT", "/api/v1/jobs/{job_id}/artifacts/{name}"),
-    ("GET", "/api/v1/jobs/{job_id}/artifacts/{name}"),
-    ("GET", "/api/v1/runners/{runner_id}"), ("DELETE", "/api/v1/runners/{runner_id}"),
-    ("POST", "/node/v1/runs"), ("GET", "/node/v1/runs/{fid}"),
-    ("POST", "/node/v1/runs/{fid}/cancel"),
-    ("GET", "/node/v1/runs/{fid}/lock/{lid}/candidate"),
-    ("POST", "/node/v1/runs/{fid}/lock/{lid}/candidate"),
-    ("POST", "/api/v1/nodes/{name}/token"), ("POST", "/api/v1/nodes/{name}/unregister"),
-    ("GET", "/api/v1/nodes/{name}/{path}"), ("POST", "/api/v1/nodes/{name}/{path}"),
-    ("PUT", "/api/v1/nodes/{name}/{path}"), ("PATCH", "/api/v1/nodes/{name}/{path}"),
-    ("DELETE", "/api/v1/nodes/{name}/{path}"),
-    # Reached when the stateful phase follows a reservation or a job to its next calls,
-    # which not every 60 s run does: the long run (benchmarks/fuzz_api.py) reaches them.
-    ("GET", "/api/v1/tasks/{task_id}"), ("POST", "/api/v1/tasks/{task_id}/release"),
-    ("POST", "/api/v1/tasks/{task_id}/play"), ("POST", "/api/v1/tasks/{task_id}/render"),
-    ("GET", "/api/v1/tasks/{task_id}/renders/{render_id}"),
-    ("GET", "/api/v1/tasks/{task_id}/renders/{render_id}/file"),
-    ("POST", "/api/v1/jobs/{job_id}/cancel"), ("GET", "/api/v1/jobs/{job_id}"),
-}
-
-
-def fuzz(url: str, token: str, seconds: int, report: Path,
-         seed: str = SEED) -> subprocess.CompletedProcess[str]:
+def fuzz(url: str, token: str, seconds: int, report: Path, seed: str = SEED,
+         seeds: Seeds | None = None, ca: Path | None = None,
+         ) -> subprocess.CompletedProcess[str]:
     """schemathesis on the document at ``url``, every phase and check, the answers kept as
-    a HAR file in ``report``."""
+    a HAR file in ``report``. With ``seeds``, the operations that need state get it (fixed
+    parameters appended to the configuration, and the ``hooks`` module); ``ca`` is the
+    certificate to trust for an HTTPS hub."""
+    config, env = CONFIG, dict(os.environ)
+    if seeds is not None:
+        report.mkdir(parents=True, exist_ok=True)
+        config = report / "schemathesis.toml"
+        config.write_text(CONFIG.read_text() + pins(seeds))
+        env.update(seeds.environment(url, token, ca),
+                   SCHEMATHESIS_HOOKS="hooks", PYTHONPATH=str(CONFIG.parent))
     return subprocess.run(
-        [str(Path(sys.executable).parent / "schemathesis"), "--config-file", str(CONFIG),
+        [str(Path(sys.executable).parent / "schemathesis"), "--config-file", str(config),
          "run", f"{url}/openapi.json", "-H", f"Authorization: Bearer {token}",
          "--seed", seed, "--max-time", str(seconds), "--exclude-path-regex", STREAMS,
-         "--report", "har", "--report-dir", str(report), "--no-color"],
-        capture_output=True, text=True, timeout=seconds + 120, cwd=ROOT)
+         "--report", "har", "--report-dir", str(report), "--no-color",
+         *(["--tls-verify", str(ca)] if ca else [])],
+        capture_output=True, text=True, timeout=seconds + 120, cwd=ROOT, env=env)
 
 
 def without_2xx(report: Path, document: dict[str, Any]) -> set[tuple[str, str]]:
@@ -94,18 +79,22 @@ def test_the_hub_contract_holds_under_every_phase_and_check(
     start_hub: Callable[..., HubProcess], spawn_agent: Callable[..., AgentProcess],
     tmp_path: Path,
 ) -> None:
-    hub = start_hub("--auth-failures", "1000000")  # the fuzzer fails auth on purpose
-    for name, kind in (("e1", "engine"), ("d1", "driver")):
-        spawn_agent(hub, name, kind)
-        hub.wait_state(name, "up")
-    run = fuzz(hub.url, hub.token, 60, tmp_path / "report")
-    assert run.returncode == 0, run.stdout[-6000:]
-    scenarios = re.search(r"Stateful \(in .*?\)\s+Scenarios:\s+(\d+)", run.stdout, re.S)
-    assert scenarios and int(scenarios.group(1)) > 0, run.stdout[-3000:]
-    document = hub.client.get(f"{hub.url}/openapi.json").json()
-    missing = without_2xx(tmp_path / "report", document)
-    assert missing <= NOT_YET_2XX, sorted(missing - NOT_YET_2XX)
-    assert hub.client.get(f"{hub.url}/api/v1/health").json()["status"] == "ok"
+    """Over HTTPS (so the TLS routes answer too), with an engine, a driver, two runners and
+    two standalone nodes, and the tasks, jobs and runs the seeded operations need."""
+    hub = start_hub("--tls", "on", "--auth-failures", "1000000")  # it fails auth on purpose
+    seeds = seed(hub, spawn_agent, tmp_path)
+    try:
+        run = fuzz(hub.url, hub.token, 60, tmp_path / "report", seeds=seeds,
+                   ca=hub.data_dir / "tls" / "server.crt")
+        assert run.returncode == 0, run.stdout[-6000:]
+        scenarios = re.search(r"Stateful \(in .*?\)\s+Scenarios:\s+(\d+)", run.stdout, re.S)
+        assert scenarios and int(scenarios.group(1)) > 0, run.stdout[-3000:]
+        document = hub.client.get(f"{hub.url}/openapi.json").json()
+        assert without_2xx(tmp_path / "report", document) == set()
+        assert hub.client.get(f"{hub.url}/api/v1/health").json()["status"] == "ok"
+    finally:
+        for node in seeds.processes:
+            node.close()
 
 
 def test_a_standalone_nodes_contract_holds(
