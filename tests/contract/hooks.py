@@ -45,7 +45,7 @@ def _open_lock() -> tuple[str, str]:
             _state["fid"] = fid
             return fid, str(locks[0]["lid"])
         fid = _http().post("/node/v1/runs", json={"flow": "hello"}).json()["fid"]
-        for _ in range(100):  # the worker opens the lock once it has started
+        for _ in range(600):  # the worker opens the lock once it has started (<= 30 s)
             locks = _http().get(f"/node/v1/runs/{fid}").json().get("locks") or []
             if locks:
                 _state["fid"] = fid
