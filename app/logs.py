@@ -6,6 +6,7 @@ JSON lines because operators grep them and tools ingest them alike; the file rot
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import logging.handlers
@@ -40,6 +41,36 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class LogFile(logging.handlers.RotatingFileHandler):
+    """The rotating log file, which a full disk pauses instead of flooding stderr.
+
+    The stock handler prints a "--- Logging error ---" traceback to stderr for every
+    record it cannot write; on a full data dir that is every line the process logs. Here
+    the first record lost says so once (on stderr, which still works), the others are
+    dropped, and writing resumes by itself with the first record there is room for.
+    """
+
+    paused = False
+    _failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if not (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)):
+            super().handleError(record)
+            return
+        self._failed = True
+        if not self.paused and sys.stderr is not None:
+            sys.stderr.write(f"the disk holding the log file {self.baseFilename} is full: "
+                             "file logging is paused until there is room again\n")
+        self.paused = True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed = False
+        super().emit(record)
+        if self.paused and not self._failed:
+            self.paused = False
+
+
 def current_file() -> Path | None:
     """The log file of this process, once :func:`setup` has run."""
     return _current_file
@@ -60,7 +91,7 @@ def setup(level: str, log_file: Path | None, component: str) -> None:
         root.addHandler(stream)
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        rotating = logging.handlers.RotatingFileHandler(
+        rotating = LogFile(
             log_file, maxBytes=5 * 1024 * 1024, backupCount=5, encoding="utf-8"
         )
         rotating.setFormatter(formatter)

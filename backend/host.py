@@ -55,7 +55,12 @@ def create_app(hub: Hub, node: Node | None, nodes: NodeDirectory | None = None) 
         version=__version__,
         description="Hub (components, configs, enrollments, events) and node service.",
     )
-    problems.install(app, schemas={"JobRequest": JobRequest}, finish=openapi_links.add)
+    # A change is refused with 507 while the data dir it writes to is full (docs/reliability.md).
+    rooms = [("/", "the hub's data dir", hub.settings.data_dir)]
+    if node is not None:
+        rooms.append(("/node/", "the node's data dir", node.settings.data_dir))
+    problems.install(app, schemas={"JobRequest": JobRequest}, finish=openapi_links.add,
+                     storage=rooms)
     app.state.operator_token = hub.operator_token
     app.state.named_tokens = hub.named_tokens
     app.state.throttle = hub.throttle

@@ -20,8 +20,9 @@ lists the error statuses it can answer, each with this body.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -31,6 +32,12 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backend import diskspace
+from backend.hub.access import Need
+from backend.hub.auth import identify
 
 MEDIA_TYPE = "application/problem+json"
 #: FastAPI's words for a body it could not decode (not UTF-8): a 422 like malformed JSON.
@@ -55,6 +62,8 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = Field(
         default=None, description="a 422's field errors, each with its location")
     reason: str | None = Field(default=None, description="why a lock candidate was denied")
+    where: str | None = Field(default=None, description="a 507's full directory: free space "
+                              "there and try again")
 
 
 def problem(status: int, detail: str, *, headers: dict[str, str] | None = None,
@@ -104,11 +113,13 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
 
 def install(app: FastAPI, error_statuses: Callable[[str, str], set[int]] | None = None,
             schemas: dict[str, TypeAdapter[Any]] | None = None,
-            finish: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
+            finish: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+            storage: Sequence[Room] = ()) -> None:
     """The problem handlers on ``app``, and its OpenAPI document listing them per
     operation (``error_statuses(method, path)``, by default :func:`default_statuses`).
     ``schemas`` adds named schemas a route refers to by hand (a body it validates itself,
-    e.g. a union by ``kind``); ``finish`` has the last word on the document (links)."""
+    e.g. a union by ``kind``); ``finish`` has the last word on the document (links);
+    ``storage`` names the data dirs whose room :class:`StorageGate` checks before a change."""
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -131,8 +142,15 @@ def install(app: FastAPI, error_statuses: Callable[[str, str], set[int]] | None 
         errors = field_errors(exc.errors())
         return problem(422, sentence(errors), errors=errors)
 
+    async def storage_full(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, diskspace.StorageFull)
+        return storage_problem(exc)
+
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(diskspace.StorageFull, storage_full)
+    if storage:
+        app.add_middleware(StorageGate, rooms=tuple(storage))
     statuses = error_statuses or default_statuses
 
     def openapi() -> dict[str, Any]:
@@ -160,12 +178,13 @@ def default_statuses(method: str, path: str) -> set[int]:
     a token on every route but health (401, and 429 after repeated failures); 403 for a
     change a viewer may not make; 404 where the path names something or the change does;
     409 and 503 for a change the current state refuses or a component it needs is away;
-    422 for anything with parameters or a body."""
+    507 for a change when the data dir it writes to is full; 422 for anything with
+    parameters or a body."""
     if (method, path) in OPEN:
         return set()
     found = {401, 422, 429}
     if method != "get":
-        found |= {403, 404, 409, 413, 503}
+        found |= {403, 404, 409, 413, 503, 507}
     elif _PATH_PARAM.search(path) or path == "/api/v1/tls":
         found |= {404, 503}
         if path.endswith("/file"):
@@ -199,3 +218,82 @@ def document_errors(document: dict[str, Any], statuses: Callable[[str, str], set
                     "content": {MEDIA_TYPE: {"schema": ref}},
                 }
     return document
+
+
+#: ``(path prefix, what, data dir)``: a request under the prefix writes to the data dir,
+#: called ``what`` in the answer (``("/node/", "the node's data dir", DIR)``).
+Room = tuple[str, str, Path]
+#: Changes that end or undo something: let through on a full disk (stopping a play must
+#: never need free space); if their own write fails they answer 507 all the same.
+_WINDING_DOWN = {"stop", "cancel", "release", "unregister"}
+_NODE_PROXY = re.compile(r"^/api/v1/nodes/[^/]+/(?!token$)")
+
+
+def storage_problem(exc: diskspace.StorageFull) -> JSONResponse:
+    """507 Insufficient Storage: ``detail`` names what is full and where, and ``where``
+    carries the path for programs."""
+    return problem(507, exc.message, where=exc.where)
+
+
+class StorageGate:
+    """Refuses new work while the data dir it would be written to is full, and turns a
+    full-disk error of any route into the same 507 instead of a 500.
+
+    Before a ``POST``/``PUT``/``PATCH`` (a ``DELETE`` and a stop, cancel or release wind
+    work down and pass), one ``statvfs`` of the request's room
+    (:func:`backend.diskspace.check`): a few microseconds, and nothing is remembered, so
+    the first request after space returns is served. The proxy to another node passes:
+    that node answers for its own disk. Reads are never checked.
+    """
+
+    def __init__(self, app: ASGIApp, rooms: tuple[Room, ...]) -> None:
+        self.app = app
+        self.rooms = sorted(rooms, key=lambda room: -len(room[0]))  # longest prefix first
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        room = next((r for r in self.rooms if path.startswith(r[0])), None)
+        try:
+            if room is not None and _makes_work(scope.get("method", "GET"), path) and \
+                    _may_change(scope):
+                diskspace.check(room[1], room[2])
+        except diskspace.StorageFull as exc:
+            await storage_problem(exc)(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started or room is None or not diskspace.is_full(exc):
+                raise
+            full = exc if isinstance(exc, diskspace.StorageFull) else \
+                diskspace.StorageFull(room[1], room[2])
+            await storage_problem(full)(scope, receive, send)
+
+
+def _may_change(scope: Scope) -> bool:
+    """Whether the caller's token may change something: only such a caller learns that the
+    disk is full and where; anyone else gets the route's own 401 or 403 first. (A call an
+    agent proves with its id and secret passes too; its write meets the full disk.)"""
+    conn = HTTPConnection(scope)
+    if getattr(conn.app.state, "operator_token", None) is None:
+        return True  # an app without tokens (none of the product's): everyone may
+    who = identify(conn)
+    return who is not None and who.may(Need.FLOW)
+
+
+def _makes_work(method: str, path: str) -> bool:
+    if method not in ("POST", "PUT", "PATCH"):
+        return False
+    if path.rstrip("/").rsplit("/", 1)[-1] in _WINDING_DOWN:
+        return False
+    return not _NODE_PROXY.match(path)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,11 +42,10 @@ class Store:
         for number, steps in enumerate(self._migrations, start=1):
             if number <= version:
                 continue
-            db.execute("BEGIN")
-            for statement in steps:
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version={number}")
-            db.execute("COMMIT")
+            with _transaction(db):
+                for statement in steps:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version={number}")
         self._db = db
 
     async def close(self) -> None:
@@ -62,12 +62,22 @@ class Store:
         """Run one UPDATE or DELETE; returns how many rows it changed."""
         return await self._call(lambda: self._conn.execute(sql, params).rowcount)
 
+    async def execute_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+        """Run ``(sql, params)`` statements in one transaction, all or none (a change and
+        the event that announces it must not be split by a kill between two writes);
+        returns each one's last inserted row id."""
+        def run() -> list[int]:
+            db = self._conn
+            with _transaction(db):
+                return [db.execute(sql, params).lastrowid or 0 for sql, params in statements]
+
+        return await self._call(run)
+
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         def run() -> None:
             db = self._conn
-            db.execute("BEGIN")
-            db.executemany(sql, rows)
-            db.execute("COMMIT")
+            with _transaction(db):
+                db.executemany(sql, rows)
 
         await self._call(run)
 
@@ -86,3 +96,22 @@ class Store:
 
     async def _call(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN`` ... ``COMMIT``, rolled back when anything inside fails.
+
+    SQLite leaves a transaction open after a statement in it fails (a full disk's
+    ``SQLITE_FULL`` is the usual one): without the rollback every later ``BEGIN`` on this
+    one connection fails with "cannot start a transaction within a transaction", so the
+    store would stay broken after space returned.
+    """
+    db.execute("BEGIN")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from node_processes import kill_workers
 from processes import SOURCE, AgentProcess, HubProcess
 
 
@@ -28,6 +29,7 @@ def start_hub(tmp_path: Path, program: tuple[str, ...]) -> Iterator[Callable[...
     yield start
     for hub in hubs:
         hub.close()
+        kill_workers(hub.data_dir / "node")  # runs of its node outlive it, by design
 
 
 @pytest.fixture

@@ -8,21 +8,34 @@ from pathlib import Path
 
 import httpx
 
+from backend import diskspace
 from backend.client._errors import ClientError
 
 #: Received bytes are written in pieces of about this size, each in a worker thread.
 WRITE_CHUNK = 1 << 20
 
 
-async def save(response: httpx.Response, path: Path, what: str) -> Path:
+async def save(response: httpx.Response, path: Path, what: str,
+               room: str = "the download folder") -> Path:
     """Write the body to ``path`` through ``path.part``, renamed only when complete.
 
     A body shorter than its ``Content-Length`` (a cut) raises :class:`ClientError` and
-    leaves nothing at ``path``, so a file that exists there is always whole.
+    leaves nothing at ``path``, so a file that exists there is always whole. So does a
+    full disk: a 507 :class:`ClientError` saying that ``room`` is full and where, checked
+    before the first byte (the size is known) and caught on every write.
     """
-    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
+    try:
+        return await _save(response, path, what, room)
+    except diskspace.StorageFull as exc:
+        raise ClientError(f"{what}: {exc.message}", 507) from None
+
+
+async def _save(response: httpx.Response, path: Path, what: str, room: str) -> Path:
     expected = int(response.headers.get("content-length", -1))
+    await asyncio.to_thread(diskspace.check, room, path.parent, max(0, expected))
+    with diskspace.guard(room, path.parent):
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
     try:
         out = await asyncio.to_thread(partial.open, "wb")
         written = 0
@@ -39,8 +52,17 @@ async def save(response: httpx.Response, path: Path, what: str) -> Path:
             if pending:
                 await asyncio.to_thread(out.write, b"".join(pending))
                 written += size
+        except OSError as exc:
+            if diskspace.is_full(exc):
+                raise diskspace.StorageFull(room, path.parent) from exc
+            raise
         finally:
-            await asyncio.to_thread(out.close)
+            try:
+                await asyncio.to_thread(out.close)  # flushes: a full disk can show here
+            except OSError as exc:
+                if not diskspace.is_full(exc):
+                    raise
+                raise diskspace.StorageFull(room, path.parent) from exc
         if expected >= 0 and written != expected:
             raise ClientError(f"{what}: the download stopped at {written} of {expected} "
                               "bytes; try again", 502)

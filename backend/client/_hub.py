@@ -80,13 +80,14 @@ class HubClient:
             kwargs["timeout"] = within_s
         return body(await self._send(self._http.post(path, **kwargs), what))
 
-    async def _save(self, path: str, target: Path, what: str) -> Path:
+    async def _save(self, path: str, target: Path, what: str,
+                    room: str = "the download folder") -> Path:
         try:
             async with self._http.stream("GET", path) as response:
                 if response.status_code != 200:
                     await response.aread()
                     check(response, what)
-                return await save(response, target, what)
+                return await save(response, target, what, room)
         except httpx.TransportError as exc:
             raise unreachable(self.base_url, exc) from None
 
@@ -277,10 +278,12 @@ class HubClient:
                                      "cancel render"))
 
     @route("GET", "/api/v1/tasks/{task_id}/renders/{render_id}/file")
-    async def download(self, task_id: str, render_id: str, path: Path) -> Path:
-        """Stream the finished file to ``path`` (whole, or not there at all)."""
+    async def download(self, task_id: str, render_id: str, path: Path,
+                       room: str = "the download folder") -> Path:
+        """Stream the finished file to ``path`` (whole, or not there at all); a full disk
+        is a 507 :class:`ClientError` naming ``room`` (what ``path`` is) and its folder."""
         return await self._save(f"/api/v1/tasks/{task_id}/renders/{render_id}/file", path,
-                                f"render {render_id}")
+                                f"render {render_id}", room)
 
     @route("WS", "/api/v1/tasks/{task_id}/stream")
     def task_stream(self, task_id: str) -> TaskStream:

@@ -20,6 +20,13 @@ from backend.protocol.tasks import InsertLink
 
 log = logging.getLogger(__name__)
 
+#: How long a connection may take to say hello, and how large the hello may be. Before
+#: it, the peer is nobody: without a deadline a silent or trickling connection was kept
+#: for good (each an open file, so a few thousand of them left the driver unable to
+#: accept the real engine, or to reconnect to its hub), and a hello could announce 16 MiB.
+HELLO_TIMEOUT_S = 5.0
+MAX_HELLO_BYTES = 4096
+
 #: ``insert_listen`` when a driver's config does not say: loopback, any free port.
 DEFAULT_LISTEN = "127.0.0.1:0"
 _WILDCARDS = {"", "0.0.0.0", "::"}
@@ -75,7 +82,8 @@ class InsertServer:
         self._connections[task] = writer
         peer = writer.get_extra_info("peername")
         try:
-            first = await _read_frame(reader)
+            first = await asyncio.wait_for(_read_frame(reader, MAX_HELLO_BYTES),
+                                           HELLO_TIMEOUT_S)
             sealers = None
             if self.sealed:
                 engine, answer, sealers = insertlink.check_sealed_hello(first, self.key)
@@ -98,6 +106,9 @@ class InsertServer:
                     await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the engine went away (a run ended, or the engine did)
+        except TimeoutError:
+            log.warning("insert link from %s closed: no hello within %g s", peer,
+                        HELLO_TIMEOUT_S)
         except (ValueError, ProtocolViolation) as exc:
             log.warning("insert link from %s closed: %s", peer, exc)
         except Exception:  # a bug in handling one frame: this engine's link only
@@ -107,8 +118,12 @@ class InsertServer:
             writer.close()
 
 
-async def _read_frame(reader: asyncio.StreamReader) -> bytes:
+async def _read_frame(reader: asyncio.StreamReader, limit: int = insertlink.MAX_FRAME
+                      ) -> bytes:
     length = insertlink.frame_length(await reader.readexactly(insertlink.LENGTH.size))
+    if length > limit:
+        raise ValueError(f"a frame of {length} bytes where a hello of at most {limit} "
+                         "was expected")
     return await reader.readexactly(length)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from backend import diskspace
 from backend.agents.session import AgentSession
 from backend.audio.errors import AudioError
 from backend.audio.graph import Graph
@@ -35,6 +36,7 @@ from backend.audio.meters import MeterReading
 from backend.audio.render import render
 from backend.audio.spec import DriverLocation, InstanceSpec, TaskSpec
 from backend.audio.workers import TrackWorkers
+from backend.diskspace import StorageFull
 from backend.engine.inserts import InsertRouter, RemoteInstance
 from backend.protocol import Message, frames
 from backend.protocol.tasks import (
@@ -60,6 +62,8 @@ LEAD_BLOCKS = 2
 METER_INTERVAL_S = 0.04  # 25 Hz
 PROGRESS_INTERVAL_S = 0.2
 FILE_CHUNK = 512 * 1024
+#: What a full-disk reason calls the engine's renders dir.
+ROOM = "the engine's data dir"
 
 
 @dataclass
@@ -78,6 +82,7 @@ class Engine:
     def __init__(self, session: AgentSession, data_dir: Path) -> None:
         self.session = session
         self.renders_dir = data_dir / "renders"
+        self._discard_leftovers()
         self.specs: dict[str, TaskSpec] = {}
         self.runs: dict[str, _Run] = {}
         self.router: InsertRouter | None = None
@@ -88,6 +93,21 @@ class Engine:
         }
         session.handlers.update(handlers)
         session.on_binary = self._on_binary
+
+    def _discard_leftovers(self) -> None:
+        """Delete what an earlier process of this engine left in its render dir.
+
+        A render's file lives there only while it is written and sent to the hub, and is
+        deleted after; one found at start was cut short by a SIGKILL or a crash (the hub
+        failed that render when the engine went down), so it is only taking space.
+        """
+        if not self.renders_dir.is_dir():
+            return
+        for leftover in self.renders_dir.iterdir():
+            if leftover.is_file():
+                log.info("removing %s, left by a render this engine did not finish",
+                         leftover.name)
+                leftover.unlink(missing_ok=True)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -235,7 +255,6 @@ class Engine:
                       spec: TaskSpec) -> None:
         loop = asyncio.get_running_loop()
         path = self.renders_dir / f"{task_id}-{render_id}.wav"
-        path.parent.mkdir(parents=True, exist_ok=True)
         last = {"progress": 0.0, "meters": 0.0}
 
         def progress(fraction: float) -> None:  # on the render thread
@@ -253,12 +272,18 @@ class Engine:
                     t=time.time()))
 
         def work() -> str:
+            # Renders go to the data dir first: refuse at once when it is full, and name
+            # it when it fills midway (the partial file is deleted below either way).
+            diskspace.check(ROOM, self.renders_dir)
+            with diskspace.guard(ROOM, self.renders_dir):
+                path.parent.mkdir(parents=True, exist_ok=True)
             processes = render_processes(self.config)
             graph = run.graph = self._graph(task_id, spec, run.run_id, processes)
             try:
                 segment = tuple(request.segment) if request.segment else None
-                result = render(graph, path, request.format, progress, run.cancel,
-                                segment)  # type: ignore[arg-type]
+                with diskspace.guard(ROOM, self.renders_dir):
+                    result = render(graph, path, request.format, progress, run.cancel,
+                                    segment)  # type: ignore[arg-type]
                 return result.status
             finally:
                 graph.close()
@@ -273,7 +298,7 @@ class Engine:
                 size, digest = await self._upload(task_id, render_id, path)
                 ended = RenderEnded(task_id=task_id, render_id=render_id, state="done",
                                     bytes=size, sha256=digest)
-        except (AudioError, OSError, ValueError) as exc:
+        except (AudioError, StorageFull, OSError, ValueError) as exc:
             log.warning("render %s of %s failed: %s", render_id, task_id, exc)
             state = "cancelled" if run.cancel.is_set() else "failed"
             ended = RenderEnded(task_id=task_id, render_id=render_id,

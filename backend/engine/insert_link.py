@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,8 +23,12 @@ from backend.protocol.tasks import InsertLink
 
 log = logging.getLogger(__name__)
 
-#: How long connecting and the hello may take before the engine uses the hub relay instead.
+#: How long connecting and the hello may take, in all, before the engine uses the hub
+#: relay instead. In all: a timeout per read let a driver that trickled its welcome a few
+#: bytes at a time hold the render thread for as long as it kept trickling.
 CONNECT_TIMEOUT_S = 1.0
+#: A welcome is a few dozen bytes; a longer first answer is not one.
+MAX_WELCOME_BYTES = 4096
 
 OnResult = Callable[[dict[str, Any], memoryview], None]
 OnLost = Callable[[str], None]
@@ -48,25 +53,26 @@ class DirectLink:
                 "not cross machines; run the same version on both (blocks go via the hub)")
         #: (send, open) when the link is sealed: every frame encrypted and authenticated.
         self._sealers: tuple[insertseal.Sealer, insertseal.Sealer] | None = None
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
         self._sock = socket.create_connection((link.host, link.port), CONNECT_TIMEOUT_S)
-        self._reader = self._sock.makefile("rb", buffering=256 * 1024)
         try:
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if link.sealed:
                 nonce = insertseal.new_nonce()
                 self._sock.sendmsg(insertlink.framed(insertlink.sealed_hello(engine, nonce)))
-                self._sealers = insertlink.check_sealed_welcome(self._read_frame(), link.key,
-                                                                nonce)
+                self._sealers = insertlink.check_sealed_welcome(self._welcome(deadline),
+                                                                link.key, nonce)
             else:
                 self._sock.sendmsg(insertlink.framed(insertlink.hello(link.key, engine)))
-                insertlink.check_welcome(self._read_frame())
+                insertlink.check_welcome(self._welcome(deadline))
         except (OSError, ValueError, ProtocolViolation) as exc:
-            self._reader.close()
             self._sock.close()
             if isinstance(exc, OSError):
                 raise
             raise ConnectionError(f"{driver}'s insert link answered nonsense: {exc}") from None
         self._sock.settimeout(None)
+        # Only now: the handshake read exactly its bytes, so nothing is left in a buffer.
+        self._reader = self._sock.makefile("rb", buffering=256 * 1024)
         self._thread = threading.Thread(target=self._read_results, daemon=True,
                                         name=f"insert-link-{driver}")
         self._thread.start()
@@ -94,6 +100,27 @@ class DirectLink:
         except OSError:
             pass
         self._sock.close()
+
+    def _welcome(self, deadline: float) -> bytes:
+        """The driver's answer to the hello, whole by ``deadline`` or ``TimeoutError``."""
+        length = insertlink.frame_length(self._exactly(insertlink.LENGTH.size, deadline))
+        if length > MAX_WELCOME_BYTES:
+            raise ValueError(f"a first answer of {length} bytes is not a welcome")
+        return self._exactly(length, deadline)
+
+    def _exactly(self, size: int, deadline: float) -> bytes:
+        data = bytearray()
+        while len(data) < size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{self.driver} did not answer the hello within "
+                                   f"{CONNECT_TIMEOUT_S:g} s")
+            self._sock.settimeout(left)
+            chunk = self._sock.recv(size - len(data))
+            if not chunk:
+                raise ConnectionError("the driver closed the link")
+            data += chunk
+        return bytes(data)
 
     def _read_frame(self) -> bytes:
         prefix = self._reader.read(insertlink.LENGTH.size)

@@ -10,17 +10,21 @@ tokens it knows: ``admin.token`` (operator), the named tokens, and linked nodes'
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from fastapi import HTTPException, status
 from starlette.exceptions import WebSocketException
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket
 
+from backend import diskspace
 from backend.hub.access import Kind, Need, Principal, refusal
-from backend.hub.throttle import FailureThrottle, Verdict
+from backend.hub.throttle import Append, FailureThrottle, Verdict, report
 from backend.protocol import closecodes
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -75,36 +79,30 @@ def count_failure(conn: HTTPConnection, credential: str) -> None:
     throttle: FailureThrottle | None = getattr(conn.app.state, "throttle", None)
     if throttle is None:
         return
-    keys = throttle.keys(client_address(conn), credential)
-    wait = throttle.retry_after(keys)
-    if wait is not None:
-        raise _too_many(conn, wait)
-    conn.state.auth_failure = throttle.failed(keys)
+    counted = throttle.failure(throttle.keys(client_address(conn), credential))
+    if isinstance(counted, int):
+        raise _too_many(conn, counted)
+    conn.state.auth_failure = counted
 
 
 async def report_failure(conn: HTTPConnection, reason: str) -> None:
     """An ``auth.failed`` event (and ``auth.throttled`` as the limit is crossed), at most
     the limit's worth per address and window, so a flood cannot flood the event log."""
     verdict: Verdict | None = getattr(conn.state, "auth_failure", None)
-    report: Callable[..., Awaitable[Any]] | None = getattr(conn.app.state, "report", None)
-    if verdict is None or report is None:
-        return
-    address = client_address(conn)
-    if verdict.report:
-        await report("auth.failed", address, {"path": conn.url.path[:200], "reason": reason})
-    if verdict.throttled_now:
-        await report("auth.throttled", address, {"path": conn.url.path[:200]})
+    append: Append | None = getattr(conn.app.state, "report", None)
+    if verdict is not None and append is not None:
+        try:
+            await report(verdict, append, client_address(conn), conn.url.path, reason)
+        except Exception as exc:  # the refusal stands; a full disk must not turn it into
+            if not diskspace.is_full(exc):  # a 507 that tells a stranger where data lives
+                raise
+            log.warning("auth failure from %s not recorded: %s", client_address(conn), exc)
 
 
 async def agent_checked(conn: HTTPConnection, credential: str,
                         check: Callable[[], Awaitable[T]]) -> T:
     """Run an agent-credential check (an artifact upload, a node's link) under the same
-    throttle as bearer tokens."""
-    throttle: FailureThrottle | None = getattr(conn.app.state, "throttle", None)
-    if throttle is not None:
-        wait = throttle.retry_after(throttle.keys(client_address(conn), credential))
-        if wait is not None:
-            raise _too_many(conn, wait)
+    throttle as bearer tokens: checked first, so valid credentials always pass."""
     try:
         return await check()
     except HTTPException as exc:

@@ -17,10 +17,11 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from backend.errors import AuthError, ProtocolViolation
+from backend.hub.component import Component
 from backend.hub.health import Action as HealthAction
 from backend.hub.health import Answered, HealthCheck, SendPing, StateChanged
 from backend.hub.registry import Registry
-from backend.hub.throttle import FailureThrottle
+from backend.hub.throttle import FailureThrottle, report
 from backend.protocol import (
     MAX_FRAME_BYTES,
     ConfigApplied,
@@ -125,23 +126,19 @@ async def serve_agent(
         hello = decode_agent_message(frame)
         if not isinstance(hello, Hello):
             raise ProtocolViolation(closecodes.INVALID_MESSAGE, "the first message must be hello")
-        keys = FailureThrottle.keys(address, hello.enroll_token or hello.secret or "")
-        wait = throttle.retry_after(keys) if throttle is not None else None
-        if wait is not None:
-            await link.close(closecodes.TRY_AGAIN_LATER,
-                             f"too many failed hellos; retry in {wait} s")
-            return
-        try:
+        try:  # valid credentials first: they pass even while this address is throttled
             agent_id, secret = await registry.authenticate(hello)
         except AuthError as exc:
-            verdict = throttle.failed(keys) if throttle is not None else None
-            if verdict is not None and verdict.report:
-                await registry.events.append("auth.failed", address, {
-                    "path": "/api/v1/agents", "reason": exc.reason[:120],
-                    "agent": f"{hello.kind} {hello.name}"})
-            if verdict is not None and verdict.throttled_now:
-                await registry.events.append("auth.throttled", address,
-                                             {"path": "/api/v1/agents"})
+            if throttle is None:
+                raise
+            counted = throttle.failure(FailureThrottle.keys(
+                address, hello.enroll_token or hello.secret or ""))
+            if isinstance(counted, int):
+                await link.close(closecodes.TRY_AGAIN_LATER,
+                                 f"too many failed hellos; retry in {counted} s")
+                return
+            await report(counted, registry.events.append, address, "/api/v1/agents",
+                         exc.reason, agent=f"{hello.kind} {hello.name}")
             raise
     except TimeoutError:
         await link.close(closecodes.HELLO_TIMEOUT, f"no hello within {HELLO_TIMEOUT_S:g} s")
@@ -153,23 +150,27 @@ async def serve_agent(
     except _Closed:
         return
 
-    component = await registry.register(hello, agent_id, link)
+    settings = registry.health
+
+    async def welcome(component: Component) -> None:
+        await link.send(
+            Welcome(
+                agent_id=agent_id,
+                secret=secret,
+                config=component.config,
+                health={"interval_s": settings.interval_s, "timeout_s": settings.timeout_s,
+                        "misses": settings.misses},
+                tls_next=tls_next(),
+            )
+        )
+
+    # The welcome goes out inside the registration, before any listener of it can send.
+    component = await registry.register(hello, agent_id, link, welcome=welcome)
     for seen in hello.pin_mismatches:  # the agent refused a certificate since last time
         await registry.events.append("agent.pin_mismatch", component.id, {
             "presented": str(seen.get("presented", ""))[:80],
             "expected": [str(e)[:80] for e in seen.get("expected", [])][:4],
             "url": str(seen.get("url", ""))[:200], "at": seen.get("at")})
-    settings = registry.health
-    await link.send(
-        Welcome(
-            agent_id=agent_id,
-            secret=secret,
-            config=component.config,
-            health={"interval_s": settings.interval_s, "timeout_s": settings.timeout_s,
-                    "misses": settings.misses},
-            tls_next=tls_next(),
-        )
-    )
     check = HealthCheck(settings, clock())
 
     async def act(actions: list[HealthAction]) -> None:
@@ -218,6 +219,10 @@ async def serve_agent(
         log.warning("disconnecting %s: %s", component.id, exc.reason)
         reason = f"disconnected: {exc.reason}"
         await link.close(exc.code, exc.reason)
+    except Exception as exc:  # a handler's bug: this connection only, with a reason
+        log.exception("handling a message from %s failed; disconnecting it", component.id)
+        reason = f"disconnected: the hub failed handling its message ({type(exc).__name__})"
+        await link.close(closecodes.INTERNAL_ERROR, reason)
     finally:
         health_task.cancel()
         check.closed(reason)

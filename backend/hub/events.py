@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,13 +52,16 @@ class EventLog:
         """The live queues being fed now."""
         return self._feed.subscribers()
 
-    async def append(self, type: str, subject: str, data: dict[str, Any]) -> Event:
+    async def append(self, type: str, subject: str, data: dict[str, Any], *,
+                     along: Sequence[tuple[str, Sequence[Any]]] = ()) -> Event:
+        """Store and publish an event; ``along`` are the statements of the change it
+        announces, committed in the same transaction (a kill keeps both or neither)."""
         ts = time.time()
         async with self._lock:  # ids reach subscribers in the order they were assigned
-            event_id = await self._store.execute(
+            *_, event_id = await self._store.execute_all([*along, (
                 "INSERT INTO events (ts, type, subject, data) VALUES (?, ?, ?, ?)",
                 (ts, type, subject, json.dumps(data)),
-            )
+            )])
             event = Event(event_id, ts, type, subject, data)
             self._feed.publish(event)
         return event

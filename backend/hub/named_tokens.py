@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from backend import diskspace
 from backend.hub.access import NAMED_KINDS, Kind, Principal
 from backend.hub.tokens import digest, new_token
 from backend.store import Store
@@ -114,5 +115,10 @@ class NamedTokens:
         if now - self._touched.get(name, 0.0) < TOUCH_EVERY_S:
             return
         self._touched[name] = now
-        await self._store.update("UPDATE api_tokens SET last_used_at = ? WHERE name = ?",
-                                 (now, name))
+        try:
+            await self._store.update("UPDATE api_tokens SET last_used_at = ? WHERE name = ?",
+                                     (now, name))
+        except Exception as exc:  # a full disk: the call is served, its last use unrecorded
+            if not diskspace.is_full(exc):
+                raise
+            self._touched.pop(name, None)  # recorded at a later call, once there is room

@@ -12,10 +12,11 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from backend import diskspace
 from backend.errors import AuthError
 from backend.hub import tokens
 from backend.hub.component import AgentLink, Component
@@ -186,8 +187,17 @@ class Registry:
 
     # -- registration and health ------------------------------------------------------
 
-    async def register(self, hello: Hello, agent_id: str, link: AgentLink) -> Component:
-        """Merge configs, mark half-open, and replace an older connection of the same id."""
+    async def register(self, hello: Hello, agent_id: str, link: AgentLink,
+                       welcome: Callable[[Component], Awaitable[None]] | None = None,
+                       ) -> Component:
+        """Merge configs, mark half-open, and replace an older connection of the same id.
+
+        ``welcome`` sends the agent its welcome (with the merged config). It is awaited
+        before the component gets its new link and before anyone hears of the
+        registration: a listener (the task service pushing every task's spec to an engine
+        that comes back) would otherwise send on the link first, and an agent whose first
+        message is not a welcome gives up on the connection and tries again, for ever.
+        """
         stored = await self.stored_config(hello.name)
         merged = deep_merge(hello.config, stored)
         now = self._clock()
@@ -202,9 +212,12 @@ class Registry:
         component.config = merged
         component.registered_at = now
         component.last_seen = now
-        component.link = link
+        component.link = None  # nothing is sent to the agent before its welcome
         if old_link is not None:
             await old_link.close(closecodes.REPLACED, "replaced by a newer connection")
+        if welcome is not None:
+            await welcome(component)
+        component.link = link
         old_state, component.state = component.state, Health.HALF_OPEN
         await self._persist(component)
         await self._events.append(
@@ -221,11 +234,19 @@ class Registry:
             return
         old, component.state = component.state, new
         log.info("%s %s: %s -> %s (%s)", component.kind, component.id, old, new, reason)
-        await self._persist(component)
-        await self._events.append(
-            "component.state", component.id,
-            {"kind": component.kind, "old": old.value, "new": new.value, "reason": reason},
-        )
+        try:
+            await self._persist(component)
+            await self._events.append(
+                "component.state", component.id,
+                {"kind": component.kind, "old": old.value, "new": new.value, "reason": reason},
+            )
+        except Exception as exc:
+            # On a full disk the change still counts (a play on a driver that died must
+            # still fail): only its record is lost, and a restart starts half-open anyway.
+            if not diskspace.is_full(exc):
+                raise
+            log.warning("%s %s is %s, not stored: the hub's disk is full (%s)",
+                        component.kind, component.id, new.value, exc)
         await self.dispatch.state_changed(component, new, reason)
 
     def seen(self, component: Component, rtt_s: float) -> None:

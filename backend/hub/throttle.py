@@ -6,8 +6,11 @@ ends. Only failures are counted and only failures are refused: a valid token is 
 first and always passes, so the console and the local agents on 127.0.0.1 are never
 locked out by someone else's bad guesses from the same address.
 
-Pure logic over a clock, tested without sockets; the HTTP and channel code asks
-:meth:`FailureThrottle.retry_after` before counting with :meth:`FailureThrottle.failed`.
+Pure logic over a clock, tested without sockets. The HTTP routes and the agent channel
+both go through :meth:`FailureThrottle.failure` *after* a credential was refused, and
+through :func:`report` for the events, so the two cannot drift apart again (the channel
+used to ask before checking, and a valid agent reconnecting from an address someone else
+had failed from was refused for the rest of the window: the fuzzer found it).
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 #: Keys kept at most; past it, windows that ended are dropped (then the oldest).
 MAX_KEYS = 10_000
@@ -84,9 +88,33 @@ class FailureThrottle:
             self._prune(now)
         return Verdict(report, crossed)
 
+    def failure(self, keys: Iterable[str]) -> int | Verdict:
+        """One more refused credential: the whole seconds to wait when these keys are
+        already over the limit (refuse it as "try again later", uncounted), else the
+        verdict of counting it. Call it only after the credential was checked, so a
+        valid one is never refused."""
+        keys = tuple(keys)
+        wait = self.retry_after(keys)
+        return wait if wait is not None else self.failed(keys)
+
     def _prune(self, now: float) -> None:
         live = {k: w for k, w in self._windows.items() if now - w.start < self.window_s}
         if len(live) > MAX_KEYS:
             newest = sorted(live.items(), key=lambda kw: kw[1].start)[-MAX_KEYS:]
             live = dict(newest)
         self._windows = live
+
+
+#: How an event is appended: ``(type, subject, data)`` (the hub's ``EventLog.append``).
+Append = Callable[[str, str, dict[str, Any]], Awaitable[Any]]
+
+
+async def report(verdict: Verdict, append: Append, address: str, path: str, reason: str,
+                 **extra: str) -> None:
+    """An ``auth.failed`` event (and ``auth.throttled`` as the limit is crossed), at most
+    the limit's worth per address and window, so a flood cannot flood the event log."""
+    if verdict.report:
+        await append("auth.failed", address,
+                     {"path": path[:200], "reason": reason[:120], **extra})
+    if verdict.throttled_now:
+        await append("auth.throttled", address, {"path": path[:200]})

@@ -51,7 +51,8 @@ def create_node_app(node: Node, token: str) -> FastAPI:
     route, ``GET /api/v1/health`` (liveness and version, as the hub's)."""
     app = FastAPI(title=f"Control Room node {node.name}", version=__version__,
                   description="A standalone node service: flows, runs, locks.")
-    problems.install(app, finish=openapi_links.add)
+    problems.install(app, finish=openapi_links.add,
+                     storage=[("/", "the node's data dir", node.settings.data_dir)])
     app.state.operator_token = token
     app.state.throttle = FailureThrottle()
 

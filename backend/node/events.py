@@ -20,16 +20,19 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 
-from backend import streams
+from backend import diskspace, streams
 from backend.node.fold import RunEvent
 from backend.store import Store
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 5_000
+#: How soon a commit refused by a full disk is tried again (doubling up to the max).
+FULL_RETRY_S = 0.1
+FULL_RETRY_MAX_S = 2.0
 BACKLOG_PAGE = 1_000
 
 
@@ -105,10 +108,7 @@ class EventStore:
                 for p in batch
             ]
             try:
-                await self._store.executemany(
-                    "INSERT INTO events (fid, offset, ts, type, data, wseq) "
-                    "VALUES (?, ?, ?, ?, ?, ?)", rows,
-                )
+                await self._commit(rows)
             except Exception as exc:  # a failed commit fails every append in it
                 log.exception("could not commit %d run events", len(batch))
                 for p in batch:
@@ -127,6 +127,35 @@ class EventStore:
                 if not p.done.done():
                     p.done.set_result(p.event)
                 self._publish(p.fid, p.event)
+
+    async def _commit(self, rows: Sequence[Sequence[object]]) -> None:
+        """Write one batch; while the disk is full, keep it and try again.
+
+        Failing the batch would lose it: its workers' events are already taken (their
+        ``wseq`` counted), so a resend would be skipped. Waiting keeps every event, in
+        order, none twice: nothing is acknowledged or shown before it is committed, the
+        workers hold what is unacknowledged, and the writer goes on by itself the moment
+        space returns (new runs are refused with 507 meanwhile).
+        """
+        delay = FULL_RETRY_S
+        while True:
+            try:
+                await self._store.executemany(
+                    "INSERT INTO events (fid, offset, ts, type, data, wseq) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", rows,
+                )
+                if delay > FULL_RETRY_S:
+                    log.warning("run events are committed again (%d waited)", len(rows))
+                return
+            except Exception as exc:
+                if not diskspace.is_full(exc):
+                    raise
+                if delay == FULL_RETRY_S:
+                    log.warning("cannot commit %d run events, the disk of %s is full (%s); "
+                                "holding them until there is room", len(rows),
+                                self._store.path.parent, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, FULL_RETRY_MAX_S)
 
     async def _resync(self) -> None:
         rows = await self._store.query(

@@ -112,6 +112,15 @@ class Runs:
             self.runs[fid] = run
             if state.done:
                 continue
+            if state.has_result or state.error is not None:
+                # The worker's last word (its result, or an error) was committed and
+                # acknowledged, but the node stopped before the final it implies: the
+                # worker may well have exited since, content. Write that final now, not
+                # "interrupted" for a run that ended.
+                error = state.error or {}
+                await self._append(run, "final", {"state": "done"} if state.has_result else
+                                   {"state": "error", "reason": error.get("message")})
+                continue
             run.wseq_queued = await self.events.last_wseq(fid)
             launch = await self._launch_of(fid)
             run.launch = launch

@@ -138,8 +138,8 @@ class Worker:
                 if self._ws is not None:
                     lost_since = loop.time()
                 self._ws = None
-            if self._finished.is_set() and self._flow_task is None:
-                return 0
+            if self._done():  # finished and every event acknowledged; until then the
+                return 0      # events are only here, so keep trying to hand them over
             if loop.time() - lost_since > self.orphan_timeout_s:
                 log.error("no node for %.0f s; giving up", self.orphan_timeout_s)
                 return EXIT_ORPHANED

@@ -10,6 +10,7 @@ from __future__ import annotations
 NORMAL = 1000  # orderly shutdown of either side
 GOING_AWAY = 1001  # the hub is shutting down; reconnect later
 MESSAGE_TOO_BIG = 1009  # a frame over the size limit
+INTERNAL_ERROR = 1011  # the hub failed handling a message (a bug: its log has it)
 TRY_AGAIN_LATER = 1013  # too many failed hellos from this address or credential lately
 INVALID_MESSAGE = 4400  # not JSON, wrong fields or wrong types, or out of order
 AUTH_FAILED = 4401  # enrollment token unknown, used or expired; wrong secret; unknown id

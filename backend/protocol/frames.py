@@ -43,7 +43,8 @@ def unpack(frame: bytes) -> tuple[dict[str, Any], memoryview]:
         raise ProtocolViolation(closecodes.INVALID_MESSAGE, "binary frame header length invalid")
     try:
         header = json.loads(frame[_LEN.size:_LEN.size + length])
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: ``[[[[...`` in 4 KiB; it
+        # escaped every reader's error handling (a hub connection died with 1011)
         raise ProtocolViolation(
             closecodes.INVALID_MESSAGE, "binary frame header is not JSON"
         ) from None

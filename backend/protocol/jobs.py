@@ -8,9 +8,10 @@ the highest ``seq`` it applied). ``docs/runners.md`` has the sequences.
 
 from __future__ import annotations
 
+import base64
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from backend.protocol.messages import Message, register
 
@@ -76,6 +77,14 @@ class JobEvent(Message):
     duration_s: float | None = None
     artifacts: list[str] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _ended_says_how(self) -> JobEvent:
+        """An ``ended`` without its ``state`` used to reach the hub's store and then fail
+        to fold: a 1011 at once, and a hub that could not start again after it."""
+        if self.event == "ended" and self.state is None:
+            raise ValueError("an ended event needs its state")
+        return self
+
 
 class JobOutput(Message):
     """A chunk of a job's output at byte ``offset`` (the hub keeps its copy contiguous)."""
@@ -85,6 +94,17 @@ class JobOutput(Message):
     offset: int = Field(ge=0)
     #: The bytes, base64-encoded (output need not be valid UTF-8).
     data: str
+
+    @field_validator("data")
+    @classmethod
+    def _base64(cls, value: str) -> str:
+        """Checked here, so bad base64 is the sender's 4400, not an error in the hub's
+        handler (which it was: the connection died with 1011 and a traceback)."""
+        try:
+            base64.b64decode(value, validate=True)
+        except ValueError:
+            raise ValueError("data is not base64") from None
+        return value
 
 
 class RunnerLogs(Message):

@@ -14,6 +14,7 @@ Who sends what (``docs/protocol.md`` has the full table):
 from __future__ import annotations
 
 import json
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -23,6 +24,11 @@ from backend.protocol import closecodes
 
 #: Largest frame either side accepts. Control messages are tiny; a config is a few KiB.
 MAX_FRAME_BYTES = 1024 * 1024
+
+#: Deepest nesting of arrays and objects a message may have. Real ones (a task spec, a
+#: config) stay under ten; a frame of ``[[[[...`` made the hub's JSON decoder, or the config
+#: merge's deep copy, raise RecursionError and the connection died without a reason.
+MAX_DEPTH = 64
 
 #: A component id: what ``--name`` gives. Safe in URLs, file names and log lines.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -129,6 +135,42 @@ register("agent", Hello, Pong, ConfigApplied, Report)
 register("hub", Welcome, Ping, ConfigPush, TlsNext)
 
 
+def _no_constant(name: str) -> Any:
+    """``NaN``, ``Infinity``, ``-Infinity``: Python's json reads them, JSON has none, and a
+    value kept from one (a report, a config) made the hub's event stream invalid JSON."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    """A number too large for a float (``1e999``) would be read as infinity."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is out of range for a number")
+    return value
+
+
+def _too_deep() -> ProtocolViolation:
+    return ProtocolViolation(closecodes.INVALID_MESSAGE,
+                             f"message nested deeper than {MAX_DEPTH} levels")
+
+
+def _depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a parsed message (iterative: a deep one must
+    not blow the stack here, as it did in the config merge's copy)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item \
+            if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def _decode(frame: str | bytes, table: dict[str, type[Message]]) -> Message:
     if isinstance(frame, bytes):
         raise ProtocolViolation(
@@ -139,9 +181,13 @@ def _decode(frame: str | bytes, table: dict[str, type[Message]]) -> Message:
             closecodes.MESSAGE_TOO_BIG, f"frame over the {MAX_FRAME_BYTES} byte limit"
         )
     try:
-        raw = json.loads(frame)
+        raw = json.loads(frame, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError:  # json's own limit (about 1,000 levels) gave out first
+        raise _too_deep() from None
     except ValueError as exc:
         raise ProtocolViolation(closecodes.INVALID_MESSAGE, f"malformed JSON: {exc}") from None
+    if _depth(raw) > MAX_DEPTH:
+        raise _too_deep()
     if not isinstance(raw, dict):
         raise ProtocolViolation(
             closecodes.INVALID_MESSAGE, "a message must be a JSON object with a 'type'"

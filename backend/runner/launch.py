@@ -86,6 +86,33 @@ def start_shim(offer: dict[str, Any], job_dir: Path) -> Shim:
     return Shim(process, popen)
 
 
+def adopt_shim(job_dir: Path) -> Shim | None:
+    """The shim an earlier runner life started for ``job_dir`` but did not live to record.
+
+    :func:`start_shim` writes ``shim.json`` only once the shim runs; a runner killed in
+    between left a shim (in its own session, running the job) that no file names. Starting
+    another would run the job twice, so a restarted runner looks for it first, by its
+    command line (which ends with the job's dir), and records it.
+    """
+    if not (job_dir / "launch.json").exists():
+        return None  # the earlier life stopped before it could start one
+    wanted = str(job_dir)
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info.get("cmdline") or []
+        if len(cmdline) >= 2 and cmdline[-1] == wanted and (
+                cmdline[-2].endswith("shim.py") or cmdline[-2] == "backend.runner.shim"):
+            shim = Shim(process, None)
+            if not shim.alive():
+                continue
+            try:
+                created = process.create_time()
+            except psutil.Error:
+                continue
+            write_atomic(job_dir / "shim.json", {"pid": process.pid, "create_time": created})
+            return shim
+    return None
+
+
 def find_shim(record: dict[str, Any] | None) -> Shim | None:
     """The shim of an earlier runner life, if it still runs and is the same process."""
     if not record:

@@ -15,6 +15,7 @@ import asyncio
 import base64
 import logging
 import os
+import shutil
 import signal
 import time
 from collections import deque
@@ -24,6 +25,7 @@ from typing import Any
 
 import psutil
 
+from backend import diskspace
 from backend.agents import AgentSession, credentials
 from backend.client import ClientError, HubClient
 from backend.protocol import Message
@@ -43,7 +45,7 @@ from backend.protocol.jobs import (
 )
 from backend.runner import inventory
 from backend.runner.journal import Journal, open_journals, read_json, write_atomic
-from backend.runner.launch import Shim, find_shim, start_shim, unmet_at_start
+from backend.runner.launch import Shim, adopt_shim, find_shim, start_shim, unmet_at_start
 from backend.runner.progress import ProgressParser
 from backend.runner.resources import QUANTITIES, shortfall
 
@@ -51,6 +53,8 @@ log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 OUTPUT_CHUNK = 192 * 1024
+#: What a full-disk refusal calls the runner's data dir (jobs' journals, output, artifacts).
+ROOM = "the runner's data dir"
 
 
 @dataclass(frozen=True)
@@ -231,16 +235,33 @@ class Runner:
             message.needs, self.free(), self.config.labels)
         if (self.archive_root / message.job_id).exists():
             reason = "this runner has already run the job"  # never twice
-        if reason is not None:
-            log.info("refused job %s: %s", message.job_id, reason)
-            await self.session.send(JobRefuse(job_id=message.job_id, reason=reason))
-            return
         offer = {**message.model_dump(exclude={"type"}), "media_dir": self.config.media_dir}
-        journal = Journal.create(self.jobs_root, message.job_id, offer)
+        journal = None
+        if reason is None:  # a job is journaled before it is accepted: that needs room
+            try:  # on the loop, as before: a repeated offer must find the job active
+                journal = self._journal(message.job_id, offer)
+            except diskspace.StorageFull as exc:
+                reason = exc.message
+        if journal is None:
+            log.info("refused job %s: %s", message.job_id, reason)
+            await self.session.send(JobRefuse(job_id=message.job_id, reason=reason or ""))
+            return
         job = ActiveJob(journal, offer)
         self.active[job.id] = job
         await self._report(job, "accepted")
         self._supervise_soon(job)
+
+    def _journal(self, job_id: str, offer: dict[str, Any]) -> Journal:
+        """The new job's journal, or :class:`~backend.diskspace.StorageFull` when the data
+        dir has no room for it (checked first; a journal half-made by a disk filling
+        meanwhile is removed, so a restart does not pick up a job never accepted)."""
+        diskspace.check(ROOM, self.data_dir)
+        try:
+            with diskspace.guard(ROOM, self.data_dir):
+                return Journal.create(self.jobs_root, job_id, offer)
+        except diskspace.StorageFull:
+            shutil.rmtree(self.jobs_root / job_id, ignore_errors=True)
+            raise
 
     async def _on_cancel(self, message: Message) -> None:
         assert isinstance(message, JobCancel)
@@ -256,15 +277,23 @@ class Runner:
     async def _supervise(self, job: ActiveJob) -> None:
         d = job.journal.dir
         if not job.ended and not (d / "shim.json").exists() and not (d / "exit.json").exists():
-            unmet = await asyncio.to_thread(unmet_at_start, job.offer.get("needs", {}),
-                                            self.data_dir)
-            if unmet is not None:
-                await self._end(job, "failed", error=unmet)
-                return
-            job.shim = await asyncio.to_thread(start_shim, job.offer, d)
+            # An earlier life may have started the shim and died before recording it:
+            # adopt that one, or the job runs twice.
+            job.shim = await asyncio.to_thread(adopt_shim, d)
+            if job.shim is None:
+                unmet = await asyncio.to_thread(unmet_at_start, job.offer.get("needs", {}),
+                                                self.data_dir)
+                if unmet is not None:
+                    await self._end(job, "failed", error=unmet)
+                    return
+                job.shim = await asyncio.to_thread(start_shim, job.offer, d)
             await self._report(job, "started")
         elif not job.ended:
             job.shim = find_shim(read_json(d / "shim.json"))
+            if not any(e["event"] == "started" for e in job.journal.events):
+                # A shim ran (shim.json or exit.json says so) but the life that started it
+                # died before journaling "started": the hub must still hear it once.
+                await self._report(job, "started")
         while not job.ended:
             await self._pump(job)
             outcome = read_json(d / "exit.json")
@@ -351,8 +380,12 @@ class Runner:
                             duration_s=duration)
             return
         if outcome.get("lost"):
-            await self._end(job, "failed", error="the job's shim died without recording "
-                            "how the job ended")
+            error = "the job's shim died without recording how the job ended"
+            try:  # the usual cause: no room for its output or exit.json
+                diskspace.check(ROOM, self.data_dir)
+            except diskspace.StorageFull as exc:
+                error = f"{error}: {exc.message}"
+            await self._end(job, "failed", error=error)
             return
         if code == 0:
             artifacts = await self._upload_artifacts(job)
@@ -394,8 +427,25 @@ class Runner:
     # -- reports and their acknowledgements -------------------------------------------
 
     async def _report(self, job: ActiveJob, event: str, **data: Any) -> None:
-        entry = job.journal.append(event, time.time(), **data)
+        entry = await self._journal_report(job, event, data)
         await self.session.send(_event(job.id, entry))
+
+    async def _journal_report(self, job: ActiveJob, event: str,
+                              data: dict[str, Any]) -> dict[str, Any]:
+        """Journal a report, waiting for room when the data dir is full: a report is
+        sent only once it is journaled (so it can be resent), and the job's supervision
+        must not die with the disk; it goes on by itself when space returns."""
+        waiting = False
+        while True:
+            try:
+                with diskspace.guard(ROOM, self.data_dir):
+                    return job.journal.append(event, time.time(), **data)
+            except diskspace.StorageFull as exc:
+                if not waiting:
+                    log.warning("cannot journal %s of job %s: %s; retrying every %g s",
+                                event, job.id, exc.message, self.config.retry_s)
+                waiting = True
+                await asyncio.sleep(self.config.retry_s)
 
     async def _flush(self, job: ActiveJob) -> None:
         """Send every report the hub has not acknowledged (again)."""

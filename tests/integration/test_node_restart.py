@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +61,28 @@ def test_node_sigkill_with_a_run_locked_then_the_lock_is_answered_after_restart(
     assert [e["type"] for e in events].count("status") == 2  # pending + running, once each
     assert [e["data"].get("reason") for e in events if e["type"] == "deny"] == \
         ["positive gain would clip"]
+
+
+def test_a_flow_that_finishes_while_its_node_is_down_delivers_every_event_after(
+    node: NodeProcess,
+) -> None:
+    """Found by the chaos suite: a worker whose flow ended while its node was away gave
+    up at its next failed reconnect (exit 0) with its last events and its result still
+    unacknowledged in memory; the node's next process found it gone: ``interrupted``."""
+    runs = runs_of(node)
+    fid = runs.start("chatty", {"events": 150, "every_s": 0.01})
+    runs.wait(fid, "running")
+    pid = runs.state(fid)["pid"]
+    node.kill(signal.SIGKILL)
+    time.sleep(3.0)  # the flow's 1.5 s end while the node is down
+    assert alive(pid), "the worker must wait for a node to hand its events to"
+    node.start()
+    runs = runs_of(node)
+    assert runs.wait(fid, "done", "interrupted", "error")["state"] == "done"
+    events = runs.events(fid)
+    assert [e["offset"] for e in events] == list(range(1, len(events) + 1))
+    assert [e["data"]["message"] for e in events if e["type"] == "log"] == \
+        [f"line {i}" for i in range(150)]
 
 
 def test_a_candidate_posted_while_the_worker_is_away_reaches_it_when_it_is_back(

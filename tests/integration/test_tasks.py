@@ -306,6 +306,24 @@ def test_an_engine_killed_during_render_fails_it(studio: Studio) -> None:
     assert not list((studio.hub.data_dir / "renders").rglob("*.part"))
     studio.agents["engine-1"] = studio.spawn(studio.hub, "engine-1", "engine", None)
     studio.wait(tid, "ready", timeout=15)
+    # Found by the chaos suite: the killed engine's half-written file stayed in its render
+    # dir for good; the engine's next process removes it.
+    assert not list((studio.agents["engine-1"].data_dir / "renders").iterdir())
+
+
+def test_an_engine_named_by_two_tasks_comes_back_after_a_sigkill(studio: Studio) -> None:
+    """Found by the chaos suite: the engine came back, the hub pushed the first task's spec
+    before the welcome, and the engine dropped that connection and every next one (the
+    hub closed them 1011), so both tasks stayed failed for good."""
+    fixed, dynamic = studio.fixed_and_dynamic()
+    studio.agents["engine-1"].send(signal.SIGKILL)
+    studio.agents["engine-1"].wait()
+    studio.hub.wait_state("engine-1", "down")
+    studio.agents["engine-1"] = studio.spawn(studio.hub, "engine-1", "engine", None)
+    studio.hub.wait_state("engine-1", "up", timeout=20)
+    for task in (fixed, dynamic):
+        studio.wait(task["id"], "ready", timeout=20)
+    assert "expected welcome" not in studio.agents["engine-1"].output()
 
 
 def test_a_spec_naming_a_down_driver_is_refused(studio: Studio) -> None:

@@ -89,6 +89,10 @@ RETRY_MAX_S = 5.0
 STREAM_QUEUE = 64
 
 
+#: What a full render cache is called in the message the console shows.
+CACHE_ROOM = "the console's render cache"
+
+
 def default_cache_dir() -> Path:
     """Where fetched renders are kept: the user cache, ``controlroom/renders``."""
     return Path(platformdirs.user_cache_dir("controlroom", appauthor=False)) / "renders"
@@ -256,7 +260,7 @@ class HubBridge(QObject):
         target = self._cache / task_id / f"{render_id}.wav"
         if await asyncio.to_thread(target.is_file):
             return target
-        await self.client.download(task_id, render_id, target)
+        await self.client.download(task_id, render_id, target, room=CACHE_ROOM)
         log.info("fetched render %s of %s to %s", render_id, task_id, target)
         return target
 

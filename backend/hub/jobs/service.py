@@ -468,15 +468,15 @@ class JobService:
         async with self._lock:
             ts = self._clock()
             payload = {"job_id": job_id, **data} if kind == "submitted" else data
-            await self._store.execute(
-                "INSERT INTO job_events (job_id, ts, type, data) VALUES (?, ?, ?, ?)",
-                (job_id, ts, kind, json.dumps(payload)),
-            )
             job = apply(self.jobs.get(job_id), {"type": kind, "ts": ts, **payload})
+            # The job's event and the hub's event in one transaction: a kill keeps both or
+            # neither, so GET /api/v1/events never misses a change the job has.
+            await self._events.append(f"job.{kind}", job_id, {
+                "state": job.state.value, "progress": job.progress, "runner": job.runner,
+                "error": job.error, **{k: v for k, v in data.items() if k != "payload"}},
+                along=[("INSERT INTO job_events (job_id, ts, type, data) VALUES (?, ?, ?, ?)",
+                        (job_id, ts, kind, json.dumps(payload)))])
             self.jobs[job_id] = job
         if kind != "report" or data.get("event") != "progress":
             log.info("job %s: %s %s", job_id, kind,
                      ", ".join(f"{k}={v}" for k, v in data.items() if k != "payload")[:200])
-        await self._events.append(f"job.{kind}", job_id, {
-            "state": job.state.value, "progress": job.progress, "runner": job.runner,
-            "error": job.error, **{k: v for k, v in data.items() if k != "payload"}})

@@ -64,6 +64,8 @@ class Job:
     artifacts: list[str] = field(default_factory=list)
     cancel_requested: str | None = None
     replaced_lost: bool = False
+    #: ``started`` reports applied: how many times a runner started the job's program.
+    attempts: int = 0
 
     @property
     def bound_to(self) -> str | None:
@@ -79,6 +81,7 @@ class Job:
             "offered_to": self.offered_to, "created_at": self.created_at,
             "started_at": self.started_at, "ended_at": self.ended_at,
             "duration_s": self.duration_s, "artifacts": self.artifacts,
+            "attempts": self.attempts,
             "cancel_requested": self.cancel_requested is not None,
             "commands": allowed_commands(self.state),
         }
@@ -162,6 +165,7 @@ def _report(job: Job, event: dict[str, Any], ts: float) -> None:
             job.reason = None
     elif what == "started":
         job.started_at = event.get("at", ts)
+        job.attempts += 1
     elif what == "progress":
         if job.state is JobState.RUNNING and event.get("progress") is not None:
             job.progress = float(event["progress"])

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import io
 import ipaddress
 import json
 import logging
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from backend import diskspace
 from backend.audio.models import check_params
 from backend.audio.spec import DriverLocation, TaskSpec
 from backend.errors import RequestRefused
@@ -75,6 +77,8 @@ class _Upload:
     handle: BinaryIO
     written: int = 0
     digest: Any = field(default_factory=hashlib.sha256)
+    #: Why the upload stopped: the hub's disk filled (the render fails with it).
+    full: str | None = None
 
 
 class TaskService:
@@ -134,6 +138,23 @@ class TaskService:
             if task.state is not TaskState.RELEASED:
                 for name in task.components:  # wait for each to register and accept again
                     await self._record(task.id, "resync", component=name)
+        self._discard_leftovers()
+
+    def _discard_leftovers(self) -> None:
+        """Remove every file of the render store that no ``done`` render owns.
+
+        A render's file arrives as ``<render_id>.part`` and is renamed ``.wav`` just before
+        ``render_done`` is committed: a hub killed while a file arrived, or between the
+        rename and the commit, left one behind, for a render just failed with "the hub
+        restarted". Nothing else writes here.
+        """
+        owned = {(task.id, render.file) for task in self.tasks.values()
+                 for render in task.renders.values()
+                 if render.state is RenderState.DONE and render.file}
+        for path in self.renders_dir.glob("*/*"):
+            if path.is_file() and (path.parent.name, path.name) not in owned:
+                log.info("removing %s, the file of a render the hub did not finish", path)
+                path.unlink(missing_ok=True)
 
     async def shutdown(self) -> None:
         for job in list(self._background):
@@ -249,7 +270,8 @@ class TaskService:
                                reason=f"{task.engine} is not connected", task_failed=False)
         return task.renders[render_id]
 
-    async def cancel_render(self, task_id: str, render_id: str) -> Render:
+    async def cancel_render(self, task_id: str, render_id: str,
+                            reason: str = "cancelled by the operator") -> Render:
         task = self.get(task_id)
         render = task.renders.get(render_id)
         if render is None:
@@ -257,9 +279,10 @@ class TaskService:
         if render.state is not RenderState.RUNNING:
             raise TaskError(409, f"render {render_id} is {render.state.value}, not running")
         self._require(task, "render_cancel")
-        await self._send(task.engine, RenderCancel(task_id=task_id, render_id=render_id))
+        await self._send(task.engine, RenderCancel(task_id=task_id, render_id=render_id,
+                                                   reason=reason))
         self._discard_upload(task_id, render_id)
-        await self._record(task_id, "render_cancelled", render_id=render_id)
+        await self._record(task_id, "render_cancelled", render_id=render_id, reason=reason)
         return render
 
     async def release(self, task_id: str) -> Task:
@@ -270,7 +293,7 @@ class TaskService:
             await self._record(task_id, "stopped")
         render = task.active_render
         if render is not None:
-            await self.cancel_render(task_id, render.render_id)
+            await self.cancel_render(task_id, render.render_id, "the task was released")
         await self._record(task_id, "released")
         for name in task.components:
             await self._send(name, TaskDrop(task_id=task_id))
@@ -383,7 +406,9 @@ class TaskService:
             problem = "the engine sent no file"
         else:
             upload.handle.close()
-            if upload.written != message.bytes or upload.digest.hexdigest() != message.sha256:
+            if upload.full is not None:
+                problem = upload.full
+            elif upload.written != message.bytes or upload.digest.hexdigest() != message.sha256:
                 problem = (f"file arrived damaged ({upload.written} of {message.bytes} bytes, "
                            "checksum mismatch)")
         if problem is not None or upload is None:
@@ -529,15 +554,30 @@ class TaskService:
             return
         key = (task_id, render_id)
         upload = self._uploads.get(key)
-        if upload is None:
+        try:
+            with diskspace.guard("the hub's data dir", self.renders_dir):
+                if upload is None:
+                    path = self.renders_dir / task_id / f"{render_id}.part"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    upload = self._uploads[key] = _Upload(path, path.open("wb"))
+                if upload.full is not None:
+                    return
+                if offset != upload.written:
+                    log.warning("render %s chunk at %d, expected %d; ignored", render_id,
+                                offset, upload.written)
+                    return
+                upload.handle.write(payload)
+                upload.handle.flush()  # a full disk shows here, not at close
+        except diskspace.StorageFull as exc:
+            # The render fails with this reason when the engine says it is done; the
+            # partial file goes now, so the room it took is given back at once.
+            log.warning("render %s of %s: %s", render_id, task_id, exc.message)
             path = self.renders_dir / task_id / f"{render_id}.part"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            upload = self._uploads[key] = _Upload(path, path.open("wb"))
-        if offset != upload.written:
-            log.warning("render %s chunk at %d, expected %d; ignored", render_id, offset,
-                        upload.written)
+            if upload is not None:
+                upload.handle.close()
+            upload = self._uploads[key] = _Upload(path, io.BytesIO(), full=exc.message)
+            path.unlink(missing_ok=True)
             return
-        upload.handle.write(payload)
         upload.digest.update(payload)
         upload.written += len(payload)
 
@@ -552,16 +592,16 @@ class TaskService:
         async with self._lock:
             ts = self._clock()
             payload = {"task_id": task_id, **data} if kind == "reserved" else data
-            await self._store.execute(
-                "INSERT INTO task_events (task_id, ts, type, data) VALUES (?, ?, ?, ?)",
-                (task_id, ts, kind, json.dumps(payload)),
-            )
             task = apply(self.tasks.get(task_id), {"type": kind, "ts": ts, **payload})
+            # The task's event and the hub's event in one transaction (see jobs' _record).
+            await self._events.append(
+                f"task.{kind}", task_id, {"state": task.state.value, "error": task.error,
+                                          **data},
+                along=[("INSERT INTO task_events (task_id, ts, type, data) VALUES "
+                        "(?, ?, ?, ?)", (task_id, ts, kind, json.dumps(payload)))])
             self.tasks[task_id] = task
         if kind != "render_progress" or data.get("progress", 0) in (0.0, 1.0):
             log.info("task %s: %s %s", task_id, kind, _brief(data))
-        await self._events.append(f"task.{kind}", task_id,
-                                  {"state": task.state.value, "error": task.error, **data})
 
     def _spawn(self, coro: Any) -> None:
         job: asyncio.Task[None] = asyncio.create_task(coro)

@@ -192,8 +192,10 @@ def apply(task: Task | None, event: dict[str, Any]) -> Task:
             render.file, render.bytes = event["file"], event["bytes"]
         elif kind == "render_failed":
             render.state, render.error = RenderState.FAILED, event["reason"]
-        else:
+        else:  # why, as every render that did not finish says (events before the reason
+            #    was recorded say only that it was cancelled)
             render.state = RenderState.CANCELLED
+            render.error = event.get("reason") or "cancelled"
         if task.state is TaskState.RENDERING:
             if kind == "render_failed" and event.get("task_failed"):
                 task.state, task.error = TaskState.FAILED, f"render failed: {event['reason']}"

@@ -57,3 +57,27 @@ async def test_a_subscriber_that_falls_behind_is_dropped_not_blocking(tmp_path: 
     items = [queue.get_nowait() for _ in range(queue.qsize())]
     assert items[-1] is None  # the end marker: re-follow from the last id
     await store.close()
+
+
+async def test_a_change_and_its_event_are_committed_together_or_not_at_all(
+        tmp_path: Path) -> None:
+    """A job's (or task's) event row and the hub's event are one transaction: when the
+    second write fails (here a constraint; in life a kill or a full disk between two
+    writes), the first is not left behind without its announcement."""
+    store, log = await _log(tmp_path)
+    change = ("INSERT INTO job_events (job_id, ts, type, data) VALUES (?, ?, ?, ?)",
+              ("j_1", 1.0, "submitted", "{}"))
+    await log.append("job.submitted", "j_1", {}, along=[change])
+    await store.execute("CREATE TRIGGER refuse BEFORE INSERT ON events "
+                        "BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    try:
+        await log.append("job.started", "j_1", {}, along=[(change[0], ("j_1", 2.0,
+                                                                       "started", "{}"))])
+    except Exception as exc:
+        assert "refused" in str(exc)
+    else:
+        raise AssertionError("the refused event was stored")
+    rows = await store.query("SELECT type FROM job_events")
+    assert [r["type"] for r in rows] == ["submitted"]
+    assert [e.type for e in await log.since(0)] == ["job.submitted"]
+    await store.close()

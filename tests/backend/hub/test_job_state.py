@@ -121,3 +121,15 @@ def test_report_numbers_start_afresh_with_each_offer() -> None:
                {"type": "offered", "runner": "r2"},
                {"type": "report", "runner": "r2", "seq": 1, "event": "accepted"})
     assert job.state is JobState.RUNNING and job.runner == "r2" and job.seq == 1
+
+
+def test_attempts_count_the_started_reports_applied_once_each() -> None:
+    """The chaos suite checks a job's program ran as often as the hub recorded it starting;
+    the hub's event log cannot say (an event is lost if the hub dies between storing the
+    report and logging it), so the job's own fold counts them, repeats ignored."""
+    job = fold(SUBMIT, {"type": "offered", "runner": "r1"}, report(1, "accepted"))
+    assert job.view()["attempts"] == 0
+    job = fold(SUBMIT, {"type": "offered", "runner": "r1"}, report(1, "accepted"),
+               report(2, "started"), report(2, "started"), report(3, "ended",
+                                                                   state="succeeded"))
+    assert job.view()["attempts"] == 1

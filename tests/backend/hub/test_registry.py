@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from backend.errors import AuthError
+from backend.hub.component import Component
 from backend.hub.events import EventLog
 from backend.hub.health import Health, HealthSettings
 from backend.hub.registry import Registry
 from backend.hub.schema import MIGRATIONS
-from backend.protocol import Hello, closecodes
+from backend.protocol import ConfigPush, Hello, closecodes
 from backend.protocol.messages import Message
 from backend.store import Store
 
@@ -109,6 +111,37 @@ async def test_register_merges_and_replaces_an_older_connection(tmp_path: Path) 
     assert component.state is Health.HALF_OPEN and component.link is new  # ignored
     await reg.disconnected(component, new, "gone")
     assert component.state is Health.DOWN
+    await store.close()
+
+
+async def test_the_welcome_is_sent_before_a_listener_of_the_registration_can_send(
+        tmp_path: Path) -> None:
+    """Found by the chaos suite: an engine named by two tasks came back, the task service
+    (a state listener) pushed a spec before the welcome, and the engine, expecting a
+    welcome first, dropped the connection and retried for ever."""
+    store, reg = await _registry(tmp_path, Clock())
+    pushed: list[asyncio.Task[None]] = []
+
+    async def push_spec(component: Component, state: Health, reason: str) -> None:
+        async def send() -> None:
+            if component.link is not None:
+                await component.link.send(ConfigPush(config={"pushed": True}))
+
+        pushed.append(asyncio.create_task(send()))
+        await asyncio.sleep(0)  # the pushes run while the listener still works
+        await asyncio.sleep(0)
+
+    reg.dispatch.on_state(push_spec)
+    link = FakeLink()
+
+    async def welcome(component: Component) -> None:
+        await asyncio.sleep(0.01)  # a slow socket: the others must wait for it
+        await link.send(ConfigPush(config={"welcome": True}))
+
+    await reg.register(Hello(kind="engine", name="e1"), "ag_1", link, welcome=welcome)
+    await asyncio.gather(*pushed)
+    assert [m.model_dump()["config"] for m in link.sent] == [{"welcome": True},
+                                                              {"pushed": True}]
     await store.close()
 
 

@@ -63,6 +63,16 @@ def test_render_progress_and_outcomes() -> None:
     task = apply(task, {"type": "render", "render_id": "r2", "format": "float32"})
     task = apply(task, {"type": "render_cancelled", "render_id": "r2"})
     assert task.state is TaskState.READY and task.renders["r2"].state is RenderState.CANCELLED
+    assert task.renders["r2"].error == "cancelled"  # an event from before reasons were kept
+
+
+def test_a_cancelled_render_keeps_its_reason() -> None:
+    """Found by the chaos suite: a cancelled render had no reason (``error`` None), while
+    every render that does not finish must say why."""
+    task = fold(*ready(), {"type": "render", "render_id": "r1", "format": "wav24"},
+                {"type": "render_cancelled", "render_id": "r1",
+                 "reason": "cancelled by the operator"})
+    assert task.renders["r1"].view()["error"] == "cancelled by the operator"
 
 
 def test_a_component_down_fails_the_task_until_it_is_back_and_accepts() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.hub.throttle import MAX_KEYS, FailureThrottle
+from backend.hub.throttle import MAX_KEYS, FailureThrottle, Verdict
 
 
 class Clock:
@@ -57,3 +57,18 @@ def test_credentials_are_kept_as_digests_and_memory_is_bounded() -> None:
 def test_a_limit_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match=">= 1"):
         FailureThrottle(limit=0)
+
+
+def test_failure_counts_until_the_limit_then_says_how_long_to_wait() -> None:
+    """The one helper the HTTP routes and the agent channel both call after a refused
+    credential (never before checking one: a valid credential always passes)."""
+    clock = Clock()
+    throttle = FailureThrottle(limit=2, window_s=30, clock=clock)
+    keys = throttle.keys("10.0.0.9", "crt_guess")
+    first, second = throttle.failure(keys), throttle.failure(keys)
+    assert isinstance(first, Verdict) and first.report and not first.throttled_now
+    assert isinstance(second, Verdict) and second.throttled_now
+    clock.now += 10
+    assert throttle.failure(keys) == 20  # refused, and not counted
+    clock.now += 20
+    assert isinstance(throttle.failure(keys), Verdict)

@@ -17,7 +17,10 @@ def test_round_trip_is_exact_for_float64_audio() -> None:
 @pytest.mark.parametrize(
     "frame",
     [b"", b"\x00\x00", b"\x00\x00\x10\x00{}", b"\x00\x00\x00\x02[]", b"\x00\x00\x00\x03abc",
-     b"\x00\x00\x00\x02{}"],
+     b"\x00\x00\x00\x02{}",
+     # a header nested 4,000 deep raised RecursionError, which no reader caught (found by
+     # tests/fuzz: a hub connection died with 1011, an engine's link reader thread died)
+     b"\x00\x00\x0f\xa0" + b"[" * 4000],
 )
 def test_bad_frames_are_refused(frame: bytes) -> None:
     with pytest.raises(ProtocolViolation):

@@ -173,6 +173,32 @@ async def refused(status: int, call: Any, match: str) -> None:
     assert match in info.value.message
 
 
+async def test_a_restart_removes_the_files_of_renders_it_fails(
+        hub: Hub, tmp_path: Path) -> None:
+    """Found by the chaos suite: the hub SIGKILLed while a render's file arrived (or
+    between renaming it ``.wav`` and committing ``render_done``) left the file in its
+    render store for good, for a render failed with "the hub restarted"."""
+    tid = await ready_task(hub)
+    done = await hub.tasks.render(tid, "wav24", None)
+    await hub.tasks._record(tid, "render_done", render_id=done.render_id,
+                            file=f"{done.render_id}.wav", bytes=16)
+    cut = await hub.tasks.render(tid, "wav24", None)
+    store = tmp_path / "renders" / tid
+    store.mkdir(parents=True, exist_ok=True)
+    kept = store / f"{done.render_id}.wav"
+    kept.write_bytes(b"RIFF a whole one")
+    leftovers = [store / f"{cut.render_id}.part", store / f"{cut.render_id}.wav"]
+    for path in leftovers:
+        path.write_bytes(b"RIFF half a file")
+    again = TaskService(hub.registry, hub.store, hub.events, tmp_path)
+    await again.load()
+    try:
+        assert again.tasks[tid].renders[cut.render_id].error == "the hub restarted"
+        assert kept.exists() and not any(path.exists() for path in leftovers)
+    finally:
+        await again.shutdown()
+
+
 async def test_reserve_pushes_the_spec_and_is_ready_once_engine_and_driver_accept(
         hub: Hub) -> None:
     await hub.engine.connect()
