@@ -37,7 +37,7 @@ from fuzzing import (  # noqa: E402
     Watch,
     burst,
     free_port,
-    job_example,
+    fuzz_jobs,
     rss_mb,
     tracebacks,
 )
@@ -78,20 +78,6 @@ def channel_round(fuzz: Fuzz, seed: int, examples: int) -> None:
                           database=None, suppress_health_check=list(HealthCheck),
                           phases=(Phase.generate, Phase.shrink)),
     )
-
-
-def jobs_round(runner: FuzzRunner, seed: int, examples: int) -> None:
-    @hypothesis_seed(seed)
-    @settings(max_examples=examples, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck), phases=(Phase.generate, Phase.shrink))
-    @given(data=st.data())
-    def run(data: st.DataObject) -> None:
-        job_example(runner, data)
-
-    try:
-        run()
-    finally:
-        runner.close()
 
 
 def insert_round(port: int, seed: int, examples: int, fuzz: Fuzz) -> None:
@@ -160,7 +146,7 @@ def main() -> int:
                         if what == "channel":
                             channel_round(fuzz, round_seed, 10)
                         elif what == "jobs":
-                            jobs_round(runner, round_seed, 10)
+                            fuzz_jobs(runner, round_seed, 10, (Phase.generate, Phase.shrink))
                         else:
                             insert_round(port, round_seed, 40, fuzz)
                     except Exception as exc:  # a finding: record it and go on fuzzing

@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -835,3 +837,21 @@ def job_example(runner: FuzzRunner, data: st.DataObject) -> None:
         assert not (ended and state not in FINAL), f"{job_id} left a final state"
         ended = state in FINAL
 
+
+
+def fuzz_jobs(runner: FuzzRunner, seed: int, examples: int,
+              phases: tuple[Phase, ...] = (Phase.explicit, Phase.generate)) -> None:
+    """``examples`` jobs offered to ``runner``, each with its fuzzed reports (the CI test
+    and the long run); the runner's connection is closed at the end."""
+
+    @hypothesis_seed(seed)
+    @settings(max_examples=examples, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck), phases=phases)
+    @given(data=st.data())
+    def run(data: st.DataObject) -> None:
+        job_example(runner, data)
+
+    try:
+        run()
+    finally:
+        runner.close()

@@ -9,6 +9,31 @@ import httpx
 from processes import HubProcess, wait_until
 
 
+def two_driver_spec(duration_s: float) -> dict[str, Any]:
+    """Two tracks through three instances: a compressor on ``driver-1``, an EQ in the
+    engine and a saturator on ``driver-2`` (the task the integration and chaos tests
+    reserve; a render of it crosses both insert links)."""
+    return {
+        "sample_rate": 48000, "block_size": 1024,
+        "tracks": [
+            {"id": "bass", "source": {"type": "tone", "freq_hz": 110, "level_dbfs": -9,
+                                      "duration_s": duration_s}, "gain_db": -3,
+             "chain": ["driver-1.comp"]},
+            {"id": "air", "source": {"type": "noise", "level_dbfs": -24, "seed": 7,
+                                     "duration_s": duration_s}, "pan": 0.5,
+             "chain": ["eq1", "driver-2.tape"]},
+        ],
+        "instances": {
+            "driver-1.comp": {"model": "compressor", "params": {"threshold_db": -20,
+                                                                "ratio": 4},
+                              "location": {"driver": "driver-1"}},
+            "driver-2.tape": {"model": "saturator", "location": {"driver": "driver-2"}},
+            "eq1": {"model": "eq"},
+        },
+        "window": {"start": "2026-11-22T10:00:00Z", "end": "2026-11-22T12:00:00Z"},
+    }
+
+
 class TaskCalls:
     """``/api/v1`` task calls on a hub, with its operator token."""
 

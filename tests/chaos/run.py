@@ -54,6 +54,7 @@ import httpx
 from node_processes import NodeProcess, kill_workers
 from processes import AgentProcess, HubProcess, wait_until
 from runner_farm import FAST
+from task_calls import TaskCalls, two_driver_spec
 
 from chaos.proxy import Proxy
 
@@ -70,22 +71,7 @@ RUN_FINAL = {"done", "error", "cancelled", "interrupted"}
 #: suite runs on a loaded machine and the allocator keeps what it once had.
 RSS_GROWTH_LIMIT_KB = 100 * 1024
 
-SPEC: dict[str, Any] = {
-    "sample_rate": 48000, "block_size": 1024,
-    "tracks": [
-        {"id": "bass", "source": {"type": "tone", "freq_hz": 110, "level_dbfs": -9,
-                                  "duration_s": 12}, "gain_db": -3, "chain": ["driver-1.comp"]},
-        {"id": "air", "source": {"type": "noise", "level_dbfs": -24, "seed": 7,
-                                 "duration_s": 12}, "pan": 0.5, "chain": ["eq1", "driver-2.tape"]},
-    ],
-    "instances": {
-        "driver-1.comp": {"model": "compressor", "params": {"threshold_db": -20, "ratio": 4},
-                          "location": {"driver": "driver-1"}},
-        "driver-2.tape": {"model": "saturator", "location": {"driver": "driver-2"}},
-        "eq1": {"model": "eq"},
-    },
-    "window": {"start": "2026-11-22T10:00:00Z", "end": "2026-11-22T12:00:00Z"},
-}
+SPEC = two_driver_spec(12)
 
 
 def dynamic_spec() -> dict[str, Any]:
@@ -822,8 +808,6 @@ def run_chaos(root: Path, seconds: float, seed: int, settle_s: float = 90.0,
     studio = Studio(root)
     try:
         studio.start()
-        from task_calls import TaskCalls
-
         calls = TaskCalls(studio.hub)
         tasks = [calls.reserve(SPEC, state="ready")["id"],
                  calls.reserve(dynamic_spec(), state="ready")["id"]]

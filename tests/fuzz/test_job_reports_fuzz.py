@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 
-from fuzzing import FuzzHub, FuzzRunner, drain, job_example, tracebacks
-from hypothesis import HealthCheck, Phase, given, seed, settings
-from hypothesis import strategies as st
+from fuzzing import FuzzHub, FuzzRunner, drain, fuzz_jobs, tracebacks
 
 from backend.protocol import closecodes
 
@@ -28,17 +26,7 @@ def test_job_reports_with_bad_sequence_numbers_are_applied_once(fuzz_hub: FuzzHu
     runner = FuzzRunner(fuzz_hub.fuzz, RUNNER)
     log_at = fuzz_hub.log.stat().st_size
 
-    @seed(CI_SEED)
-    @settings(max_examples=5, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck), phases=(Phase.explicit, Phase.generate))
-    @given(data=st.data())
-    def run(data: st.DataObject) -> None:
-        job_example(runner, data)
-
-    try:
-        run()
-    finally:
-        runner.close()
+    fuzz_jobs(runner, CI_SEED, 5)
     assert tracebacks(fuzz_hub.log, log_at) == []
     fuzz_hub.fuzz.healthy()
 

@@ -18,26 +18,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 from processes import AgentProcess, HubProcess, wait_until
-from task_calls import TaskCalls
+from task_calls import TaskCalls, two_driver_spec
 from websockets.asyncio.client import connect
 
-SPEC: dict[str, Any] = {
-    "sample_rate": 48000,
-    "block_size": 1024,
-    "tracks": [
-        {"id": "bass", "source": {"type": "tone", "freq_hz": 110, "level_dbfs": -9,
-                                  "duration_s": 3}, "gain_db": -3, "chain": ["driver-1.comp"]},
-        {"id": "air", "source": {"type": "noise", "level_dbfs": -24, "seed": 7,
-                                 "duration_s": 3}, "pan": 0.5, "chain": ["eq1", "driver-2.tape"]},
-    ],
-    "instances": {
-        "driver-1.comp": {"model": "compressor", "params": {"threshold_db": -20, "ratio": 4},
-                          "location": {"driver": "driver-1"}},
-        "driver-2.tape": {"model": "saturator", "location": {"driver": "driver-2"}},
-        "eq1": {"model": "eq"},
-    },
-    "window": {"start": "2026-11-22T10:00:00Z", "end": "2026-11-22T12:00:00Z"},
-}
+SPEC = two_driver_spec(3)
 
 
 class Studio(TaskCalls):
