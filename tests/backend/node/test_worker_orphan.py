@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -21,6 +22,13 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _cwd(pid: int) -> Path | None:
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return None
+
+
 def test_a_worker_whose_node_dir_was_deleted_exits_orphaned(tmp_path: Path) -> None:
     node_dir = tmp_path / "node"
     run_dir = node_dir / "runs" / "fl_test"
@@ -34,7 +42,13 @@ def test_a_worker_whose_node_dir_was_deleted_exits_orphaned(tmp_path: Path) -> N
         worker.stdin.write((json.dumps(launch) + "\n").encode())
         worker.stdin.close()
         try:
-            time.sleep(0.5)
+            # Started (in its run dir) before the dir goes: a loaded machine takes a while
+            # to import, and a dir deleted before the worker's chdir is another failure.
+            deadline = time.monotonic() + 30
+            while _cwd(worker.pid) != run_dir.resolve() and worker.poll() is None:
+                assert time.monotonic() < deadline, "the worker never reached its run dir"
+                time.sleep(0.02)
+            time.sleep(0.3)
             assert worker.poll() is None  # the node is only unreachable: it keeps trying
             shutil.rmtree(node_dir)
             code = worker.wait(timeout=10)
