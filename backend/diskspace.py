@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +28,8 @@ from pathlib import Path
 
 from backend.errors import ControlRoomError
 
-__all__ = ["MIN_FREE_BYTES", "StorageFull", "check", "free_bytes", "guard", "is_full"]
+__all__ = ["MIN_FREE_BYTES", "StorageFull", "check", "copy_whole", "free_bytes", "guard",
+           "is_full"]
 
 #: Less free space than this counts as full: enough for SQLite to commit a few pages and a
 #: journal entry to be written, so what is accepted can also be finished.
@@ -96,6 +98,20 @@ def guard(what: str, where: Path | str) -> Iterator[None]:
         if is_full(exc):
             raise StorageFull(what, where) from exc
         raise
+
+
+def copy_whole(source: Path, target: Path, what: str) -> Path:
+    """Copy ``source`` to ``target`` whole or not at all (through a hidden ``.part`` in the
+    same folder, renamed when complete); a full disk is a :class:`StorageFull` naming
+    ``what`` and the folder, with no partial file left behind."""
+    part = target.with_name(f".{target.name}.part")
+    try:
+        with guard(what, target.parent):
+            shutil.copyfile(source, part)
+            os.replace(part, target)
+    finally:
+        part.unlink(missing_ok=True)
+    return target
 
 
 def _size(n: int) -> str:

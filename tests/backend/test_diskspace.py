@@ -164,3 +164,21 @@ def test_a_journal_append_refused_by_a_full_disk_leaves_no_torn_line(tmp_path: P
         again = Journal(journal.dir)
         assert [e["event"] for e in again.events] == ["accepted", "started"]
         assert again.last_seq == 2
+
+
+def test_a_copy_is_whole_or_not_there_and_a_full_folder_is_named(tmp_path: Path) -> None:
+    """"Save render as…" into a full folder: the sentence, no partial file; then it works."""
+    source = tmp_path / "render.wav"
+    source.write_bytes(b"RIFF" + bytes(range(256)) * 4096)  # 1 MiB
+    with mounted(tmp_path / "fs", 4) as disk:
+        target = disk.path / "saved.wav"
+        disk.fill()
+        with pytest.raises(StorageFull) as refused:
+            diskspace.copy_whole(source, target, "the folder the render is saved to")
+        assert refused.value.message.startswith(
+            f"the folder the render is saved to is full: no space left at {disk.path}")
+        assert sorted(p.name for p in disk.path.iterdir()) == ["filler.bin"]
+        disk.free()
+        assert diskspace.copy_whole(source, target, "x") == target
+        assert target.read_bytes() == source.read_bytes()
+        assert sorted(p.name for p in disk.path.iterdir()) == ["saved.wav"]

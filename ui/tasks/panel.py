@@ -8,7 +8,6 @@ does nothing); the files, the meters and the audio are reads, and stay.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from backend.diskspace import copy_whole
 from ui.core.accepts import accepts
 from ui.core.bridge import HubBridge
 from ui.core.coroutines import CoroutineRunner
@@ -311,7 +311,7 @@ class TaskPanel(QWidget):
 
         async def save(task_id: str) -> Path:
             source = await self.bridge.fetch_render(task_id, render_id)
-            await asyncio.to_thread(shutil.copyfile, source, target)
-            return target
+            return await asyncio.to_thread(copy_whole, source, target,
+                                           "the folder the render is saved to")
 
         return self.commands.run(f"Save {target.name}", save(self.task["id"]))
