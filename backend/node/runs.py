@@ -29,7 +29,7 @@ from typing import Any
 import psutil
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from backend import program
+from backend import diskspace, program
 from backend.node.events import EventStore
 from backend.node.flows import Catalog
 from backend.node.fold import FINAL_STATES, WORKER_EVENT_TYPES, RunEvent, RunState, fold
@@ -37,6 +37,8 @@ from backend.node.locks import Verdict
 from backend.store import Store
 
 log = logging.getLogger(__name__)
+#: What a full-disk refusal calls the node's data dir.
+ROOM = "the node's data dir"
 
 STDERR_TAIL_BYTES = 2000
 CANCEL_GRACE_S = 2.0
@@ -316,6 +318,9 @@ class Runs:
         run = self.get(fid)
         if run.final_queued or run.state.done:
             raise RunError(409, f"run {fid} is already {run.state.state}; nothing to cancel")
+        # A cancel is recorded before the worker is stopped; on a full disk that record
+        # would wait for room, so say so at once (507) and stop nothing yet.
+        await asyncio.to_thread(diskspace.check, ROOM, self.node_dir)
         await self._append(run, "final", {"state": "cancelled",
                                           "reason": "cancelled by the operator"})
         if run.pid is not None and self._alive(run):

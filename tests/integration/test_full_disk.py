@@ -149,6 +149,11 @@ def test_a_full_node_refuses_runs_keeps_its_runs_and_recovers(
         wait_until(lambda: "cannot commit" in node.output() or "could not commit"
                    in node.output(), 20, "a commit of chatty's events to hit the full disk")
         assert runs.state(chatty)["state"] == "running"
+        # A cancel cannot be recorded: said at once (not an answer held until there is
+        # room), and nothing is stopped.
+        cancel = node.client.post(f"{node.url}/node/v1/runs/{chatty}/cancel", timeout=5)
+        insufficient(cancel, "the node's data dir", node.data_dir)
+        assert runs.state(chatty)["state"] == "running"
 
         disk.free()
         # The run that was writing when the disk filled loses and doubles nothing.
