@@ -19,17 +19,19 @@ recovers by itself the moment space returns, with no restart.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from backend.errors import ControlRoomError
 
-__all__ = ["MIN_FREE_BYTES", "StorageFull", "check", "copy_whole", "free_bytes", "guard",
-           "is_full"]
+__all__ = ["MIN_FREE_BYTES", "Skipped", "StorageFull", "check", "copy_whole", "free_bytes",
+           "guard", "is_full", "unless_full"]
 
 #: Less free space than this counts as full: enough for SQLite to commit a few pages and a
 #: journal entry to be written, so what is accepted can also be finished.
@@ -98,6 +100,29 @@ def guard(what: str, where: Path | str) -> Iterator[None]:
         if is_full(exc):
             raise StorageFull(what, where) from exc
         raise
+
+
+@dataclass
+class Skipped:
+    """What :func:`unless_full` swallowed: the full-disk error, or None if the write went."""
+
+    full: BaseException | None = None
+
+
+@contextmanager
+def unless_full(log: logging.Logger, what: str) -> Iterator[Skipped]:
+    """Run a write that a full disk may cost without failing the work around it (a record
+    of a state change, a token's last use, an auth failure's event): a full disk is logged
+    as ``what`` not stored, and said in the yielded :class:`Skipped`; any other error
+    propagates."""
+    skipped = Skipped()
+    try:
+        yield skipped
+    except Exception as exc:
+        if not is_full(exc):
+            raise
+        skipped.full = exc
+        log.warning("%s: not stored, the disk is full (%s)", what, exc)
 
 
 def copy_whole(source: Path, target: Path, what: str) -> Path:

@@ -13,15 +13,13 @@ Run: ``.venv/bin/python benchmarks/chaos.py [--minutes M] [--seed N] [--json] [-
 
 from __future__ import annotations
 
-import argparse
 import json
-import random
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from harness import progress, sigterm_as_interrupt
+from harness import long_run, progress, seed_of, sigterm_as_interrupt
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # first: ``chaos`` is then tests/chaos, not this file
@@ -30,15 +28,13 @@ from chaos.run import run_chaos  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--seed", type=int, default=None)
+    parser = long_run(__doc__)
     parser.add_argument("--settle", type=float, default=180.0,
                         help="seconds the work may take to end once the faults stop")
     parser.add_argument("--json", action="store_true", help="the report as JSON on stdout")
     parser.add_argument("--keep", action="store_true", help="keep the data dirs and logs")
     args = parser.parse_args()
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
+    seed = seed_of(args)
     sigterm_as_interrupt()
     root = Path(tempfile.mkdtemp(prefix="controlroom-chaos-"))
     try:

@@ -14,14 +14,12 @@ Run: ``.venv/bin/python benchmarks/fuzz_api.py [--minutes M] [--seed N]``.
 
 from __future__ import annotations
 
-import argparse
-import random
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness import progress, sigterm_as_interrupt
+from harness import long_run, progress, seed_of, sigterm_as_interrupt
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -33,12 +31,9 @@ from test_contract import fuzz, without_2xx  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--seed", type=int, default=None)
+    parser = long_run(__doc__)
     args = parser.parse_args()
-    seed = args.seed if args.seed is not None else random.randrange(2**31)
-    progress(f"seed {seed} (replay with --seed {seed})")
+    seed = seed_of(args)
     sigterm_as_interrupt()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)

@@ -14,17 +14,24 @@ Run: ``.venv/bin/python benchmarks/fuzz_channel.py [--minutes M] [--seed N] [--b
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import random
 import socket
 import sys
 import time
 import traceback
 from pathlib import Path
 
-from harness import Reaper, controlroom, enroll, progress, sigterm_as_interrupt, start_hub
+from harness import (
+    Reaper,
+    controlroom,
+    enroll,
+    long_run,
+    progress,
+    seed_of,
+    sigterm_as_interrupt,
+    start_hub,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -116,15 +123,12 @@ def _describe(exc: BaseException) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--seed", type=int, default=None)
+    parser = long_run(__doc__)
     parser.add_argument("--burst", type=int, default=2000,
                         help="connects and drops per round (default 2000)")
     parser.add_argument("--keep", action="store_true", help="keep the hub's data and logs")
     args = parser.parse_args()
-    seed = args.seed if args.seed is not None else random.randrange(2**31)
-    progress(f"seed {seed} (replay with --seed {seed})")
+    seed = seed_of(args)
     sigterm_as_interrupt()
     failures: list[str] = []
     with Reaper(keep=args.keep) as reaper:

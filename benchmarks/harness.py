@@ -22,10 +22,12 @@ The benchmarks run as ``python benchmarks/NAME.py``, which puts this directory f
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import ctypes
 import os
+import random
 import resource
 import shutil
 import signal
@@ -54,6 +56,22 @@ T = TypeVar("T")
 def progress(message: str) -> None:
     """Progress goes to stderr so ``--json`` output on stdout stays parseable."""
     print(message, file=sys.stderr, flush=True)
+
+
+def long_run(description: str) -> argparse.ArgumentParser:
+    """The arguments every long run (the fuzzers, chaos) takes: ``--minutes`` and
+    ``--seed``; :func:`seed_of` picks and prints the seed."""
+    parser = argparse.ArgumentParser(description=description.split("\n", 1)[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=None, help="replay a run (default: fresh)")
+    return parser
+
+
+def seed_of(args: argparse.Namespace) -> int:
+    """``--seed``, or a fresh one; printed first, so any run can be replayed."""
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
+    progress(f"seed {seed} (replay with --seed {seed})")
+    return int(seed)
 
 
 def sigterm_as_interrupt() -> None:

@@ -91,12 +91,10 @@ async def report_failure(conn: HTTPConnection, reason: str) -> None:
     verdict: Verdict | None = getattr(conn.state, "auth_failure", None)
     append: Append | None = getattr(conn.app.state, "report", None)
     if verdict is not None and append is not None:
-        try:
+        # The refusal stands: a full disk must not turn it into a 507 that tells a
+        # stranger where the data lives.
+        with diskspace.unless_full(log, f"an auth failure from {client_address(conn)}"):
             await report(verdict, append, client_address(conn), conn.url.path, reason)
-        except Exception as exc:  # the refusal stands; a full disk must not turn it into
-            if not diskspace.is_full(exc):  # a 507 that tells a stranger where data lives
-                raise
-            log.warning("auth failure from %s not recorded: %s", client_address(conn), exc)
 
 
 async def agent_checked(conn: HTTPConnection, credential: str,

@@ -47,18 +47,19 @@ class Dispatcher:
             raise ProtocolViolation(
                 closecodes.UNKNOWN_TYPE, f"no handler for message type {message_type!r}"
             )
-        try:
+        # A full disk is not the agent's fault: disconnecting it (as for a handler's bug)
+        # would only make it reconnect into the same full disk, again and again. The
+        # message is dropped unacknowledged instead; agents resend what the hub has not
+        # acknowledged (a runner's reports and output), so it is applied once space returns.
+        with diskspace.unless_full(log, f"a {message_type} from {component.id} (dropped, "
+                                        "unacknowledged)"):
             await handler(component, message)
-        except Exception as exc:
-            _unless_full(exc, component, message_type)
 
     async def binary(self, component: Component, frame: bytes) -> None:
         if self._binary is None:
             raise ProtocolViolation(closecodes.INVALID_MESSAGE, "unexpected binary frame")
-        try:
+        with diskspace.unless_full(log, f"a binary frame from {component.id} (dropped)"):
             await self._binary(component, frame)
-        except Exception as exc:
-            _unless_full(exc, component, "binary frame")
 
     async def state_changed(self, component: Component, state: Health, reason: str) -> None:
         for listener in self._listeners:
@@ -67,16 +68,3 @@ class Dispatcher:
             except Exception:  # one part's bug must not break registration for all
                 log.exception("state listener failed for %s", component.id)
 
-
-def _unless_full(exc: Exception, component: Component, what: str) -> None:
-    """Re-raise ``exc`` unless it is the hub's disk being full.
-
-    A full disk is not the agent's fault: disconnecting it (as for a handler's bug) would
-    only make it reconnect into the same full disk, again and again. The message is
-    dropped unacknowledged instead; agents resend what the hub has not acknowledged (a
-    runner's reports and output), so it is applied once space returns.
-    """
-    if not diskspace.is_full(exc):
-        raise exc
-    log.warning("could not store a %s from %s, the hub's disk is full (%s); dropped, "
-                "unacknowledged", what, component.id, exc)

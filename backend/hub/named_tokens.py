@@ -10,6 +10,7 @@ console does not turn every read into a database write.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from backend import diskspace
 from backend.hub.access import NAMED_KINDS, Kind, Principal
 from backend.hub.tokens import digest, new_token
 from backend.store import Store
+
+log = logging.getLogger(__name__)
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 #: ``admin.token`` answers to this name; no named token may take it.
@@ -115,10 +118,9 @@ class NamedTokens:
         if now - self._touched.get(name, 0.0) < TOUCH_EVERY_S:
             return
         self._touched[name] = now
-        try:
+        # A full disk: the call is served, its last use recorded at a later call.
+        with diskspace.unless_full(log, f"token {name}'s last use") as skipped:
             await self._store.update("UPDATE api_tokens SET last_used_at = ? WHERE name = ?",
                                      (now, name))
-        except Exception as exc:  # a full disk: the call is served, its last use unrecorded
-            if not diskspace.is_full(exc):
-                raise
-            self._touched.pop(name, None)  # recorded at a later call, once there is room
+        if skipped.full:
+            self._touched.pop(name, None)

@@ -234,19 +234,14 @@ class Registry:
             return
         old, component.state = component.state, new
         log.info("%s %s: %s -> %s (%s)", component.kind, component.id, old, new, reason)
-        try:
+        # On a full disk the change still counts (a play on a driver that died must still
+        # fail): only its record is lost, and a restart starts half-open anyway.
+        with diskspace.unless_full(log, f"{component.kind} {component.id} is {new.value}"):
             await self._persist(component)
             await self._events.append(
                 "component.state", component.id,
                 {"kind": component.kind, "old": old.value, "new": new.value, "reason": reason},
             )
-        except Exception as exc:
-            # On a full disk the change still counts (a play on a driver that died must
-            # still fail): only its record is lost, and a restart starts half-open anyway.
-            if not diskspace.is_full(exc):
-                raise
-            log.warning("%s %s is %s, not stored: the hub's disk is full (%s)",
-                        component.kind, component.id, new.value, exc)
         await self.dispatch.state_changed(component, new, reason)
 
     def seen(self, component: Component, rtt_s: float) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from backend.client import ClientError
+from backend.errors import ControlRoomError
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class CoroutineRunner(QObject):
                 return
             if isinstance(exc, ClientError):
                 message = exc.message
+            elif isinstance(exc, ControlRoomError):  # raised on purpose: already a sentence
+                message = str(exc)                   # for a person (a full disk, ...)
             else:
                 log.error("%s failed", what, exc_info=exc)
                 message = f"{type(exc).__name__}: {exc}"
