@@ -47,6 +47,7 @@ from backend.host import Host, HostSettings
 from backend.program import resource
 from backend.supervisor import Supervisor
 from ui.core.bridge import HubBridge
+from ui.core.collector import GuiThreadCollector
 from ui.shell.hub_choice import HubChoice, HubHistory
 from ui.shell.main_window import MainWindow
 
@@ -113,8 +114,12 @@ def run(settings: HostSettings, hub: str | None = None, token: str | None = None
     sys.excepthook = crash.excepthook  # a failing slot is shown, not printed to nowhere
     first = (HubChoice(hub, token=token or "", token_file=token_file, pin=pin or "")
              if hub else HubChoice())
-    with asyncio.Runner(loop_factory=lambda: QtEventLoop(app)) as runner:
-        return runner.run(main(settings, first, local_studio=local_studio))
+    collector = GuiThreadCollector(app).install()  # Qt objects die on the GUI thread only
+    try:
+        with asyncio.Runner(loop_factory=lambda: QtEventLoop(app)) as runner:
+            return runner.run(main(settings, first, local_studio=local_studio))
+    finally:
+        collector.uninstall()
 
 
 async def main(settings: HostSettings, first: HubChoice | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -55,3 +56,13 @@ def spawn_agent(tmp_path: Path,
     yield spawn
     for agent in agents:
         agent.stop()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """A crash prints the crashing thread only: with every thread listed, CI's log kept the
+    idle workers and cut the one stack that mattered."""
+    from _pytest.faulthandler import fault_handler_stderr_fd_key
+
+    if fault_handler_stderr_fd_key in config.stash:
+        faulthandler.enable(file=config.stash[fault_handler_stderr_fd_key], all_threads=False)

@@ -16,10 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import shiboken6
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from tests.ui.harness import Agents, QtLoop
+from ui.core.collector import GuiThreadCollector
 
 
 @pytest.fixture
@@ -33,6 +35,18 @@ def qt_loop(qapp: QApplication) -> Iterator[QtLoop]:
         yield loop
     finally:
         loop.close()
+
+
+@pytest.fixture(autouse=True)
+def _collect_on_the_gui_thread(qapp: QApplication) -> Iterator[None]:
+    """As in the app: a window left over from a test, or a cycle holding one, is freed on
+    this thread, never on the hub's SQLite worker, where it crashed a later test."""
+    collector = GuiThreadCollector().install()
+    try:
+        yield
+    finally:
+        collector.uninstall()
+        shiboken6.delete(collector)
 
 
 @pytest.fixture
