@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run headless test lint system-deps lock clean screenshots bundle package
+.PHONY: run headless test lint system-deps benchmark-deps lock clean screenshots bundle package
 
 run: $(STAMP)
 	$(BIN)/controlroom $(ARGS)
@@ -29,6 +29,10 @@ package: $(STAMP)
 
 system-deps:
 	@bash packaging/system-deps.sh
+
+# The peers the benchmarks measure against in the same run (sox, ffmpeg).
+benchmark-deps:
+	@bash packaging/system-deps.sh benchmark
 
 $(STAMP): requirements.lock pyproject.toml packaging/system-deps.sh
 	@bash packaging/system-deps.sh

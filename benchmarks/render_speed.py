@@ -213,6 +213,40 @@ def time_sox(paths: Sequence[Path], out: Path, repeats: int) -> dict[str, Any] |
             "command": "sox -m -v 0.2512 in1.wav ... -v 0.2512 inN.wav -b 24 out.wav"}
 
 
+def time_ffmpeg(paths: Sequence[Path], out: Path, repeats: int) -> dict[str, Any] | None:
+    """Best-of-``repeats`` wall time of ffmpeg's ``amix`` on the same files, same gain.
+
+    ``amix`` divides by the input count unless ``normalize=0``; with it, each input gets
+    the track gain by a ``volume`` filter, as ``sox -v`` does.
+    """
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return None
+    gain = 10 ** (TRACK_GAIN_DB / 20)
+    command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+    for path in paths:
+        command += ["-i", str(path)]
+    chains = "".join(f"[{i}:a]volume={gain:.4f}[v{i}];" for i in range(len(paths)))
+    inputs = "".join(f"[v{i}]" for i in range(len(paths)))
+    graph = f"{chains}{inputs}amix=inputs={len(paths)}:normalize=0:duration=longest"
+    command += ["-filter_complex", graph, "-c:a", "pcm_s24le", str(out)]
+    walls = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        walls.append(time.perf_counter() - began)
+    frames = soundfile.info(str(out)).frames
+    out.unlink()
+    version = subprocess.run([ffmpeg, "-version"], capture_output=True,
+                             text=True).stdout.split("\n", 1)[0]
+    audio = frames / RATE
+    return {"audio_s": audio, "wall_s": min(walls), "walls_s": [round(w, 4) for w in walls],
+            "speed": audio / min(walls), "version": version,
+            "command": "ffmpeg -i in1.wav ... -filter_complex "
+                       "'[0:a]volume=0.2512[v0];...amix=inputs=N:normalize=0' "
+                       "-c:a pcm_s24le out.wav"}
+
+
 def rss_mb(field: str) -> float:
     """``VmRSS`` (now) or ``VmHWM`` (peak) of this process in MB, from /proc/self/status.
 

@@ -16,8 +16,18 @@ instances (a compressor and a tape saturator), all on loopback.
   Target: 0 late blocks. Also the time from the play request to the first audio block at
   the subscriber (target <= 100 ms).
 
-Run: ``.venv/bin/python benchmarks/task_e2e.py`` (about 2.5 minutes; ``--play-seconds``
-and ``--seconds`` shorten it). ``--json`` prints the results as JSON on stdout.
+- **(d) gain and pan, end to end**: the same 32 tracks with a fader and a pan and no chain
+  (``render_speed.py``'s scenario (a)) at the spec's default block size, 1024, through the
+  hub and the engine (``render_processes`` 2): time from ``POST .../render`` to ``done``.
+  In the same run, on the same files: the audio core alone (``render_speed.py`` (a) in
+  this process, two processes at block 8192: the target is to be within 20 % of it),
+  ``sox -m`` and ffmpeg's ``amix`` (the same gain per input, 24-bit WAV out; target: the
+  product at least 8x faster than ``sox -m``). Install the peers with
+  ``make benchmark-deps``; a missing one is reported and left out.
+
+Run: ``.venv/bin/python benchmarks/task_e2e.py`` (about 3 minutes; ``--play-seconds``
+and ``--seconds`` shorten it, ``--only mix`` runs (d) alone). ``--json`` prints the
+results as JSON on stdout.
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import Reaper, progress, sigterm_as_interrupt, spawn_agent, start_hub
-from render_speed import generate_inputs, task
+from render_speed import generate_inputs, task, time_ffmpeg, time_render, time_sox
 
 from backend.client import HubClient, HubError
 
@@ -97,6 +107,9 @@ async def measure(args: argparse.Namespace, reaper: Reaper) -> dict[str, Any]:
             await asyncio.sleep(2.0)  # the engine starts its forkserver on the new config
 
         results: dict[str, Any] = {"tracks": args.tracks, "seconds": args.seconds}
+        results["mix"] = await mix_end_to_end(client, paths, args, reaper.root)
+        if args.only == "mix":
+            return results
         # the same render with every instance in the engine, for the cost of the inserts
         dynamic = task(paths, args.block_size, "eq").model_dump(mode="json")
         did = await reserve_ready(client, dynamic)
@@ -129,7 +142,40 @@ async def render_speed(client: HubClient, tid: str, seconds: float,
         elapsed = time.monotonic() - started
         speeds.append(seconds / elapsed)
         progress(f"  render {i + 1}: {elapsed:.2f} s = {speeds[-1]:.1f}x real time")
-    return {"speeds_x": [round(x, 1) for x in speeds], "best_x": round(max(speeds), 1)}
+    return {"speeds_x": [round(x, 1) for x in speeds], "best_x": round(max(speeds), 1),
+            "best_wall_s": round(seconds / max(speeds), 3)}
+
+
+async def mix_end_to_end(client: HubClient, paths: Sequence[Path], args: argparse.Namespace,
+                         scratch: Path) -> dict[str, Any]:
+    """(d): the product end to end, the core alone and the peers, on the same files."""
+    progress("(d) gain and pan: through hub + engine at block 1024 ...")
+    tid = await reserve_ready(client, task(paths, 1024, None).model_dump(mode="json"))
+    product = await render_speed(client, tid, args.seconds, args.repeats)
+    await client.release(tid)
+    progress("(d) the audio core alone, two processes at block 8192 ...")
+    core = await asyncio.to_thread(time_render, task(paths, 8192, None), scratch / "core.wav",
+                                   args.repeats, None, 2)
+    progress("(d) sox -m and ffmpeg amix ...")
+    sox = await asyncio.to_thread(time_sox, paths, scratch / "sox.wav", args.repeats)
+    ffmpeg = await asyncio.to_thread(time_ffmpeg, paths, scratch / "ffmpeg.wav", args.repeats)
+    wall = product["best_wall_s"]
+    out: dict[str, Any] = {
+        "product": product,
+        "core_two_processes_8192": {"wall_s": round(core["wall_s"], 3),
+                                    "speed_x": round(core["speed"], 1)},
+        "product_over_core": round(wall / core["wall_s"], 3),
+        "target_over_core": 1.2,
+    }
+    for name, peer in (("sox", sox), ("ffmpeg_amix", ffmpeg)):
+        if peer is None:
+            progress(f"(d) {name} is not installed (make benchmark-deps): left out")
+            continue
+        out[name] = {"wall_s": round(peer["wall_s"], 3), "speed_x": round(peer["speed"], 1),
+                     "version": peer["version"], "command": peer["command"]}
+        out[f"product_faster_than_{name}"] = round(peer["wall_s"] / wall, 2)
+    out["target_faster_than_sox"] = 8.0
+    return out
 
 
 async def listen(client: HubClient, tid: str, block: int, seconds: float) -> dict[str, Any]:
@@ -180,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--render-processes", type=int, default=None, metavar="N",
                         help="set the engine's render_processes (default: its own default)")
+    parser.add_argument("--only", choices=["mix"], default=None,
+                        help="run only (d), the gain-and-pan render end to end")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)

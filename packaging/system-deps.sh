@@ -5,17 +5,23 @@
 # to check service units; binutils (strip), patchelf, lintian and desktop-file-utils to
 # build and check the bundle and the packages (`make package` and the packaging tests).
 # As root it installs what is missing with apt-get; otherwise it names what to install.
+# `system-deps.sh benchmark` installs the peer tools the benchmarks compare against
+# instead (sox and ffmpeg: `make benchmark-deps`); the product and its tests need neither.
 set -euo pipefail
 
-PACKAGES=(
-  libportaudio2
-  libgl1 libegl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3
-  libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0
-  libxcb-render0 libxcb-shape0 libxcb-util1 libxcb-xkb1 libxkbcommon-x11-0
-  xvfb xauth
-  systemd
-  binutils patchelf lintian desktop-file-utils
-)
+if [ "${1:-}" = "benchmark" ]; then
+  PACKAGES=(sox ffmpeg)
+else
+  PACKAGES=(
+    libportaudio2
+    libgl1 libegl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3
+    libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0
+    libxcb-render0 libxcb-shape0 libxcb-util1 libxcb-xkb1 libxkbcommon-x11-0
+    xvfb xauth
+    systemd
+    binutils patchelf lintian desktop-file-utils
+  )
+fi
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "system-deps: not a Debian-like system; install the equivalents of: ${PACKAGES[*]}" >&2

@@ -15,7 +15,7 @@ from backend.audio.errors import (
     SourceError,
     UnknownModelError,
 )
-from backend.audio.graph import Graph, InstanceFactory
+from backend.audio.graph import Graph, InstanceFactory, offline_block
 from backend.audio.instance import Instance, Model
 from backend.audio.meters import Meter, MeterReading
 from backend.audio.models import (
@@ -65,6 +65,7 @@ __all__ = [
     "check_params",
     "create_instance",
     "model_info",
+    "offline_block",
     "open_sink",
     "output_devices",
     "pan_gains",

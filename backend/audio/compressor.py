@@ -62,6 +62,9 @@ class Compressor(Model[CompressorParams]):
 
     name: ClassVar[str] = "compressor"
     params_type: ClassVar[type[CompressorParams]] = CompressorParams
+    #: The release tables restart at every block, so the last bits depend on where blocks
+    #: start: the graph hands it the spec's blocks even when it reads larger ones.
+    block_dependent: ClassVar[bool] = True
 
     def _configure(self, old: CompressorParams | None, new: CompressorParams) -> None:
         rate = float(self.sample_rate)

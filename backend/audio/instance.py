@@ -89,6 +89,9 @@ class Model(ABC, Generic[P]):
 
     name: ClassVar[str]
     params_type: ClassVar[type[Params]]
+    #: True when the output's last bits depend on where blocks start (not just on the
+    #: samples): the graph then keeps giving it the spec's blocks in an offline render.
+    block_dependent: ClassVar[bool] = False
 
     def __init__(self, sample_rate: int, params: P | Mapping[str, Any] | None = None) -> None:
         self.sample_rate = sample_rate

@@ -294,7 +294,7 @@ def _run_job(pipe: multiprocessing.connection.Connection, spec_json: str,
         partials = np.ndarray(shape, dtype=np.float64, buffer=memory.buf)
         spec = TaskSpec.model_validate_json(spec_json)
         graph = Graph(spec, media_dir=Path(media_dir) if media_dir else None,
-                      partials=partials[0])
+                      partials=partials[0], block_frames=shape[-1] // 2)
         graph.take_groups(groups)
         mine = {iid for row in graph.rows for iid in spec.tracks[row].chain}
         pipe.send(("ready", {}))

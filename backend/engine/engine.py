@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from backend import diskspace
 from backend.agents.session import AgentSession
 from backend.audio.errors import AudioError
-from backend.audio.graph import Graph
+from backend.audio.graph import Graph, offline_block
 from backend.audio.instance import Instance
 from backend.audio.meters import MeterReading
 from backend.audio.render import render
@@ -365,7 +365,7 @@ class Engine:
             return None
 
         return Graph(spec, factory, media_dir=self.media_dir, processes=processes,
-                     workers=TrackWorkers)
+                     workers=TrackWorkers, block_frames=offline_block(spec))
 
     async def _end_run(self, task_id: str, reason: str) -> None:
         run = self.runs.get(task_id)

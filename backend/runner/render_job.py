@@ -14,7 +14,7 @@ from backend.runner.journal import read_json
 
 
 def main(argv: list[str]) -> int:
-    from backend.audio import Graph, parse_task_spec, render
+    from backend.audio import Graph, offline_block, parse_task_spec, render
     from backend.audio.errors import AudioError
 
     job_dir = Path(argv[0])
@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
             print(f"progress {fraction:.3f}", flush=True)
 
     try:
-        graph = Graph(spec, media_dir=media_dir)
+        graph = Graph(spec, media_dir=media_dir, block_frames=offline_block(spec))
         result = render(graph, target, payload.get("format", "wav24"), progress=progress)
     except (AudioError, OSError, ValueError) as exc:
         print(f"render failed: {exc}", file=sys.stderr, flush=True)

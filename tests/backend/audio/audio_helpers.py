@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import soundfile
 
 WINDOW = {"start": "2026-11-22T10:00:00Z", "end": "2026-11-22T12:00:00Z"}
 
@@ -51,3 +53,34 @@ def spec_dict(tracks: list[dict[str, Any]], instances: dict[str, Any] | None = N
 
 def tone(freq: float = 1000.0, level: float = -6.0, duration: float = 1.0) -> dict[str, Any]:
     return {"type": "tone", "freq_hz": freq, "level_dbfs": level, "duration_s": duration}
+
+
+#: A setting of each built-in model that works it hard (the compressor mostly compressing).
+PARAMS: dict[str, dict[str, Any]] = {
+    "gain": {"gain_db": -3.0},
+    "eq": {"bands": [{"type": "peaking", "freq_hz": 900.0, "gain_db": 4.0, "q": 1.2}]},
+    "compressor": {"threshold_db": -30.0, "ratio": 6.0, "attack_ms": 1.0, "release_ms": 30.0},
+    "saturator": {"drive_db": 12.0, "mix": 0.8},
+}
+
+
+def model_spec(tmp_path: Path, model: str, block_size: int) -> dict[str, Any]:
+    """Every track through ``model``: files at the task's rate and at others (resampled),
+    a mono file, and generators (the files are written to ``tmp_path`` once)."""
+    rng = np.random.default_rng(5)
+    tracks: list[dict[str, Any]] = []
+    instances: dict[str, Any] = {}
+    for i, (rate, channels) in enumerate([(48000, 2), (44100, 2), (96000, 1), (48000, 1)]):
+        path = tmp_path / f"in{i}.wav"
+        if not path.exists():
+            soundfile.write(path, rng.uniform(-0.5, 0.5, (rate * 2, channels)), rate,
+                            subtype="PCM_24")
+        iid = f"{model}{i}"
+        tracks.append({"id": f"f{i}", "source": {"type": "file", "path": str(path)},
+                       "chain": [iid], "pan": -0.8 + 0.5 * i, "gain_db": -4.0})
+        instances[iid] = {"model": model, "params": PARAMS[model]}
+    tracks.append({"id": "noise", "source": {"type": "noise", "level_dbfs": -14, "seed": 2,
+                                             "duration_s": 1.7}, "pan": 0.2})
+    tracks.append({"id": "tone", "source": tone(330, -9, 1.9), "chain": [f"{model}t"]})
+    instances[f"{model}t"] = {"model": model, "params": PARAMS[model]}
+    return spec_dict(tracks, instances, block_size=block_size)
