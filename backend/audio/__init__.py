@@ -31,7 +31,14 @@ from backend.audio.output import Device, NullSink, Sink, open_sink, output_devic
 from backend.audio.pan import balance_gains, pan_gains
 from backend.audio.render import RenderResult, render
 from backend.audio.scipy_signal import preload as preload_filters
-from backend.audio.spec import InstanceSpec, TaskSpec, parse_task_spec, task_spec_schema
+from backend.audio.spec import (
+    InstanceSpec,
+    TaskSpec,
+    media_hashes,
+    parse_task_spec,
+    task_spec_schema,
+    with_media_paths,
+)
 from backend.audio.testmedia import write_test_media
 from backend.audio.wavfile import RenderFormat, WavWriter
 from backend.audio.workers import prewarm as prewarm_workers
@@ -64,6 +71,7 @@ __all__ = [
     "balance_gains",
     "check_params",
     "create_instance",
+    "media_hashes",
     "model_info",
     "offline_block",
     "open_sink",
@@ -74,5 +82,6 @@ __all__ = [
     "prewarm_workers",
     "render",
     "task_spec_schema",
+    "with_media_paths",
     "write_test_media",
 ]

@@ -80,6 +80,10 @@ def open_source(spec: SourceSpec, sample_rate: int, block_size: int,
                 media_dir: Path | None = None) -> Source:
     """The source a track spec describes; ``SourceError`` if a file cannot be used."""
     if isinstance(spec, FileSource):
+        if spec.path is None:
+            raise SourceError(f"media {spec.sha256} was not fetched from the hub before the "
+                              "graph was built (an engine or runner fetches it when it "
+                              "accepts the task)")
         path = Path(spec.path)
         if not path.is_absolute() and media_dir is not None:
             path = media_dir / path

@@ -53,14 +53,29 @@ class _Strict(BaseModel):
 
 # --- sources -------------------------------------------------------------------------------
 
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$",
+                              description="SHA-256 of the file's bytes, 64 lowercase hex digits")]
+
+
 class FileSource(_Strict):
     """A WAV/FLAC/... file (anything libsndfile reads), mono or stereo, streamed in blocks
-    and resampled if its rate differs from the task's. A relative path is resolved against
-    the engine's media directory. With ``loop`` it repeats until the task ends."""
+    and resampled if its rate differs from the task's. Named by ``path`` (a relative one is
+    resolved against the engine's media directory) or by ``sha256``, the content hash of a
+    file uploaded to the hub (``PUT /api/v1/media/{sha256}``), which an engine or runner
+    fetches once and caches. With ``loop`` it repeats until the task ends."""
 
     type: Literal["file"]
-    path: str = Field(min_length=1)
+    path: str | None = Field(default=None, min_length=1)
+    sha256: Sha256 | None = None
     loop: StrictBool = False
+
+    @model_validator(mode="after")
+    def _one_name(self) -> FileSource:
+        if (self.path is None) == (self.sha256 is None):
+            raise PydanticCustomError(
+                "file_name", "a file source needs exactly one of 'path' (a file the engine "
+                "can read) or 'sha256' (media uploaded to the hub)")
+        return self
 
 
 class ToneSource(_Strict):
@@ -290,3 +305,24 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise _DuplicateKey(key)
         out[key] = value
     return out
+
+
+def media_hashes(spec: TaskSpec) -> list[str]:
+    """The content hashes a spec's file sources name, in track order, each once."""
+    found: dict[str, None] = {}
+    for track in spec.tracks:
+        if isinstance(track.source, FileSource) and track.source.sha256 is not None:
+            found[track.source.sha256] = None
+    return list(found)
+
+
+def with_media_paths(spec: TaskSpec, paths: Mapping[str, str]) -> TaskSpec:
+    """``spec`` with every source named by hash named instead by its local file in
+    ``paths`` (hash -> path): what an engine or runner builds its graph from."""
+    tracks = []
+    for track in spec.tracks:
+        source = track.source
+        if isinstance(source, FileSource) and source.sha256 is not None:
+            source = FileSource(type="file", path=paths[source.sha256], loop=source.loop)
+        tracks.append(track.model_copy(update={"source": source}))
+    return spec.model_copy(update={"tracks": tuple(tracks)})
