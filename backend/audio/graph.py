@@ -74,6 +74,14 @@ from backend.audio.spec import InstanceSpec, TaskSpec
 GROUP = 4
 MIN_GROUPS = 4
 
+#: The summation tree's second level: consecutive groups are summed in chunks of this many
+#: (in group order), then the chunk sums in chunk order. A chunk is what one part of a farm
+#: render computes and sends back (one float64 stereo stream), so the tree is the same
+#: whether one process or many renders: floating-point sums depend on their order, and
+#: this order depends on the track count only. Up to 32 tracks are one chunk (the sum is
+#: then what it always was); 128 tracks are 4 chunks, so a farm moves at most 4 streams.
+CHUNK_GROUPS = 8
+
 #: What this process's own share of a split render starts at, in the units of the track
 #: weights in ``_split`` (a track's read is 1): summing the partials, metering, converting
 #: and writing cost it about as much as reading and mixing eight chain-less tracks
@@ -193,6 +201,8 @@ class Graph:
         count = len(spec.tracks)
         size = max(1, min(GROUP, -(-count // MIN_GROUPS)))
         self._groups = [list(range(i, min(i + size, count))) for i in range(0, count, size)]
+        self.chunks = [list(range(i, min(i + CHUNK_GROUPS, len(self._groups))))
+                       for i in range(0, len(self._groups), CHUNK_GROUPS)]
         shape = (len(self._groups), 2 * self.block_size)
         self._partials = np.zeros(shape) if partials is None else partials
         self._slots = self._partials[np.newaxis]  # more than one when split (workers.py)
@@ -276,11 +286,55 @@ class Graph:
         self.mix_groups(n)
         if self._workers is not None:
             self._workers.finish()
-        mixed = np.add.reduce(self._partials[:, :2 * n], axis=0)
+        mixed = self.sum_chunks(self.chunk_sums(range(len(self.chunks)), n))
         bus: FloatBlock = mixed.reshape(n, 2)
         self._meter.update(bus)
         self.position_frames += n
         return bus
+
+    def chunk_sums(self, chunks: range | list[int], n: int) -> np.ndarray:
+        """The partial bus of each of ``chunks`` (interleaved, ``2 * n`` values each): the
+        sum of its groups' partials in group order. One process computes every chunk;
+        a farm part computes its own and sends them (``farm.py``)."""
+        parts = self._partials[:, :2 * n]
+        out = np.empty((len(chunks), 2 * n))
+        for row, chunk in enumerate(chunks):
+            groups = self.chunks[chunk]
+            np.add.reduce(parts[groups[0]:groups[-1] + 1], axis=0, out=out[row])
+        return out
+
+    @staticmethod
+    def sum_chunks(sums: np.ndarray) -> np.ndarray:
+        """The bus from every chunk's partial, in chunk order: the tree's last level."""
+        total: np.ndarray = sums[0] if sums.shape[0] == 1 else np.add.reduce(sums, axis=0)
+        return total
+
+    def next_chunks(self, chunks: list[int], max_frames: int | None = None) -> np.ndarray | None:
+        """The next block of ``chunks``' partial buses alone (a farm part's output, shape
+        ``(len(chunks), 2 * n)``), None at the end. The graph computes only those chunks'
+        tracks (:meth:`take_chunks`); none of them may wait on a driver."""
+        n = min(self.block_size, self.total_frames - self.position_frames)
+        if max_frames is not None:
+            n = min(n, max_frames)
+        if n <= 0:
+            return None
+        self.fill_rows(n)
+        self.mix_groups(n)
+        sums = self.chunk_sums(chunks, n)
+        self.position_frames += n
+        return sums
+
+    def take_chunks(self, chunks: list[int]) -> None:
+        """Compute only these chunks' groups (a farm part)."""
+        unknown = [c for c in chunks if not 0 <= c < len(self.chunks)]
+        if unknown:
+            raise ValueError(f"no chunk {unknown[0]} in this task (it has {len(self.chunks)})")
+        remote = [self._tracks[row].id for c in chunks for g in self.chunks[c]
+                  for row in self._groups[g] if self._tracks[row].remote]
+        if remote:
+            raise ValueError(f"track {remote[0]} goes through a driver; its chunk stays "
+                             "with the engine")
+        self.take_groups([g for c in chunks for g in self.chunks[c]])
 
     def _ask_workers(self, n: int) -> None:
         """Make sure the workers are mixing this block, and during a render the next one

@@ -74,7 +74,7 @@ def render(graph: Graph, path: str | os.PathLike[str], fmt: RenderFormat = "wav2
     if fmt not in WIDTH:
         raise ValueError(f"unknown render format {fmt!r} (use 'wav24' or 'float32')")
     target = Path(path)
-    start, end = _frames_of(graph, segment)
+    start, end = segment_frames(graph, segment)
     graph.seek(start)
     graph.read_ahead(end)
     total = end - start
@@ -118,7 +118,8 @@ def render(graph: Graph, path: str | os.PathLike[str], fmt: RenderFormat = "wav2
                         (_floor(peaks[0]), _floor(peaks[1])), clips)
 
 
-def _frames_of(graph: Graph, segment: tuple[float, float] | None) -> tuple[int, int]:
+def segment_frames(graph: Graph, segment: tuple[float, float] | None) -> tuple[int, int]:
+    """The first and end frame of ``segment`` (seconds) of ``graph``'s task, checked."""
     if segment is None:
         return 0, graph.total_frames
     start_s, end_s = segment
