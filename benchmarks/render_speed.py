@@ -199,18 +199,9 @@ def time_sox(paths: Sequence[Path], out: Path, repeats: int) -> dict[str, Any] |
     for path in paths:
         command += ["-v", volume, str(path)]
     command += ["-b", "24", str(out)]
-    walls = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True)
-        walls.append(time.perf_counter() - began)
-    frames = soundfile.info(str(out)).frames
-    out.unlink()
     version = subprocess.run([sox, "--version"], capture_output=True, text=True).stdout.strip()
-    audio = frames / RATE
-    return {"audio_s": audio, "wall_s": min(walls), "walls_s": [round(w, 4) for w in walls],
-            "speed": audio / min(walls), "version": version,
-            "command": "sox -m -v 0.2512 in1.wav ... -v 0.2512 inN.wav -b 24 out.wav"}
+    return time_peer(command, out, repeats, version,
+                     "sox -m -v 0.2512 in1.wav ... -v 0.2512 inN.wav -b 24 out.wav")
 
 
 def time_ffmpeg(paths: Sequence[Path], out: Path, repeats: int) -> dict[str, Any] | None:
@@ -230,6 +221,17 @@ def time_ffmpeg(paths: Sequence[Path], out: Path, repeats: int) -> dict[str, Any
     inputs = "".join(f"[v{i}]" for i in range(len(paths)))
     graph = f"{chains}{inputs}amix=inputs={len(paths)}:normalize=0:duration=longest"
     command += ["-filter_complex", graph, "-c:a", "pcm_s24le", str(out)]
+    version = subprocess.run([ffmpeg, "-version"], capture_output=True,
+                             text=True).stdout.split("\n", 1)[0]
+    return time_peer(command, out, repeats, version,
+                     "ffmpeg -i in1.wav ... -filter_complex "
+                     "'[0:a]volume=0.2512[v0];...amix=inputs=N:normalize=0' "
+                     "-c:a pcm_s24le out.wav")
+
+
+def time_peer(command: list[str], out: Path, repeats: int, version: str,
+              shown: str) -> dict[str, Any]:
+    """Best-of-``repeats`` wall time of a peer tool writing ``out``; its audio length."""
     walls = []
     for _ in range(repeats):
         began = time.perf_counter()
@@ -237,14 +239,9 @@ def time_ffmpeg(paths: Sequence[Path], out: Path, repeats: int) -> dict[str, Any
         walls.append(time.perf_counter() - began)
     frames = soundfile.info(str(out)).frames
     out.unlink()
-    version = subprocess.run([ffmpeg, "-version"], capture_output=True,
-                             text=True).stdout.split("\n", 1)[0]
     audio = frames / RATE
     return {"audio_s": audio, "wall_s": min(walls), "walls_s": [round(w, 4) for w in walls],
-            "speed": audio / min(walls), "version": version,
-            "command": "ffmpeg -i in1.wav ... -filter_complex "
-                       "'[0:a]volume=0.2512[v0];...amix=inputs=N:normalize=0' "
-                       "-c:a pcm_s24le out.wav"}
+            "speed": audio / min(walls), "version": version, "command": shown}
 
 
 def rss_mb(field: str) -> float:
