@@ -82,6 +82,17 @@ MIN_GROUPS = 4
 #: then what it always was); 128 tracks are 4 chunks, so a farm moves at most 4 streams.
 CHUNK_GROUPS = 8
 
+def mix_layout(tracks: int) -> tuple[list[list[int]], list[list[int]]]:
+    """The summation tree for ``tracks`` tracks: the groups (track indexes each) and the
+    chunks (group indexes each). It depends on the track count alone, so the hub can plan
+    a farm render from a spec without building its graph."""
+    size = max(1, min(GROUP, -(-tracks // MIN_GROUPS)))
+    groups = [list(range(i, min(i + size, tracks))) for i in range(0, tracks, size)]
+    chunks = [list(range(i, min(i + CHUNK_GROUPS, len(groups))))
+              for i in range(0, len(groups), CHUNK_GROUPS)]
+    return groups, chunks
+
+
 #: What this process's own share of a split render starts at, in the units of the track
 #: weights in ``_split`` (a track's read is 1): summing the partials, metering, converting
 #: and writing cost it about as much as reading and mixing eight chain-less tracks
@@ -199,10 +210,7 @@ class Graph:
         self._workers: Workers | None = None
         self._lanes: RemoteLanes | None = None
         count = len(spec.tracks)
-        size = max(1, min(GROUP, -(-count // MIN_GROUPS)))
-        self._groups = [list(range(i, min(i + size, count))) for i in range(0, count, size)]
-        self.chunks = [list(range(i, min(i + CHUNK_GROUPS, len(self._groups))))
-                       for i in range(0, len(self._groups), CHUNK_GROUPS)]
+        self._groups, self.chunks = mix_layout(count)
         shape = (len(self._groups), 2 * self.block_size)
         self._partials = np.zeros(shape) if partials is None else partials
         self._slots = self._partials[np.newaxis]  # more than one when split (workers.py)
