@@ -55,7 +55,7 @@ def spawn_agent(tmp_path: Path,
 
     yield spawn
     for agent in agents:
-        agent.stop()
+        agent.close()
 
 
 @pytest.hookimpl(trylast=True)

@@ -206,6 +206,32 @@ class AgentProcess:
                 self.proc.kill()
                 self.proc.wait(5)
 
+    def close(self) -> None:
+        """Stop the agent and, for a runner, the jobs it left running (see kill_jobs)."""
+        self.stop()
+        kill_jobs(self.data_dir)
+
+
+def kill_jobs(agent_dir: Path) -> None:
+    """SIGKILL the process groups of every job a runner started under ``agent_dir``.
+
+    A job outlives its runner by design (its shim runs in its own session, so a restarted
+    runner finds it again); a test's job must not outlive the test. The contract fuzzer
+    submits render jobs of up to a day, which kept both cores busy for the rest of a run.
+    """
+    import psutil
+
+    for record in (*agent_dir.glob("jobs/*/shim.json"), *agent_dir.glob("jobs/*/child.json")):
+        try:
+            data = json.loads(record.read_text())
+            pid = int(data["pid"])
+            born = float(data.get("create_time") or data["started"])
+            if abs(psutil.Process(pid).create_time() - born) > 2.0:
+                continue  # the job ended and its pid went to another process
+            os.killpg(pid, signal.SIGKILL)
+        except (OSError, ValueError, KeyError, TypeError, psutil.Error):
+            pass
+
 
 def running_hub(data_dir: Path, *extra: str) -> Iterator[HubProcess]:
     """A started hub for a fixture to yield; stopped afterwards, even a SIGSTOPped one."""

@@ -245,7 +245,7 @@ class Studio:
     def close(self) -> None:
         for agent in self.agents.values():
             agent.resume()
-            agent.proc.stop()
+            agent.proc.close()
         if self.node is not None:
             if self.node.proc is not None and self.node.proc.poll() is None:
                 self.node.proc.send_signal(signal.SIGCONT)
