@@ -135,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "are never refused")
     parser.add_argument("--auth-window", type=_positive, default=60.0, metavar="S",
                         help="the window of --auth-failures, in seconds (default 60)")
+    parser.add_argument("--media-limit-mb", type=int, default=4096, metavar="MIB",
+                        help="the largest media file the hub takes in one upload "
+                        "(PUT /api/v1/media/SHA256), in MiB (default 4096); larger ones "
+                        "are refused with 413")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="info")
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

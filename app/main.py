@@ -49,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         health = HealthSettings(args.health_interval, args.health_timeout, args.health_misses)
         if args.auth_failures < 1:
             raise ValueError(f"--auth-failures must be >= 1, got {args.auth_failures}")
+        if args.media_limit_mb < 1:
+            raise ValueError(f"--media-limit-mb must be >= 1 (MiB), got {args.media_limit_mb}")
     except ValueError as exc:
         print(f"controlroom: {exc}", file=sys.stderr)
         return 2
@@ -62,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         health=health, upstream=upstream, runner_lease_s=args.runner_lease,
         tls=TlsSettings(args.tls, args.tls_cert, args.tls_key),
         auth_failures=args.auth_failures, auth_window_s=args.auth_window,
+        media_limit_bytes=args.media_limit_mb * 1024 * 1024,
     )
     if args.hub and not has_display():
         print("controlroom: --hub opens the console window, but no display was found "

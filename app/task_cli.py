@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from app.media_upload import upload_local_files
 from app.tls_cli import pin_argument
 from backend.audio import NullSink, open_sink, parse_task_spec, task_spec_schema, write_test_media
 from backend.client import ClientError, HubClient, trust_for
@@ -41,6 +42,12 @@ def add_parser(sub: Any) -> None:
     reserve = verbs.add_parser("reserve", help="reserve a task from a spec file; wait for ready")
     reserve.add_argument("spec", type=Path, help="a task spec, JSON (resources/specs/*.json)")
     reserve.add_argument("--engine", help="the engine to use (default: the least busy)")
+    reserve.add_argument(
+        "--keep-paths", action="store_true",
+        help="send file paths as they are (files in the engine's media_dir). By default "
+        "each file source whose path names a file on this machine (a relative path is "
+        "looked for next to the spec file, then in the current directory) is uploaded to "
+        "the hub and sent by its SHA-256; paths not found here are sent as they are")
     verbs.add_parser("list", help="the tasks and their states")
     for name, text in (("status", "a task's state, renders and meters"),
                        ("stop", "stop playing"), ("release", "cancel the reservation")):
@@ -120,7 +127,7 @@ async def _run(args: argparse.Namespace, hub: HubClient) -> int:
     try:
         verb = args.verb
         if verb == "reserve":
-            return await _reserve(hub, args.spec, args.engine)
+            return await _reserve(hub, args.spec, args.engine, args.keep_paths)
         if verb == "list":
             for task in await hub.tasks():
                 print(f"{task['id']}  {task['state']:<9}  engine {task['engine']}  "
@@ -146,7 +153,8 @@ async def _run(args: argparse.Namespace, hub: HubClient) -> int:
         await hub.aclose()
 
 
-async def _reserve(hub: HubClient, path: Path, engine: str | None) -> int:
+async def _reserve(hub: HubClient, path: Path, engine: str | None,
+                   keep_paths: bool = False) -> int:
     try:
         spec = parse_task_spec(await asyncio.to_thread(path.read_text))
     except OSError as exc:
@@ -155,6 +163,14 @@ async def _reserve(hub: HubClient, path: Path, engine: str | None) -> int:
     except ValueError as exc:
         print(f"controlroom task: {path} is not a valid spec:\n{exc}", file=sys.stderr)
         return 2
+    if not keep_paths:
+        try:
+            spec = await upload_local_files(hub, spec, path.parent, bar=ProgressBar)
+        except OSError as exc:
+            print(f"controlroom task: cannot read {exc.filename}: {exc.strerror}; fix the "
+                  "file, or pass --keep-paths to send the paths as they are",
+                  file=sys.stderr)
+            return 2
     body = spec.model_dump(mode="json")
     task = await hub.reserve(body, engine)
     print(f"reserved {task['id']} on {task['engine']}; waiting for "

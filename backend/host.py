@@ -19,6 +19,8 @@ from backend.hub import HealthSettings, Hub, HubSettings, tokens
 from backend.hub import router as hub_router
 from backend.hub.jobs.api import JobRequest
 from backend.hub.jobs.api import router as jobs_router
+from backend.hub.media import DEFAULT_LIMIT_BYTES
+from backend.hub.media_api import router as media_router
 from backend.hub.nodes import NodeDirectory
 from backend.hub.nodes import router as nodes_router
 from backend.hub.service import Role
@@ -47,6 +49,8 @@ class HostSettings:
     auth_failures: int = 20
     auth_window_s: float = 60.0
     tls: TlsSettings = field(default_factory=TlsSettings)
+    #: The largest media upload the hub takes (``--media-limit-mb``).
+    media_limit_bytes: int = DEFAULT_LIMIT_BYTES
 
 
 def create_app(hub: Hub, node: Node | None, nodes: NodeDirectory | None = None) -> FastAPI:
@@ -68,6 +72,7 @@ def create_app(hub: Hub, node: Node | None, nodes: NodeDirectory | None = None) 
     app.include_router(hub_router(hub))
     app.include_router(tasks_router(hub.tasks))
     app.include_router(jobs_router(hub.jobs))
+    app.include_router(media_router(hub.media, hub.tasks, hub.registry))
     if node is not None:
         app.include_router(node_router(node))
     if nodes is not None:
@@ -82,7 +87,8 @@ class Host:
         self.hub = Hub(HubSettings(settings.data_dir, settings.role, settings.health,
                                    runner_lease_s=settings.runner_lease_s,
                                    auth_failures=settings.auth_failures,
-                                   auth_window_s=settings.auth_window_s))
+                                   auth_window_s=settings.auth_window_s,
+                                   media_limit_bytes=settings.media_limit_bytes))
         self.node = (Node(NodeSettings(settings.data_dir / "node"))
                      if settings.role == "studio" else None)
         self.nodes = NodeDirectory(self.hub)

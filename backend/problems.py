@@ -170,6 +170,9 @@ def install(app: FastAPI, error_statuses: Callable[[str, str], set[int]] | None 
 
 
 OPEN = {("get", "/api/v1/health")}
+#: Reads an agent may also make with its id and secret, whose credentials may be revoked
+#: or of a kind the read is not for (403).
+AGENT_READS = {("get", "/api/v1/media/{sha256}"), ("get", "/api/v1/media/{sha256}/info")}
 _PATH_PARAM = re.compile(r"\{[^}]+\}")
 
 
@@ -179,7 +182,7 @@ def default_statuses(method: str, path: str) -> set[int]:
     change a viewer may not make; 404 where the path names something or the change does;
     409 and 503 for a change the current state refuses or a component it needs is away;
     507 for a change when the data dir it writes to is full; 422 for anything with
-    parameters or a body."""
+    parameters or a body; 403 for a read an agent makes with revoked credentials."""
     if (method, path) in OPEN:
         return set()
     found = {401, 422, 429}
@@ -189,6 +192,8 @@ def default_statuses(method: str, path: str) -> set[int]:
         found |= {404, 503}
         if path.endswith("/file"):
             found.add(409)  # a render not done (yet, or ever) has no file
+        if (method, path) in AGENT_READS:
+            found.add(403)
     if "/nodes/{name}/" in path or "/lock/" in path:
         found.add(502)  # another node answered nothing (the proxy, a child's lock)
     if method == "post" and (path.endswith("/candidate") or path.endswith("/{path}")):

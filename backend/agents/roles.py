@@ -8,7 +8,8 @@ lays the stored config over it and the agent applies the merge.
   fails), ``render_processes`` (how many processes share an offline render's tracks: 2 by
   default, at most one per core, uses the second core that scipy's GIL-holding filters
   otherwise leave idle; the engine keeps ``render_processes - 1`` worker processes forked
-  and waiting; see docs/performance.md).
+  and waiting; see docs/performance.md), ``media_cache_mb`` (4096: the bound of the cache
+  of media fetched from the hub by hash, see :mod:`backend.agents.media_cache`).
 - driver: ``instances``, the fixed instances it hosts (``id``, ``model``, ``params``). With
   none configured it hosts a default rack: ``NAME.eq``, ``NAME.comp`` and ``NAME.tape``.
   ``insert_listen`` (``HOST:PORT`` of the direct insert link, loopback and any free port by
@@ -30,13 +31,15 @@ from typing import Any
 from backend.hub.merge import deep_merge
 
 DEFAULT_STATIC_CONFIG: dict[str, dict[str, Any]] = {
-    "engine": {"media_dir": ".", "insert_timeout_s": 2.0, "render_processes": 2},
+    "engine": {"media_dir": ".", "insert_timeout_s": 2.0, "render_processes": 2,
+               "media_cache_mb": 4096},
     "driver": {"insert_listen": "127.0.0.1:0"},
     "node": {},  # url and flows are filled in by the node itself (backend/node/agent.py)
     # backend/runner/runner.py (RunnerConfig): labels, heartbeat and report timing, the
-    # grace between SIGTERM and SIGKILL, where render jobs find their media.
+    # grace between SIGTERM and SIGKILL, where render jobs find their media (by path; by
+    # hash they are fetched into a cache bounded by media_cache_mb).
     "runner": {"labels": [], "heartbeat_s": 60.0, "report_interval_s": 1.0, "retry_s": 5.0,
-               "grace_s": 10.0, "media_dir": "."},
+               "grace_s": 10.0, "media_dir": ".", "media_cache_mb": 4096},
 }
 
 

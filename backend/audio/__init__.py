@@ -34,9 +34,11 @@ from backend.audio.scipy_signal import preload as preload_filters
 from backend.audio.spec import (
     InstanceSpec,
     TaskSpec,
+    file_paths,
     media_hashes,
     parse_task_spec,
     task_spec_schema,
+    with_media_hashes,
     with_media_paths,
 )
 from backend.audio.testmedia import write_test_media
@@ -71,6 +73,7 @@ __all__ = [
     "balance_gains",
     "check_params",
     "create_instance",
+    "file_paths",
     "media_hashes",
     "model_info",
     "offline_block",
@@ -82,6 +85,7 @@ __all__ = [
     "prewarm_workers",
     "render",
     "task_spec_schema",
+    "with_media_hashes",
     "with_media_paths",
     "write_test_media",
 ]

@@ -326,3 +326,26 @@ def with_media_paths(spec: TaskSpec, paths: Mapping[str, str]) -> TaskSpec:
             source = FileSource(type="file", path=paths[source.sha256], loop=source.loop)
         tracks.append(track.model_copy(update={"source": source}))
     return spec.model_copy(update={"tracks": tuple(tracks)})
+
+
+def file_paths(spec: TaskSpec) -> list[str]:
+    """The paths a spec's file sources name, in track order, each once."""
+    found: dict[str, None] = {}
+    for track in spec.tracks:
+        if isinstance(track.source, FileSource) and track.source.path is not None:
+            found[track.source.path] = None
+    return list(found)
+
+
+def with_media_hashes(spec: TaskSpec, hashes: Mapping[str, str]) -> TaskSpec:
+    """``spec`` with every source whose path is in ``hashes`` (path -> SHA-256) named
+    instead by the hash: what a client sends once it uploaded those files to the hub, so
+    any engine or runner can fetch them. Paths not in ``hashes`` stay as they are."""
+    tracks = []
+    for track in spec.tracks:
+        source = track.source
+        if isinstance(source, FileSource) and source.path is not None \
+                and source.path in hashes:
+            source = FileSource(type="file", sha256=hashes[source.path], loop=source.loop)
+        tracks.append(track.model_copy(update={"source": source}))
+    return spec.model_copy(update={"tracks": tuple(tracks)})

@@ -22,6 +22,7 @@ from backend.client._files import save
 from backend.client._follower import Follower, Record
 from backend.client._http import body, check, send, tls_for, unreachable
 from backend.client._info import HubInfo
+from backend.client._media import file_chunks, file_sha256, save_verified
 from backend.client._node import NodeClient
 from backend.client._routes import route
 from backend.client._stream import follow
@@ -366,6 +367,63 @@ class HubClient:
         """A runner hands the hub a file its job produced (agent credentials)."""
         await self._send(self._http.put(f"/api/v1/jobs/{job_id}/artifacts/{name}",
                                         content=content), f"artifact {name}")
+
+    # -- media -----------------------------------------------------------------------
+
+    @route("PUT", "/api/v1/media/{sha256}")
+    async def upload_media(self, path: Path, sha256: str | None = None) -> dict[str, Any]:
+        """Upload the file at ``path`` as media (its SHA-256, computed in a thread unless
+        given): the entry (``sha256``, ``bytes``, ``created_at``, ``used_by``) plus
+        ``uploaded``, False when the hub already held it (asked first, so nothing is sent
+        twice). Streamed from disk, never read whole; HubError 413 over the hub's
+        ``--media-limit-mb``, 422 if the file changed while it was sent."""
+        if sha256 is None:
+            sha256 = await asyncio.to_thread(file_sha256, path)
+        found = await self.media_info(sha256)
+        if found is not None:
+            return {**found, "uploaded": False}
+        size = await asyncio.to_thread(lambda: path.stat().st_size)
+        response = await self._send(self._http.put(
+            f"/api/v1/media/{sha256}", content=file_chunks(path),
+            headers={"Content-Type": "application/octet-stream",
+                     "Content-Length": str(size)}),
+            f"upload of {path.name}")
+        return {**body(response), "uploaded": response.status_code == 201}
+
+    @route("GET", "/api/v1/media/{sha256}/info")
+    async def media_info(self, sha256: str) -> dict[str, Any] | None:
+        """The hub's entry for ``sha256`` (``bytes``, ``created_at``, ``used_by``), or None
+        when it holds no such media."""
+        try:
+            return dict(await self._get(f"/api/v1/media/{sha256}/info", f"media {sha256}"))
+        except HubError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    @route("GET", "/api/v1/media")
+    async def list_media(self) -> list[dict[str, Any]]:
+        """Every file the hub holds, oldest first, each with ``used_by`` (task ids)."""
+        return list(await self._get("/api/v1/media", "media"))
+
+    @route("DELETE", "/api/v1/media/{sha256}")
+    async def delete_media(self, sha256: str) -> None:
+        """Remove it from the hub (HubError 409 naming the tasks that still use it)."""
+        await self._send(self._http.delete(f"/api/v1/media/{sha256}"), f"media {sha256}")
+
+    @route("GET", "/api/v1/media/{sha256}")
+    async def fetch_media(self, sha256: str, dest: Path) -> int:
+        """Stream the media to ``dest`` (through ``dest.with_suffix('.part')``, renamed
+        only once its SHA-256 is checked): the bytes written. A wrong hash or a cut leaves
+        nothing at ``dest`` and raises :class:`ClientError`."""
+        try:
+            async with self._http.stream("GET", f"/api/v1/media/{sha256}") as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    check(response, f"media {sha256}")
+                return await save_verified(response, dest, sha256)
+        except httpx.TransportError as exc:
+            raise unreachable(self.base_url, exc) from None
 
     # -- nodes -----------------------------------------------------------------------
 

@@ -4,6 +4,11 @@ Runs inside ``controlroom agent engine``. All DSP happens on worker threads (the
 render loop); the event loop only moves messages and frames, so health checks are answered
 on time while a render keeps a core busy.
 
+Media a spec names by hash are fetched from the hub into the engine's media cache
+(:mod:`backend.agents.media_cache`) before the task is accepted, and the spec is kept with
+their local paths, so every play and render (and the track workers, which build their
+graph from that spec) reads the cached files.
+
 Play: one block at a time on the engine's own block clock (block ``k`` is due at
 ``start + k x block duration``, produced up to :data:`LEAD_BLOCKS` early so listeners have a
 buffer), each block sent to the hub as float32 and metered at >= 20 Hz. Render: the same
@@ -28,13 +33,21 @@ import numpy as np
 from pydantic import ValidationError
 
 from backend import diskspace
+from backend.agents.hub_http import agent_hub_client
+from backend.agents.media_cache import MediaCache, MediaError, limit_bytes
 from backend.agents.session import AgentSession
 from backend.audio.errors import AudioError
 from backend.audio.graph import Graph, offline_block
 from backend.audio.instance import Instance
 from backend.audio.meters import MeterReading
 from backend.audio.render import render
-from backend.audio.spec import DriverLocation, InstanceSpec, TaskSpec
+from backend.audio.spec import (
+    DriverLocation,
+    InstanceSpec,
+    TaskSpec,
+    media_hashes,
+    with_media_paths,
+)
 from backend.audio.workers import TrackWorkers
 from backend.diskspace import StorageFull
 from backend.engine.inserts import InsertRouter, RemoteInstance
@@ -86,6 +99,9 @@ class Engine:
         self.specs: dict[str, TaskSpec] = {}
         self.runs: dict[str, _Run] = {}
         self.router: InsertRouter | None = None
+        self.media = MediaCache.for_agent(data_dir)
+        #: Specs whose media are being fetched: the answer to the hub comes when done.
+        self.accepting: dict[str, asyncio.Task[None]] = {}
         handlers = {
             "task.spec": self._on_spec, "task.drop": self._on_drop, "task.play": self._on_play,
             "task.stop": self._on_stop, "render.start": self._on_render,
@@ -130,18 +146,56 @@ class Engine:
         assert isinstance(message, TaskSpecPush)
         try:
             spec = TaskSpec.model_validate(message.spec)
-            await asyncio.to_thread(self._dry_run, spec)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             await self._refuse(message.task_id, f"invalid spec: {where}: {first['msg']}")
             return
-        except (AudioError, OSError, ValueError) as exc:
-            await self._refuse(message.task_id, str(exc))
+        await self._cancel_accepting(message.task_id)
+        if media_hashes(spec):
+            # A download may take a while: off the channel's reader, which must go on
+            # answering the hub's pings (and may bring this task's drop meanwhile).
+            job = asyncio.create_task(self._accept(message.task_id, spec))
+            self.accepting[message.task_id] = job
+            job.add_done_callback(lambda done: self._accepted(message.task_id, done))
             return
-        self.specs[message.task_id] = spec
-        log.info("accepted task %s (%d tracks)", message.task_id, len(spec.tracks))
-        await self.session.send(TaskAccepted(task_id=message.task_id))
+        await self._accept(message.task_id, spec)
+
+    async def _accept(self, task_id: str, spec: TaskSpec) -> None:
+        """Fetch the spec's media (pinned while the task is held), dry-run the graph from
+        the spec with their local paths, and answer the hub."""
+        hashes = media_hashes(spec)
+        try:
+            if hashes:
+                self.media.pin(task_id, hashes)
+                self.media.set_limit(limit_bytes(self.config))
+                async with agent_hub_client(self.session) as client:
+                    paths = await self.media.ensure(hashes, client)
+                spec = with_media_paths(spec, {sha: str(p) for sha, p in paths.items()})
+            await asyncio.to_thread(self._dry_run, spec)
+        except (MediaError, AudioError, OSError, ValueError) as exc:
+            self.media.unpin(task_id)
+            await self._refuse(task_id, str(exc))
+            return
+        except asyncio.CancelledError:
+            self.media.unpin(task_id)
+            raise
+        self.specs[task_id] = spec
+        log.info("accepted task %s (%d tracks)", task_id, len(spec.tracks))
+        await self.session.send(TaskAccepted(task_id=task_id))
+
+    def _accepted(self, task_id: str, done: asyncio.Task[None]) -> None:
+        if self.accepting.get(task_id) is done:
+            del self.accepting[task_id]
+        if not done.cancelled() and done.exception() is not None:
+            log.error("accepting task %s failed", task_id, exc_info=done.exception())
+
+    async def _cancel_accepting(self, task_id: str) -> None:
+        job = self.accepting.pop(task_id, None)
+        if job is not None:
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
 
     def _dry_run(self, spec: TaskSpec) -> None:
         """Open every source and build every dynamic instance, then let go of them."""
@@ -155,8 +209,10 @@ class Engine:
 
     async def _on_drop(self, message: Message) -> None:
         assert isinstance(message, TaskDrop)
+        await self._cancel_accepting(message.task_id)
         await self._end_run(message.task_id, "task released")
         self.specs.pop(message.task_id, None)
+        self.media.unpin(message.task_id)
         await self.session.send(TaskDropped(task_id=message.task_id))
 
     # -- play -------------------------------------------------------------------------

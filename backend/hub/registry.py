@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend import diskspace
-from backend.errors import AuthError
+from backend.errors import AuthError, RequestRefused
 from backend.hub import tokens
 from backend.hub.component import AgentLink, Component
 from backend.hub.dispatch import Dispatcher
@@ -148,6 +148,26 @@ class Registry:
         raise AuthError(
             closecodes.AUTH_FAILED, "hello carries neither an enrollment token nor credentials"
         )
+
+    async def check_agent(self, agent_id: str, secret: str,
+                          kinds: frozenset[str]) -> tuple[str, str]:
+        """The kind and name of the agent whose channel id and secret these are, for an HTTP
+        route an agent calls without a bearer token (a media fetch): unknown id or wrong
+        secret 401, revoked or a kind not in ``kinds`` 403, each saying so."""
+        row = await self._store.query_one("SELECT * FROM agents WHERE agent_id = ?",
+                                          (agent_id,))
+        stored = row["secret_digest"] if row is not None else tokens.digest("")
+        if not tokens.matches(secret, stored) or row is None:  # same work either way
+            raise RequestRefused(401, "unknown agent id or wrong secret: send the id and "
+                                 "secret of the agent's credentials.json in X-Agent-Id and "
+                                 "X-Agent-Secret")
+        if row["revoked_at"] is not None:
+            raise RequestRefused(403, f"the credentials of {row['kind']} {row['name']!r} "
+                                 "were revoked: enroll the agent again")
+        if row["kind"] not in kinds:
+            raise RequestRefused(403, f"a {row['kind']} agent may not do this; only "
+                                 f"{' and '.join(sorted(kinds))} agents may")
+        return str(row["kind"]), str(row["name"])
 
     async def _enroll(self, hello: Hello, token: str) -> tuple[str, str]:
         token_digest = tokens.digest(token)

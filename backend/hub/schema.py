@@ -99,3 +99,15 @@ MIGRATIONS.append(
         )""",
     ]
 )
+
+# Version 5: content-addressed media (backend/hub/media.py): the file is
+# <data-dir>/media/<sha256>; the row says how big it is and when it was stored.
+MIGRATIONS.append(
+    [
+        """CREATE TABLE media (
+            sha256 TEXT PRIMARY KEY,
+            bytes INTEGER NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+    ]
+)

@@ -1,4 +1,4 @@
-"""The hub: registry, config store, enrollments and event log over one SQLite store.
+"""The hub: registry, config store, enrollments, media and event log over one SQLite store.
 
 Its life reads top to bottom: :meth:`Hub.startup` opens the store and brings back the
 stored components; :meth:`Hub.shutdown` tells every agent the hub is going away and closes
@@ -17,6 +17,7 @@ from backend.hub import tokens
 from backend.hub.events import EventLog
 from backend.hub.health import Health, HealthSettings
 from backend.hub.jobs.service import DEFAULT_LEASE_S, JobService
+from backend.hub.media import DEFAULT_LIMIT_BYTES, MediaStore
 from backend.hub.named_tokens import NamedTokens
 from backend.hub.registry import Registry
 from backend.hub.schema import MIGRATIONS
@@ -44,6 +45,8 @@ class HubSettings:
     #: before 429 (see :mod:`backend.hub.throttle`).
     auth_failures: int = 20
     auth_window_s: float = 60.0
+    #: The largest media upload (``--media-limit-mb``), see :mod:`backend.hub.media`.
+    media_limit_bytes: int = DEFAULT_LIMIT_BYTES
 
 
 class Hub:
@@ -53,8 +56,10 @@ class Hub:
         self.events = EventLog(self.store)
         self.named_tokens = NamedTokens(self.store)
         self.registry = Registry(self.store, self.events, settings.health)
+        self.media = MediaStore(self.store, self.events, settings.data_dir,
+                                settings.media_limit_bytes)
         self.tasks = TaskService(self.registry, self.store, self.events, settings.data_dir,
-                                 settings.push_timeout_s)
+                                 settings.push_timeout_s, media=self.media)
         self.jobs = JobService(self.registry, self.store, self.events, settings.data_dir,
                                settings.runner_lease_s)
         self.operator_token = ""
@@ -71,6 +76,7 @@ class Hub:
         await self.store.open()
         await self.named_tokens.load()
         await self.registry.load()
+        await self.media.load()
         await self.tasks.load()
         await self.jobs.load()
         self.started_at = time.time()

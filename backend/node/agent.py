@@ -19,12 +19,12 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import FastAPI
 
 from backend import __version__, openapi_links, problems
 from backend.agents import credentials
+from backend.agents.hub_http import hub_http_base
 from backend.agents.session import AgentSession, SessionSettings
 from backend.client import ClientError, HubClient, HubError
 from backend.hub.throttle import FailureThrottle
@@ -36,14 +36,6 @@ from backend.tls import TlsSettings
 log = logging.getLogger(__name__)
 
 DEFAULT_NODE_PORT = 8751
-
-
-def hub_http_base(url: str) -> str:
-    """``ws://h:p/api/v1/agents`` or ``http://h:p`` -> ``http://h:p``."""
-    parts = urlsplit(url.strip())
-    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme.lower(), parts.scheme.lower())
-    path = parts.path.rstrip("/").removesuffix("/api/v1/agents")
-    return urlunsplit((scheme, parts.netloc, path, "", "")).rstrip("/")
 
 
 def create_node_app(node: Node, token: str) -> FastAPI:

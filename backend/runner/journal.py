@@ -3,6 +3,9 @@
 One directory per job under ``<data-dir>/jobs/<id>/``:
 
 - ``payload.json``: the offer as accepted (written and fsynced before anything runs);
+- ``media.json``: for a render whose spec names media by hash, ``{"paths": {sha256:
+  file}}``, the runner's cached copies, written before the job starts (the job's process
+  reads it; a restarted runner pins them while the job runs);
 - ``events.jsonl``: the job's reports, one JSON line each, numbered ``seq`` 1, 2, ...;
 - ``acked``: the highest ``seq`` the hub acknowledged;
 - ``shim.json``: the shim's pid and start time; ``child.json``: the job process's pid;
@@ -24,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from backend import diskspace
+
+#: Where a render job finds the media its spec names by hash (see the module's docstring).
+MEDIA_FILE = "media.json"
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 Renders the payload's audio task spec with the audio core (dynamic instances only: a
 runner has no instance drivers) into ``JOBDIR/artifacts/<name>``, printing ``progress F``
-lines the runner reports like any command job's.
+lines the runner reports like any command job's. Sources named by hash are read from the
+runner's media cache, as ``media.json`` (written by the runner before it started this
+process) maps them.
 """
 
 from __future__ import annotations
@@ -10,11 +12,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from backend.runner.journal import read_json
+from backend.runner.journal import MEDIA_FILE, read_json
 
 
 def main(argv: list[str]) -> int:
-    from backend.audio import Graph, offline_block, parse_task_spec, render
+    from backend.audio import (
+        Graph,
+        media_hashes,
+        offline_block,
+        parse_task_spec,
+        render,
+        with_media_paths,
+    )
     from backend.audio.errors import AudioError
 
     job_dir = Path(argv[0])
@@ -22,6 +31,9 @@ def main(argv: list[str]) -> int:
     payload = offer["payload"]
     media_dir = Path(offer.get("media_dir") or ".")
     spec = parse_task_spec(payload["spec"])
+    paths = (read_json(job_dir / MEDIA_FILE) or {}).get("paths", {})
+    if all(sha in paths for sha in media_hashes(spec)):
+        spec = with_media_paths(spec, paths)  # else the graph names the missing one
     target = job_dir / "artifacts" / payload.get("name", "render.wav")
     target.parent.mkdir(parents=True, exist_ok=True)
     last = [-1.0]

@@ -26,8 +26,10 @@ from typing import Any
 import psutil
 
 from backend import diskspace
-from backend.agents import AgentSession, credentials
-from backend.client import ClientError, HubClient
+from backend.agents import AgentSession
+from backend.agents.hub_http import agent_hub_client
+from backend.agents.media_cache import MediaCache, MediaError, limit_bytes
+from backend.client import ClientError
 from backend.protocol import Message
 from backend.protocol.jobs import (
     InventoryRequest,
@@ -44,7 +46,13 @@ from backend.protocol.jobs import (
     RunnerState,
 )
 from backend.runner import inventory
-from backend.runner.journal import Journal, open_journals, read_json, write_atomic
+from backend.runner.journal import (
+    MEDIA_FILE,
+    Journal,
+    open_journals,
+    read_json,
+    write_atomic,
+)
 from backend.runner.launch import Shim, adopt_shim, find_shim, start_shim, unmet_at_start
 from backend.runner.progress import ProgressParser
 from backend.runner.resources import QUANTITIES, shortfall
@@ -114,6 +122,7 @@ class Runner:
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._heartbeat: asyncio.Task[None] | None = None
+        self.media = MediaCache.for_agent(self.data_dir)
         session.handlers.update({
             "job.offer": self._on_offer, "job.ack": self._on_ack,
             "job.cancel": self._on_cancel, "runner.inventory.request": self._on_inventory_req,
@@ -137,6 +146,9 @@ class Runner:
                 continue
             job = ActiveJob(journal, journal.offer)
             self.active[job.id] = job
+            fetched = read_json(journal.dir / MEDIA_FILE)
+            if fetched and not job.ended:  # its render may still be reading them
+                self.media.pin(job.id, fetched.get("paths", {}))
             log.info("picked up job %s from the journal (last report #%d, acked #%d)",
                      job.id, journal.last_seq, journal.acked)
             self._supervise_soon(job)
@@ -286,6 +298,15 @@ class Runner:
                 if unmet is not None:
                     await self._end(job, "failed", error=unmet)
                     return
+                failed = await self._fetch_media(job)
+                if failed is not None:
+                    await self._end(job, "failed", error=failed)
+                    return
+                stopping = read_json(d / "stopping.json")
+                if stopping is not None:  # cancelled while its media were fetched
+                    await self._end(job, "cancelled" if stopping["why"] == "cancel"
+                                    else "timed_out", error=stopping["reason"])
+                    return
                 job.shim = await asyncio.to_thread(start_shim, job.offer, d)
             await self._report(job, "started")
         elif not job.ended:
@@ -336,6 +357,45 @@ class Runner:
         if latest is not None and latest != job.reported_progress and not job.ended:
             job.reported_progress = latest
             await self._report(job, "progress", progress=latest)
+
+    async def _fetch_media(self, job: ActiveJob) -> str | None:
+        """Bring the media a render job's spec names by hash into the runner's cache and
+        record where they are in ``media.json`` for the job's process; the reason when
+        that fails (the job then fails with it instead of starting).
+
+        Fetched here, in the service, not by the job's process: the cache is shared by
+        every job (one download per file, not per job) and bounded as one, and the job's
+        process needs no hub credentials. Done again after a restart that came before the
+        shim started (a cache hit); a job whose shim started keeps its ``media.json``.
+        """
+        if job.offer.get("kind") != "render":
+            return None
+        from backend.audio import media_hashes, parse_task_spec  # the audio core: only here
+
+        try:
+            spec = parse_task_spec(job.offer["payload"]["spec"])
+        except (KeyError, TypeError, ValueError):
+            return None  # the job's process says what is wrong with the spec
+        hashes = media_hashes(spec)
+        if not hashes:
+            return None
+        self.media.pin(job.id, hashes)
+        try:
+            self.media.set_limit(limit_bytes(self.session.config
+                                             or self.session.settings.static_config))
+            async with agent_hub_client(self.session) as client:
+                paths = await self.media.ensure(hashes, client)
+            with diskspace.guard(ROOM, self.data_dir):
+                await asyncio.to_thread(
+                    write_atomic, job.journal.dir / MEDIA_FILE,
+                    {"paths": {sha: str(path) for sha, path in paths.items()}})
+        except (MediaError, diskspace.StorageFull) as exc:
+            self.media.unpin(job.id)
+            return exc.message
+        except OSError as exc:
+            self.media.unpin(job.id)
+            return f"could not record where the job's media are ({MEDIA_FILE}): {exc}"
+        return None
 
     def _check_stop(self, job: ActiveJob) -> None:
         d = job.journal.dir
@@ -401,12 +461,7 @@ class Runner:
         folder = job.journal.dir / "artifacts"
         names = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) \
             if folder.exists() else []
-        creds = credentials.load(self.data_dir)
-        base = _http_base(self.session.settings.hub_url)
-        agent_headers = {"X-Agent-Id": creds.agent_id if creds else "",
-                         "X-Agent-Secret": creds.secret if creds else ""}
-        async with HubClient(base, timeout=60, headers=agent_headers,
-                             trust=self.session.trust) as client:
+        async with agent_hub_client(self.session) as client:
             for name in names:
                 marker = folder / f".uploaded-{name}"
                 while not marker.exists():
@@ -422,6 +477,7 @@ class Runner:
 
     async def _end(self, job: ActiveJob, state: str, **data: Any) -> None:
         log.info("job %s %s %s", job.id, state, data.get("error") or "")
+        self.media.unpin(job.id)
         await self._report(job, "ended", state=state, **data)
 
     # -- reports and their acknowledgements -------------------------------------------
@@ -528,11 +584,3 @@ def _tail(path: Path, lines: int) -> str:
             return b"".join(deque(handle, maxlen=lines)).decode(errors="replace")
     except OSError:
         return ""
-
-
-def _http_base(url: str) -> str:
-    url = url.rstrip("/")
-    for ws, http in (("ws://", "http://"), ("wss://", "https://")):
-        if url.startswith(ws):
-            url = http + url[len(ws):]
-    return url.removesuffix("/api/v1/agents")

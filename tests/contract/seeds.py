@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hooks import RENEWED
+from hooks import DELETED_MEDIA, KEPT_MEDIA, RENEWED, media_sha256
 from node_processes import NodeProcess
 from processes import AgentProcess, HubProcess, wait_until
 from runner_farm import Farm
@@ -56,6 +56,9 @@ class Seeds:
     spare: str  # a node whose link and unregistration the fuzz may call
     spare_id: str
     spare_secret: str
+    media: str  # uploaded media that stays (fetch, info, upload again)
+    engine_id: str  # the engine's channel id and secret (a media fetch by an agent)
+    engine_secret: str
     processes: list[NodeProcess]
 
     def environment(self, url: str, token: str, ca: Path | None) -> dict[str, str]:
@@ -64,6 +67,7 @@ class Seeds:
                 "CONTROLROOM_FUZZ_CA": str(ca or ""),
                 "CONTROLROOM_FUZZ_PLAYING": self.playing,
                 "CONTROLROOM_FUZZ_RENDERING": self.rendering,
+                "CONTROLROOM_FUZZ_RENDERED": self.rendered,
                 "CONTROLROOM_FUZZ_LOCKED_RUN": self.locked_run}
 
 
@@ -90,6 +94,8 @@ def pins(seeds: Seeds) -> str:
                   **{"x-agent-id": seeds.runner_id, "x-agent-secret": seeds.runner_secret}),
         operation("GET", "/api/v1/jobs/{job_id}/artifacts/{name}", job_id=seeds.artifact_job,
                   name="render.wav"),
+        operation("GET", "/node/v1/runs/{fid}", fid=seeds.locked_run),
+        operation("POST", "/node/v1/runs/{fid}/cancel", fid=RENEWED),
         operation("GET", "/node/v1/runs/{fid}/lock/{lid}/candidate", fid=seeds.locked_run,
                   lid=RENEWED),
         operation("POST", "/node/v1/runs/{fid}/lock/{lid}/candidate", fid=seeds.locked_run,
@@ -98,6 +104,11 @@ def pins(seeds: Seeds) -> str:
                   **{"body.agent_id": seeds.spare_id, "body.secret": seeds.spare_secret}),
         operation("POST", "/api/v1/nodes/{name}/unregister", name=seeds.spare,
                   **{"body.agent_id": seeds.spare_id, "body.secret": seeds.spare_secret}),
+        operation("GET", "/api/v1/media/{sha256}", sha256=seeds.media,
+                  **{"x-agent-id": seeds.engine_id, "x-agent-secret": seeds.engine_secret}),
+        operation("GET", "/api/v1/media/{sha256}/info", sha256=seeds.media),
+        operation("PUT", "/api/v1/media/{sha256}", sha256=seeds.media),
+        operation("DELETE", "/api/v1/media/{sha256}", sha256=media_sha256(DELETED_MEDIA)),
         operation("GET", "/api/v1/nodes/{name}/{path}", name=seeds.node, path="flows"),
         operation("POST", "/api/v1/nodes/{name}/{path}", name=seeds.node,
                   path=f"runs/{seeds.node_run}/cancel"),
@@ -105,7 +116,8 @@ def pins(seeds: Seeds) -> str:
 
 
 def seed(hub: HubProcess, spawn: Callable[..., AgentProcess], tmp_path: Path) -> Seeds:
-    """Engine, driver, two runners, two standalone nodes, and the tasks, jobs and runs."""
+    """Engine, driver, two runners, two standalone nodes, and the tasks, jobs, runs and
+    media."""
     pin = ["--pin", hub.pin] if hub.url.startswith("https:") else []
     for name, kind in (("e1", "engine"), ("d1", "driver")):
         spawn(hub, name, kind, "", *pin)
@@ -144,12 +156,18 @@ def seed(hub: HubProcess, spawn: Callable[..., AgentProcess], tmp_path: Path) ->
     nodes = [NodeProcess(hub, name, tmp_path / name).start() for name in ("n1", "n2")]
     node_run = call("POST", "/api/v1/nodes/n1/runs", {"flow": "gate"}, 201)["fid"]
     spare = json.loads((tmp_path / "n2" / "credentials.json").read_text())
+    for data in (KEPT_MEDIA, DELETED_MEDIA):
+        answer = hub.client.put(f"{hub.url}/api/v1/media/{media_sha256(data)}", content=data)
+        assert answer.status_code == 201, answer.text
+    engine = json.loads((tmp_path / "agents" / "e1" / "credentials.json").read_text())
     return Seeds(
         component="e1", playing=playing, rendering=rendering,
         rendered=rendered, render=render, fixed=fixed, runner=runner, revoked=revoked,
         running_job=running_job, runner_id=credentials["agent_id"],
         runner_secret=credentials["secret"], artifact_job=artifact_job, locked_run=locked,
         node="n1", node_run=node_run, spare="n2",
-        spare_id=spare["agent_id"], spare_secret=spare["secret"], processes=nodes,
+        spare_id=spare["agent_id"], spare_secret=spare["secret"],
+        media=media_sha256(KEPT_MEDIA), engine_id=engine["agent_id"],
+        engine_secret=engine["secret"], processes=nodes,
     )
 

@@ -22,8 +22,8 @@ def test_stored_config_is_merged_over_static_at_registration(
     spawn_agent(hub, "engine-1", "engine", "", "--config", str(static))
     component = hub.wait_state("engine-1", "up")
     assert component["config"] == {
-        "insert_timeout_s": 2.0, "render_processes": 2, "block_size": 2048,
-        "meters": {"rate_hz": 30, "hold_s": 1.5},
+        "insert_timeout_s": 2.0, "render_processes": 2, "media_cache_mb": 4096,
+        "block_size": 2048, "meters": {"rate_hz": 30, "hold_s": 1.5},
     }
 
 

@@ -26,6 +26,7 @@ import json
 import logging
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,11 +34,12 @@ from typing import Any, BinaryIO
 
 from backend import diskspace
 from backend.audio.models import check_params
-from backend.audio.spec import DriverLocation, TaskSpec
+from backend.audio.spec import DriverLocation, TaskSpec, media_hashes
 from backend.errors import RequestRefused
 from backend.hub.component import Component
 from backend.hub.events import EventLog
 from backend.hub.health import Health
+from backend.hub.media import MediaStore
 from backend.hub.registry import Registry
 from backend.hub.tasks.state import Conflict, Render, RenderState, Task, TaskState, apply, require
 from backend.protocol import Message, frames
@@ -65,6 +67,10 @@ from backend.store import Store
 log = logging.getLogger(__name__)
 
 STREAM_QUEUE = 64
+#: How fast an engine is assumed to fetch media from the hub before it answers a pushed
+#: spec that names some (bytes per second): conservative for a studio LAN (100 MB/s on
+#: gigabit) and a loopback engine, so a big first fetch is not refused as a timeout.
+MEDIA_FETCH_BYTES_PER_S = 20_000_000
 
 
 class TaskError(RequestRefused):
@@ -90,8 +96,10 @@ class TaskService:
         data_dir: Path,
         push_timeout_s: float = 5.0,
         clock: Callable[[], float] = time.time,
+        media: MediaStore | None = None,
     ) -> None:
         self.registry = registry
+        self.media = media
         self._store = store
         self._events = events
         self.renders_dir = data_dir / "renders"
@@ -105,6 +113,9 @@ class TaskService:
         self._uploads: dict[tuple[str, str], _Upload] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._links: dict[str, InsertLink] = {}  # driver -> its direct insert link
+        #: Media named by reservations being recorded right now (not yet in ``tasks``):
+        #: a deletion must wait for them as for a reserved task.
+        self._claimed: Counter[str] = Counter()
         d = registry.dispatch
         d.on("task.accepted", self._on_ack)
         d.on("task.refused", self._on_ack)
@@ -175,6 +186,8 @@ class TaskService:
         return task
 
     async def reserve(self, spec: TaskSpec, engine: str | None) -> Task:
+        hashes = media_hashes(spec)
+        self._check_media(spec, hashes)
         engine_name = self._pick_engine(engine)
         drivers: dict[str, list[str]] = {}
         for iid, instance in spec.instances.items():
@@ -197,11 +210,42 @@ class TaskService:
                         f"by task {other.id} from {window['start']} to {window['end']}")
         task_id = "t_" + secrets.token_hex(6)
         spec_json = spec.model_dump(mode="json")
-        await self._record(task_id, "reserved", spec=spec_json, engine=engine_name,
-                           drivers=drivers)
+        claim = Counter(hashes)
+        self._claimed += claim
+        try:
+            await self._record(task_id, "reserved", spec=spec_json, engine=engine_name,
+                               drivers=drivers)
+        finally:
+            self._claimed -= claim
         task = self.tasks[task_id]
         self._spawn(self._push(task, task.components))
         return task
+
+    def _check_media(self, spec: TaskSpec, hashes: list[str]) -> None:
+        """422 for a file source naming media the hub does not hold, saying how to add it."""
+        if not hashes or self.media is None:
+            return
+        for index, track in enumerate(spec.tracks):
+            sha256 = getattr(track.source, "sha256", None)
+            if sha256 is not None and not self.media.has(sha256):
+                raise TaskError(
+                    422, f"tracks.{index}.source.sha256: the hub holds no media {sha256}; "
+                    f"upload the file first with PUT /api/v1/media/{sha256} (or let "
+                    "`controlroom task reserve` upload the spec's files)")
+
+    def media_users(self) -> dict[str, list[str]]:
+        """Media hash -> the ids of the tasks not released whose spec names it, oldest
+        first: what a media file may not be deleted under."""
+        users: dict[str, list[str]] = {}
+        for task in sorted(self.tasks.values(), key=lambda t: t.created_at):
+            if task.state is not TaskState.RELEASED:
+                for sha256 in spec_media(task.spec):
+                    users.setdefault(sha256, []).append(task.id)
+        return users
+
+    def media_claimed(self, sha256: str) -> bool:
+        """Whether a reservation naming ``sha256`` is being recorded at this moment."""
+        return self._claimed[sha256] > 0
 
     def _pick_engine(self, wanted: str | None) -> str:
         engines = [c for c in self.registry.components.values() if c.kind == "engine"]
@@ -513,10 +557,11 @@ class TaskService:
                 if not sent:
                     reason: str | None = "is not connected"
                 else:
+                    wait_s, why = self._push_wait(task, name)
                     try:
-                        reason = await asyncio.wait_for(future, self.push_timeout_s)
+                        reason = await asyncio.wait_for(future, wait_s)
                     except TimeoutError:
-                        reason = f"did not answer within {self.push_timeout_s:g} s"
+                        reason = f"did not answer within {wait_s:g} s{why}"
             finally:
                 self._acks.pop((task.id, name), None)
             if task.state is TaskState.RELEASED:
@@ -527,6 +572,20 @@ class TaskService:
                 await self._record(task.id, "refused", component=name, reason=reason)
 
         await asyncio.gather(*(one(name) for name in names))
+
+    def _push_wait(self, task: Task, name: str) -> tuple[float, str]:
+        """How long ``name`` has to answer the spec, and why when longer than the push
+        timeout: the engine fetches the spec's media before it answers, so it gets the time
+        that takes at :data:`MEDIA_FETCH_BYTES_PER_S` on top (drivers fetch nothing)."""
+        if name != task.engine or self.media is None:
+            return self.push_timeout_s, ""
+        total = sum(self.media.size(sha256) for sha256 in spec_media(task.spec))
+        if total == 0:
+            return self.push_timeout_s, ""
+        extra = total / MEDIA_FETCH_BYTES_PER_S
+        return self.push_timeout_s + extra, (
+            f" ({self.push_timeout_s:g} s, plus {extra:.3g} s to fetch {total} bytes of media "
+            f"at {MEDIA_FETCH_BYTES_PER_S // 1_000_000} MB/s)")
 
     async def _send(self, name: str, message: Message) -> bool:
         component = self.registry.components.get(name)
@@ -607,6 +666,19 @@ class TaskService:
         job: asyncio.Task[None] = asyncio.create_task(coro)
         self._background.add(job)
         job.add_done_callback(self._background.discard)
+
+
+def spec_media(spec: dict[str, Any]) -> list[str]:
+    """The media hashes a stored spec (JSON) names, in track order, each once: the
+    :func:`~backend.audio.spec.media_hashes` of a spec already validated, without
+    validating it again for every listing."""
+    found: dict[str, None] = {}
+    for track in spec.get("tracks", ()):
+        source = track.get("source") if isinstance(track, dict) else None
+        sha256 = source.get("sha256") if isinstance(source, dict) else None
+        if isinstance(sha256, str):
+            found[sha256] = None
+    return list(found)
 
 
 def _peer_host(component: Component | None) -> str | None:

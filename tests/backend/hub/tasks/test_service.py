@@ -355,3 +355,88 @@ async def test_a_driver_going_down_fails_the_play_and_its_return_makes_the_task_
     await hub.driver.connect()  # registers again: the spec is pushed again
     await until(lambda: task.state is TaskState.READY, "ready again")
     assert len(hub.driver.got(TaskSpecPush)) == pushes + 1 and task.error is None
+
+
+# -- media named by hash ----------------------------------------------------------------
+
+MEDIA = b"media bytes" * 100
+
+
+async def with_media(hub: Hub, tmp_path: Path) -> str:
+    """The hub holding ``MEDIA``; its hash."""
+    import hashlib
+
+    from backend.hub.media import MediaStore
+
+    async def body() -> AsyncIterator[bytes]:
+        yield MEDIA
+
+    media = MediaStore(hub.store, hub.events, tmp_path)
+    await media.load()
+    hub.tasks.media = media
+    sha256 = hashlib.sha256(MEDIA).hexdigest()
+    await media.put(sha256, body())
+    return sha256
+
+
+def media_spec(sha256: str) -> TaskSpec:
+    data = copy.deepcopy(SPEC)
+    data["tracks"][0]["source"] = {"type": "file", "sha256": sha256}
+    return TaskSpec.model_validate(data)
+
+
+async def test_reserving_media_the_hub_does_not_hold_is_422_saying_how_to_upload_it(
+        hub: Hub, tmp_path: Path) -> None:
+    await with_media(hub, tmp_path)
+    await hub.engine.connect()
+    await hub.driver.connect()
+    missing = "ab" * 32
+    await refused(422, hub.tasks.reserve(media_spec(missing), None),
+                  f"tracks.0.source.sha256: the hub holds no media {missing}; upload the "
+                  f"file first with PUT /api/v1/media/{missing}")
+    assert await hub.event_types() == []
+
+
+async def test_tasks_not_released_are_the_users_of_the_media_they_name(
+        hub: Hub, tmp_path: Path) -> None:
+    sha256 = await with_media(hub, tmp_path)
+    await hub.engine.connect()
+    await hub.driver.connect()
+    task = await hub.tasks.reserve(media_spec(sha256), None)
+    assert hub.tasks.media_users() == {sha256: [task.id]}
+    assert not hub.tasks.media_claimed(sha256)
+    await until(lambda: task.state is TaskState.READY, "the task ready")
+    await hub.tasks.release(task.id)
+    assert hub.tasks.media_users() == {}
+
+
+async def test_the_engine_gets_longer_to_answer_a_spec_naming_media_by_its_size(
+        hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import backend.hub.tasks.service as service
+
+    sha256 = await with_media(hub, tmp_path)
+    # MEDIA's 1100 bytes take 0.3 s at this rate: the engine has 0.2 + 0.3 s to answer.
+    monkeypatch.setattr(service, "MEDIA_FETCH_BYTES_PER_S", len(MEDIA) / 0.3)
+    answered: list[float] = []
+
+    def slow(message: Message) -> Message | None:  # accepts after a 0.35 s "fetch"
+        if isinstance(message, TaskSpecPush):
+            answered.append(asyncio.get_running_loop().time() + 0.35)
+        return None
+
+    hub.engine.answer = slow
+    await hub.engine.connect()
+    await hub.driver.connect()
+    task = await hub.tasks.reserve(media_spec(sha256), None)
+    loop = asyncio.get_running_loop()
+    await until(lambda: bool(answered) and loop.time() >= answered[0], "the fetch", 2.0)
+    assert task.state is TaskState.PENDING  # 0.35 s in: past the bare 0.2 s, still waiting
+    await hub.engine.report(TaskAccepted(task_id=task.id))
+    await until(lambda: task.state is TaskState.READY, "the task ready")
+
+    await hub.tasks.release(task.id)
+    hub.engine.answer = silent  # an engine that never answers still times out, and says why
+    other = await hub.tasks.reserve(media_spec(sha256), None)
+    await until(lambda: other.state is TaskState.FAILED, "the push timed out", 2.0)
+    assert other.error is not None and "did not answer within 0.5 s (0.2 s, plus 0.3 s to " \
+        f"fetch {len(MEDIA)} bytes of media" in other.error
