@@ -62,7 +62,8 @@ def render_part(graph: Graph, chunks: Sequence[int], directory: Path,
     graph.seek(start)
     total = end - start
     directory.mkdir(parents=True, exist_ok=True)
-    partials = {c: chunk_file(directory, c).with_suffix(".part") for c in owned}
+    # Hidden until whole, as a render's WAV is: a runner uploads only visible files.
+    partials = {c: directory / f".{chunk_file(directory, c).name}.partial" for c in owned}
     began = time.perf_counter()
     done = 0
     reported = 0.0

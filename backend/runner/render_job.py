@@ -1,7 +1,8 @@
 """A ``render`` job's process: ``python -m backend.runner.render_job JOBDIR``.
 
 Renders the payload's audio task spec with the audio core (dynamic instances only: a
-runner has no instance drivers) into ``JOBDIR/artifacts/<name>``, printing ``progress F``
+runner has no instance drivers) into ``JOBDIR/artifacts/<name>`` (or, for a part of a farm
+render, the payload's ``chunks`` into ``chunk-<i>.f64`` each), printing ``progress F``
 lines the runner reports like any command job's. Sources named by hash are read from the
 runner's media cache, as ``media.json`` (written by the runner before it started this
 process) maps them.
@@ -25,6 +26,7 @@ def main(argv: list[str]) -> int:
         with_media_paths,
     )
     from backend.audio.errors import AudioError
+    from backend.audio.farm import render_part
 
     job_dir = Path(argv[0])
     offer = read_json(job_dir / "payload.json")
@@ -43,9 +45,17 @@ def main(argv: list[str]) -> int:
             last[0] = fraction
             print(f"progress {fraction:.3f}", flush=True)
 
+    segment = tuple(payload["segment"]) if payload.get("segment") else None
     try:
-        graph = Graph(spec, media_dir=media_dir, block_frames=offline_block(spec))
-        result = render(graph, target, payload.get("format", "wav24"), progress=progress)
+        with Graph(spec, media_dir=media_dir, block_frames=offline_block(spec)) as graph:
+            if payload.get("chunks") is not None:  # a part of a farm render
+                part = render_part(graph, payload["chunks"], target.parent, progress,
+                                   segment=segment)
+                print(f"rendered chunks {', '.join(map(str, sorted(payload['chunks'])))} "
+                      f"({part.frames} frames)", flush=True)
+                return 0
+            result = render(graph, target, payload.get("format", "wav24"), progress=progress,
+                            segment=segment)
     except (AudioError, OSError, ValueError) as exc:
         print(f"render failed: {exc}", file=sys.stderr, flush=True)
         return 1

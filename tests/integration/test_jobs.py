@@ -146,6 +146,46 @@ def test_a_render_job_renders_with_the_audio_core_and_the_hub_serves_the_file(
     assert forged.status_code == 401
 
 
+def test_render_parts_on_two_runners_assemble_into_the_one_process_render(
+        farm: Farm, tmp_path: Path) -> None:
+    """Farm parts as runner jobs: each renders its chunks to float64 artifacts, and their
+    sum in chunk order is byte for byte the audio core's render of the whole task."""
+    from backend.audio import Graph, TaskSpec, render
+    from backend.audio.farm import assemble
+
+    tracks = [{"id": f"t{i}", "pan": -1 + i / 20, "gain_db": -12,
+               "source": {"type": "noise", "seed": i, "level_dbfs": -18, "duration_s": 1}
+               if i % 2 else {"type": "tone", "freq_hz": 100 + 11 * i, "level_dbfs": -12,
+                              "duration_s": 1},
+               **({"chain": [f"eq{i}"]} if i % 3 == 0 else {})} for i in range(40)]
+    spec = {"sample_rate": 48000, "block_size": 1024, "tracks": tracks,
+            "instances": {f"eq{i}": {"model": "eq", "params": {"bands": [
+                {"type": "peaking", "freq_hz": 300 + 10 * i, "gain_db": 4}]}}
+                for i in range(0, 40, 3)},
+            "window": {"start": "2026-11-22T10:00:00Z", "end": "2026-11-22T12:00:00Z"}}
+    wrong = farm.call("POST", "/jobs", json={"kind": "render", "payload": {
+        "spec": spec, "chunks": [0, 2]}})
+    assert wrong.status_code == 422 and "chunk 2 does not exist" in wrong.text
+    for name in ("r1", "r2"):
+        farm.runner(name)
+        farm.ready(name)
+    jobs = [farm.submit(kind="render", payload={"spec": spec, "chunks": [chunk]})
+            for chunk in (0, 1)]
+    files = []
+    for chunk, job_id in enumerate(jobs):
+        done = farm.wait(job_id, "succeeded", timeout=60)
+        assert done["artifacts"] == [f"chunk-{chunk}.f64"]
+        r = farm.call("GET", f"/jobs/{job_id}/artifacts/chunk-{chunk}.f64")
+        assert r.status_code == 200 and len(r.content) == 48000 * 16
+        files.append(tmp_path / f"chunk-{chunk}.f64")
+        files[-1].write_bytes(r.content)
+    assemble(files, tmp_path / "farm.wav", 48000, 8192, "float32")
+    with Graph(TaskSpec.model_validate(spec)) as graph:
+        assert len(graph.chunks) == 2
+        render(graph, tmp_path / "one.wav", "float32")
+    assert (tmp_path / "farm.wav").read_bytes() == (tmp_path / "one.wav").read_bytes()
+
+
 def test_a_job_runs_in_its_own_session_at_lower_priority(farm: Farm, tmp_path: Path) -> None:
     runner = farm.runner("r1")
     farm.ready("r1")

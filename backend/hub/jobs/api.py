@@ -23,10 +23,12 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from backend import sse
 from backend.audio import TaskSpec
+from backend.audio.graph import mix_layout
 from backend.bodies import read_json
 from backend.hub.access import Need
 from backend.hub.auth import agent_checked, require
@@ -71,6 +73,29 @@ class RenderPayload(BaseModel):
     spec: TaskSpec
     format: Literal["wav24", "float32"] = "wav24"
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")] = "render.wav"
+    chunks: list[Annotated[int, Field(ge=0, strict=True)]] | None = Field(
+        default=None, min_length=1,
+        description="a part of a farm render: only these chunks of the task's summation "
+        "tree, each as the artifact chunk-<i>.f64 (float64 stereo, docs/audio.md); "
+        "format and name then do not apply")
+    segment: tuple[Annotated[float, Field(ge=0, strict=True)],
+                   Annotated[float, Field(gt=0, strict=True)]] | None = Field(
+        default=None, description="[start_s, end_s]: render only that part of the task")
+
+    @model_validator(mode="after")
+    def _chunks_exist(self) -> RenderPayload:
+        if self.chunks is not None:
+            count = len(mix_layout(len(self.spec.tracks))[1])
+            wrong = sorted({c for c in self.chunks if c >= count})
+            if wrong:
+                raise ValueError(f"chunk {wrong[0]} does not exist: a task of "
+                                 f"{len(self.spec.tracks)} tracks has {count} chunk(s), "
+                                 f"0 to {count - 1}")
+            if len(set(self.chunks)) != len(self.chunks):
+                raise ValueError("chunks lists a chunk twice")
+        if self.segment is not None and self.segment[0] >= self.segment[1]:
+            raise ValueError("segment: the start must be before the end")
+        return self
 
 
 class CommandJob(BaseModel):
