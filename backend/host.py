@@ -72,7 +72,7 @@ def create_app(hub: Hub, node: Node | None, nodes: NodeDirectory | None = None) 
     app.include_router(hub_router(hub))
     app.include_router(tasks_router(hub.tasks))
     app.include_router(jobs_router(hub.jobs))
-    app.include_router(media_router(hub.media, hub.tasks, hub.registry))
+    app.include_router(media_router(hub.media, hub.tasks, hub.registry, hub.jobs))
     if node is not None:
         app.include_router(node_router(node))
     if nodes is not None:

@@ -253,3 +253,16 @@ class MediaStore:
         finally:
             await asyncio.to_thread(handle.close)  # flushes: a full disk can show here
         return digest.hexdigest(), size
+
+
+def spec_media(spec: dict[str, Any]) -> list[str]:
+    """The media hashes a stored spec (JSON) names, in track order, each once: the
+    :func:`~backend.audio.spec.media_hashes` of a spec already validated, without
+    validating it again for every listing."""
+    found: dict[str, None] = {}
+    for track in spec.get("tracks", ()):
+        source = track.get("source") if isinstance(track, dict) else None
+        sha256 = source.get("sha256") if isinstance(source, dict) else None
+        if isinstance(sha256, str):
+            found[sha256] = None
+    return list(found)

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from backend.errors import RequestRefused
 from backend.hub.access import Need
 from backend.hub.auth import agent_checked, require
+from backend.hub.jobs.service import JobService
 from backend.hub.media import SHA256_PATTERN, MediaStore, unknown
 from backend.hub.registry import Registry
 from backend.hub.tasks.service import TaskService
@@ -47,23 +48,32 @@ def _http(exc: RequestRefused) -> HTTPException:
     return HTTPException(exc.status, exc.message)
 
 
-def router(media: MediaStore, tasks: TaskService, registry: Registry) -> APIRouter:
+def router(media: MediaStore, tasks: TaskService, registry: Registry,
+           jobs: JobService | None = None) -> APIRouter:
     api = APIRouter(prefix="/api/v1/media", tags=["media"],
                     dependencies=[Depends(require(Need.READ))])
     read = require(Need.READ)
+
+    def users_of() -> dict[str, list[str]]:
+        """Media hash -> what still needs it: tasks not released, then render jobs not
+        ended (ids start ``t_`` and ``j_``)."""
+        users = tasks.media_users()
+        for sha256, ids in (jobs.media_users() if jobs is not None else {}).items():
+            users.setdefault(sha256, []).extend(ids)
+        return users
 
     def view(sha256: str) -> dict[str, Any]:
         try:
             entry = media.get(sha256)
         except RequestRefused as exc:
             raise _http(exc) from None
-        return entry.view(tasks.media_users().get(sha256, []))
+        return entry.view(users_of().get(sha256, []))
 
     @api.get("")
     async def list_media() -> list[MediaEntry]:
         """Every stored file, oldest first, each with ``used_by``: the tasks (not released)
         whose spec names it."""
-        users = tasks.media_users()
+        users = users_of()
         found = sorted(media.entries.values(), key=lambda e: (e.created_at, e.sha256))
         return [MediaEntry(**e.view(users.get(e.sha256, []))) for e in found]
 
@@ -89,7 +99,7 @@ def router(media: MediaStore, tasks: TaskService, registry: Registry) -> APIRout
             entry, stored = await media.put(sha256, request.stream(), length)
         except RequestRefused as exc:
             raise _http(exc) from None
-        body = MediaEntry(**entry.view(tasks.media_users().get(sha256, [])))
+        body = MediaEntry(**entry.view(users_of().get(sha256, [])))
         return JSONResponse(body.model_dump(), 201 if stored else 200)
 
     async def reader_or_agent(request: Request, x_agent_id: AgentId = None,
@@ -134,14 +144,22 @@ def router(media: MediaStore, tasks: TaskService, registry: Registry) -> APIRout
 
     @api.delete("/{sha256}", status_code=204, dependencies=[Depends(require(Need.OPERATE))])
     async def delete(sha256: Sha256) -> Response:
-        """Remove the file; refused (409, naming them) while a task that is not released
-        names it: release those tasks first."""
-        users = tasks.media_users().get(sha256, [])
+        """Remove the file; refused (409, naming them) while a task that is not released,
+        or a render job not ended, names it: release the tasks (or wait for or cancel the
+        jobs) first."""
+        users = users_of().get(sha256, [])
         if users:
-            raise HTTPException(409, f"media {sha256} is used by task{'s' * (len(users) > 1)} "
-                                f"{', '.join(users)} (not released): release "
-                                f"{'them' if len(users) > 1 else 'it'} first "
-                                "(POST /api/v1/tasks/{task_id}/release), then delete it")
+            held = [u for u in users if not u.startswith("j_")]
+            queued = [u for u in users if u.startswith("j_")]
+            what = []
+            if held:
+                what.append(f"task{'s' * (len(held) > 1)} {', '.join(held)} (not released: "
+                            "POST /api/v1/tasks/{task_id}/release)")
+            if queued:
+                what.append(f"render job{'s' * (len(queued) > 1)} {', '.join(queued)} (not "
+                            "ended: wait, or POST /api/v1/jobs/{job_id}/cancel)")
+            raise HTTPException(409, f"media {sha256} is used by {' and '.join(what)}; "
+                                "delete it once nothing uses it")
         if tasks.media_claimed(sha256):
             raise HTTPException(409, f"media {sha256} is named by a task being reserved at "
                                 "this moment: see GET /api/v1/media/{sha256}/info, release "

@@ -61,7 +61,7 @@ class Hub:
         self.tasks = TaskService(self.registry, self.store, self.events, settings.data_dir,
                                  settings.push_timeout_s, media=self.media)
         self.jobs = JobService(self.registry, self.store, self.events, settings.data_dir,
-                               settings.runner_lease_s)
+                               settings.runner_lease_s, media=self.media)
         self.operator_token = ""
         self.started_at = 0.0
         self.throttle = FailureThrottle(settings.auth_failures, settings.auth_window_s)

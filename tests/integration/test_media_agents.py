@@ -84,9 +84,19 @@ def test_an_engine_and_a_runner_fetch_media_by_hash_once_and_render_the_files_by
     assert farm.call("GET", f"/jobs/{job_id}/artifacts/mix.wav").content == expected
     assert (runner.data_dir / "media-cache" / sha).stat().st_size == wav.stat().st_size
 
-    missing = _spec({"sha256": "0" * 64})
-    failed = farm.wait(farm.submit(kind="render", payload={"spec": missing}), "failed")
-    assert failed["error"].startswith("media 000000000000… could not be fetched from the hub")
+    missing = farm.call("POST", "/jobs", json={"kind": "render", "payload": {
+        "spec": _spec({"sha256": "0" * 64})}})
+    assert missing.status_code == 422 and f"no media {'0' * 64}" in missing.text
+
+    waiting = farm.submit(kind="render", needs={"cpus": 0, "labels": ["nowhere"]},
+                          payload={"spec": spec})  # no runner has the label: stays queued
+    in_use = farm.call("DELETE", f"/media/{sha}")
+    assert in_use.status_code == 409, in_use.text
+    assert f"render job {waiting}" in in_use.json()["detail"]
+    assert f"task {again['id']}" in in_use.json()["detail"]
+    farm.call("POST", f"/jobs/{waiting}/cancel").raise_for_status()
+    calls.call("POST", f"/tasks/{again['id']}/release").raise_for_status()
+    assert farm.call("DELETE", f"/media/{sha}").status_code == 204
 
 
 def test_task_reserve_uploads_a_specs_local_files(

@@ -155,8 +155,11 @@ def router(jobs: JobService) -> APIRouter:
         """Queue a job; the hub offers it to one runner that fits at a time."""
         job_request = parse_job(await read_json(request))
         payload = job_request.payload.model_dump(mode="json")
-        job = await jobs.submit(job_request.kind, job_request.needs.model_dump(), payload,
-                                job_request.timeout_s)
+        try:
+            job = await jobs.submit(job_request.kind, job_request.needs.model_dump(), payload,
+                                    job_request.timeout_s)
+        except JobError as exc:
+            raise _http(exc) from None
         return job.view()
 
     @api.get("/jobs", tags=["jobs"])

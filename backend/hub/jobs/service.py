@@ -31,6 +31,7 @@ from backend.hub.events import EventLog
 from backend.hub.health import Health
 from backend.hub.jobs.runners import RunnerBook, RunnerInfo
 from backend.hub.jobs.state import FINAL, Conflict, Job, JobState, apply, require
+from backend.hub.media import MediaStore, spec_media
 from backend.hub.registry import Registry
 from backend.protocol import Message, closecodes
 from backend.protocol.jobs import (
@@ -75,8 +76,10 @@ def _capacity(info: RunnerInfo) -> dict[str, float]:
 class JobService:
     def __init__(self, registry: Registry, store: Store, events: EventLog, data_dir: Path,
                  lease_s: float = DEFAULT_LEASE_S,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 media: MediaStore | None = None) -> None:
         self.registry = registry
+        self.media = media
         self._store = store
         self._events = events
         self.jobs_dir = data_dir / "jobs"
@@ -135,6 +138,15 @@ class JobService:
 
     async def submit(self, kind: str, needs: dict[str, Any], payload: Any,
                      timeout_s: float | None) -> Job:
+        if kind == "render" and self.media is not None:
+            for index, track in enumerate(payload["spec"].get("tracks", ())):
+                sha256 = (track.get("source") or {}).get("sha256")
+                if isinstance(sha256, str) and not self.media.has(sha256):
+                    raise JobError(
+                        422, f"payload.spec.tracks.{index}.source.sha256: the hub holds no "
+                        f"media {sha256}; upload the file first with PUT /api/v1/media/"
+                        f"{sha256} (or `controlroom task reserve`, which uploads a spec's "
+                        "files)")
         job_id = "j_" + secrets.token_hex(6)
         await self._record(job_id, "submitted", kind=kind, needs=needs, payload=payload,
                            timeout_s=timeout_s)
@@ -154,6 +166,16 @@ class JobService:
         if job.bound_to is not None:
             await self._send(job.bound_to, JobCancel(job_id=job_id, reason=reason))
         return job
+
+    def media_users(self) -> dict[str, list[str]]:
+        """Media hash -> the render jobs not yet ended whose spec names it (a runner may
+        still fetch it): what a media file may not be deleted under, with the tasks'."""
+        users: dict[str, list[str]] = {}
+        for job in sorted(self.jobs.values(), key=lambda j: j.created_at):
+            if job.kind == "render" and job.state not in FINAL and isinstance(job.payload, dict):
+                for sha256 in spec_media(job.payload.get("spec") or {}):
+                    users.setdefault(sha256, []).append(job.id)
+        return users
 
     def output_path(self, job_id: str) -> Path:
         self.get(job_id)

@@ -39,7 +39,7 @@ from backend.errors import RequestRefused
 from backend.hub.component import Component
 from backend.hub.events import EventLog
 from backend.hub.health import Health
-from backend.hub.media import MediaStore
+from backend.hub.media import MediaStore, spec_media
 from backend.hub.registry import Registry
 from backend.hub.tasks.state import Conflict, Render, RenderState, Task, TaskState, apply, require
 from backend.protocol import Message, frames
@@ -666,19 +666,6 @@ class TaskService:
         job: asyncio.Task[None] = asyncio.create_task(coro)
         self._background.add(job)
         job.add_done_callback(self._background.discard)
-
-
-def spec_media(spec: dict[str, Any]) -> list[str]:
-    """The media hashes a stored spec (JSON) names, in track order, each once: the
-    :func:`~backend.audio.spec.media_hashes` of a spec already validated, without
-    validating it again for every listing."""
-    found: dict[str, None] = {}
-    for track in spec.get("tracks", ()):
-        source = track.get("source") if isinstance(track, dict) else None
-        sha256 = source.get("sha256") if isinstance(source, dict) else None
-        if isinstance(sha256, str):
-            found[sha256] = None
-    return list(found)
 
 
 def _peer_host(component: Component | None) -> str | None:
