@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,26 @@ from backend.client._errors import ClientError
 
 #: Received bytes are written in pieces of about this size, each in a worker thread.
 WRITE_CHUNK = 1 << 20
+
+
+async def stream_to(response: httpx.Response, write: Callable[[bytes], object],
+                    batch: int = WRITE_CHUNK) -> int:
+    """Hand the body to ``write`` on a worker thread in pieces of about ``batch`` bytes (one
+    thread hop per piece, not per network read); the bytes handed."""
+    written = 0
+    pending: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= batch:
+            await asyncio.to_thread(write, b"".join(pending))
+            written += size
+            pending, size = [], 0
+    if pending:
+        await asyncio.to_thread(write, b"".join(pending))
+        written += size
+    return written
 
 
 async def save(response: httpx.Response, path: Path, what: str,
@@ -40,18 +61,7 @@ async def _save(response: httpx.Response, path: Path, what: str, room: str) -> P
         out = await asyncio.to_thread(partial.open, "wb")
         written = 0
         try:
-            pending: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                pending.append(chunk)
-                size += len(chunk)
-                if size >= WRITE_CHUNK:
-                    await asyncio.to_thread(out.write, b"".join(pending))
-                    written += size
-                    pending, size = [], 0
-            if pending:
-                await asyncio.to_thread(out.write, b"".join(pending))
-                written += size
+            written = await stream_to(response, out.write)
         except OSError as exc:
             if diskspace.is_full(exc):
                 raise diskspace.StorageFull(room, path.parent) from exc

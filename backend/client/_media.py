@@ -19,6 +19,7 @@ import httpx
 
 from backend import diskspace
 from backend.client._errors import ClientError
+from backend.client._files import stream_to
 
 #: Bytes read from (or written to) a file per worker-thread hop.
 CHUNK = 1 << 20
@@ -73,20 +74,8 @@ async def _write(response: httpx.Response, part: Path) -> tuple[str, int]:
         digest.update(data)
         handle.write(data)
 
-    size = 0
     try:
-        pending: list[bytes] = []
-        pending_size = 0
-        async for chunk in response.aiter_bytes():
-            pending.append(chunk)
-            pending_size += len(chunk)
-            if pending_size >= CHUNK:
-                await asyncio.to_thread(write, b"".join(pending))
-                size += pending_size
-                pending, pending_size = [], 0
-        if pending:
-            await asyncio.to_thread(write, b"".join(pending))
-            size += pending_size
+        size = await stream_to(response, write, CHUNK)
     finally:
         await asyncio.to_thread(handle.close)  # flushes: a full disk can show here
     return digest.hexdigest(), size
