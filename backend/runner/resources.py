@@ -16,6 +16,16 @@ QUANTITIES: tuple[tuple[str, str], ...] = (
 )
 
 
+def own_labels(name: str, labels: Iterable[str]) -> list[str]:
+    """A runner's labels as placement sees them: its configured ones, and ``runner.<name>``,
+    which it alone carries, so that a job can be pinned to one runner (a part of a farm
+    render, an operator's "run it there") with the labels every job already has. The
+    ``runner.`` prefix is the placement's own: a configured label using it is ignored, so
+    no runner can take another's jobs."""
+    return [*(label for label in labels if not label.startswith("runner.")),
+            f"runner.{name}"]
+
+
 def shortfall(needs: Mapping[str, Any], free: Mapping[str, float],
               labels: Iterable[str], word: str = "free") -> str | None:
     """Why ``needs`` do not fit ``free`` and ``labels``, or ``None`` when they do.

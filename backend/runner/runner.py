@@ -55,7 +55,7 @@ from backend.runner.journal import (
 )
 from backend.runner.launch import Shim, adopt_shim, find_shim, start_shim, unmet_at_start
 from backend.runner.progress import ProgressParser
-from backend.runner.resources import QUANTITIES, shortfall
+from backend.runner.resources import QUANTITIES, own_labels, shortfall
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +244,8 @@ class Runner:
             await self._flush(existing)
             return
         reason = "the runner is signing off" if self._stopping else shortfall(
-            message.needs, self.free(), self.config.labels)
+            message.needs, self.free(), own_labels(self.session.settings.name,
+                                                   self.config.labels))
         if (self.archive_root / message.job_id).exists():
             reason = "this runner has already run the job"  # never twice
         offer = {**message.model_dump(exclude={"type"}), "media_dir": self.config.media_dir}

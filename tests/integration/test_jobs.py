@@ -169,11 +169,16 @@ def test_render_parts_on_two_runners_assemble_into_the_one_process_render(
     for name in ("r1", "r2"):
         farm.runner(name)
         farm.ready(name)
-    jobs = [farm.submit(kind="render", payload={"spec": spec, "chunks": [chunk]})
-            for chunk in (0, 1)]
+    # Each part pinned to its runner by the label every runner carries, runner.<name>.
+    jobs = [farm.submit(kind="render", needs={"cpus": 0, "labels": [f"runner.{name}"]},
+                        payload={"spec": spec, "chunks": [chunk]})
+            for chunk, name in ((0, "r2"), (1, "r1"))]
+    nowhere = farm.submit(kind="render", needs={"cpus": 0, "labels": ["runner.r9"]},
+                          payload={"spec": spec, "chunks": [0]})
     files = []
     for chunk, job_id in enumerate(jobs):
         done = farm.wait(job_id, "succeeded", timeout=60)
+        assert done["runner"] == ("r2", "r1")[chunk]
         assert done["artifacts"] == [f"chunk-{chunk}.f64"]
         r = farm.call("GET", f"/jobs/{job_id}/artifacts/chunk-{chunk}.f64")
         assert r.status_code == 200 and len(r.content) == 48000 * 16
@@ -184,6 +189,8 @@ def test_render_parts_on_two_runners_assemble_into_the_one_process_render(
         assert len(graph.chunks) == 2
         render(graph, tmp_path / "one.wav", "float32")
     assert (tmp_path / "farm.wav").read_bytes() == (tmp_path / "one.wav").read_bytes()
+    waiting = farm.call("GET", f"/jobs/{nowhere}").json()
+    assert waiting["state"] == "queued" and "lacks label runner.r9" in waiting["reason"]
 
 
 def test_a_job_runs_in_its_own_session_at_lower_priority(farm: Farm, tmp_path: Path) -> None:

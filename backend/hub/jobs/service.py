@@ -48,7 +48,7 @@ from backend.protocol.jobs import (
     RunnerLogsRequest,
     RunnerState,
 )
-from backend.runner.resources import reserve, shortfall
+from backend.runner.resources import own_labels, reserve, shortfall
 from backend.store import Store
 
 log = logging.getLogger(__name__)
@@ -295,11 +295,12 @@ class JobService:
                 continue
             chosen, reasons, busy = None, [], []
             for info in sorted(runners, key=lambda r: -frees[r.id].get("cpus", 0.0)):
-                never = shortfall(job.needs, _capacity(info), info.labels, "in all")
+                labels = own_labels(info.id, info.labels)
+                never = shortfall(job.needs, _capacity(info), labels, "in all")
                 if never is not None:
                     reasons.append(f"{info.id} {never}")
                 elif self._refused_epoch.get((job.id, info.id)) == info.epoch or \
-                        shortfall(job.needs, frees[info.id], info.labels) is not None:
+                        shortfall(job.needs, frees[info.id], labels) is not None:
                     busy.append(info.id)
                 else:
                     chosen = info

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.runner.resources import reserve, shortfall
+from backend.runner.resources import own_labels, reserve, shortfall
 
 FREE = {"cpus": 4.0, "memory_mb": 8000.0, "disk_mb": 50_000.0, "gpus": 0.0}
 
@@ -31,3 +31,10 @@ def test_reserve_takes_the_share_of_a_job() -> None:
     left = reserve(FREE, {"cpus": 1.5, "memory_mb": 1000})
     assert left["cpus"] == 2.5 and left["memory_mb"] == 7000 and left["gpus"] == 0
     assert shortfall({"cpus": 3}, left, []) == "needs 3 CPUs, 2.5 free"
+
+
+def test_a_runner_carries_its_own_name_as_a_label_and_no_one_else_s() -> None:
+    labels = own_labels("r2", ["gpu", "runner.r1"])  # a configured runner. label is ignored
+    assert labels == ["gpu", "runner.r2"]
+    assert shortfall({"labels": ["runner.r2"]}, {}, labels) is None
+    assert shortfall({"labels": ["runner.r1"]}, {}, labels) == "lacks label runner.r1"
