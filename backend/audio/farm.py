@@ -164,7 +164,7 @@ def assemble(files: Sequence[Path], target: Path, sample_rate: int, block_frames
     at ``target``: bit-identical to the one-process render of the same frames."""
     streams = ChunkStreams(files, sample_rate, block_frames)
     try:
-        return render(streams, target, fmt, progress, cancel)  # type: ignore[arg-type]
+        return render(streams, target, fmt, progress, cancel)
     finally:
         streams.close()
 

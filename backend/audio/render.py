@@ -28,10 +28,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
-from backend.audio.graph import Graph
+import numpy as np
+
 from backend.audio.levels import FLOOR_DB
+from backend.audio.meters import MeterReading
 from backend.audio.wavfile import WIDTH, RenderFormat, WavWriter
 
 _WAV_LIMIT = 4 * 1024**3 - 1024 * 1024  # leave room for the header chunks
@@ -60,7 +62,22 @@ class RenderResult:
         return self.duration_s / self.elapsed_s if self.elapsed_s > 0 else float("inf")
 
 
-def render(graph: Graph, path: str | os.PathLike[str], fmt: RenderFormat = "wav24",
+class Blocks(Protocol):
+    """What a render reads its bus from: a :class:`~backend.audio.graph.Graph`, or a farm
+    render's chunk streams summed (``farm.ChunkStreams``)."""
+
+    sample_rate: int
+    total_frames: int
+
+    @property
+    def duration_s(self) -> float: ...
+    def seek(self, frame: int) -> None: ...
+    def read_ahead(self, until_frame: int) -> None: ...
+    def next_block(self, max_frames: int | None = None) -> np.ndarray | None: ...
+    def meters(self) -> MeterReading: ...
+
+
+def render(graph: Blocks, path: str | os.PathLike[str], fmt: RenderFormat = "wav24",
            progress: Callable[[float], None] | None = None,
            cancel: threading.Event | None = None,
            segment: tuple[float, float] | None = None) -> RenderResult:
@@ -118,7 +135,7 @@ def render(graph: Graph, path: str | os.PathLike[str], fmt: RenderFormat = "wav2
                         (_floor(peaks[0]), _floor(peaks[1])), clips)
 
 
-def segment_frames(graph: Graph, segment: tuple[float, float] | None) -> tuple[int, int]:
+def segment_frames(graph: Blocks, segment: tuple[float, float] | None) -> tuple[int, int]:
     """The first and end frame of ``segment`` (seconds) of ``graph``'s task, checked."""
     if segment is None:
         return 0, graph.total_frames

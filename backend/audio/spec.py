@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -309,43 +309,47 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def media_hashes(spec: TaskSpec) -> list[str]:
     """The content hashes a spec's file sources name, in track order, each once."""
-    found: dict[str, None] = {}
-    for track in spec.tracks:
-        if isinstance(track.source, FileSource) and track.source.sha256 is not None:
-            found[track.source.sha256] = None
-    return list(found)
+    return _named(spec, lambda source: source.sha256)
 
 
 def with_media_paths(spec: TaskSpec, paths: Mapping[str, str]) -> TaskSpec:
     """``spec`` with every source named by hash named instead by its local file in
     ``paths`` (hash -> path): what an engine or runner builds its graph from."""
-    tracks = []
-    for track in spec.tracks:
-        source = track.source
-        if isinstance(source, FileSource) and source.sha256 is not None:
-            source = FileSource(type="file", path=paths[source.sha256], loop=source.loop)
-        tracks.append(track.model_copy(update={"source": source}))
-    return spec.model_copy(update={"tracks": tuple(tracks)})
+    return _renamed(spec, lambda source: None if source.sha256 is None else FileSource(
+        type="file", path=paths[source.sha256], loop=source.loop))
 
 
 def file_paths(spec: TaskSpec) -> list[str]:
     """The paths a spec's file sources name, in track order, each once."""
-    found: dict[str, None] = {}
-    for track in spec.tracks:
-        if isinstance(track.source, FileSource) and track.source.path is not None:
-            found[track.source.path] = None
-    return list(found)
+    return _named(spec, lambda source: source.path)
 
 
 def with_media_hashes(spec: TaskSpec, hashes: Mapping[str, str]) -> TaskSpec:
     """``spec`` with every source whose path is in ``hashes`` (path -> SHA-256) named
     instead by the hash: what a client sends once it uploaded those files to the hub, so
     any engine or runner can fetch them. Paths not in ``hashes`` stay as they are."""
+    def rename(source: FileSource) -> FileSource | None:
+        if source.path is None or source.path not in hashes:
+            return None
+        return FileSource(type="file", sha256=hashes[source.path], loop=source.loop)
+
+    return _renamed(spec, rename)
+
+
+def _named(spec: TaskSpec, name: Callable[[FileSource], str | None]) -> list[str]:
+    found: dict[str, None] = {}
+    for track in spec.tracks:
+        if isinstance(track.source, FileSource) and (value := name(track.source)) is not None:
+            found[value] = None
+    return list(found)
+
+
+def _renamed(spec: TaskSpec, rename: Callable[[FileSource], FileSource | None]) -> TaskSpec:
+    """``spec`` with each file source ``rename`` returns a new one for replaced by it."""
     tracks = []
     for track in spec.tracks:
         source = track.source
-        if isinstance(source, FileSource) and source.path is not None \
-                and source.path in hashes:
-            source = FileSource(type="file", sha256=hashes[source.path], loop=source.loop)
-        tracks.append(track.model_copy(update={"source": source}))
+        if isinstance(source, FileSource) and (renamed := rename(source)) is not None:
+            track = track.model_copy(update={"source": renamed})
+        tracks.append(track)
     return spec.model_copy(update={"tracks": tuple(tracks)})

@@ -28,7 +28,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -72,6 +72,20 @@ def unknown(sha256: str) -> MediaError:
     """404 for a hash the hub does not hold, saying how to list and how to upload."""
     return MediaError(404, f"the hub holds no media {sha256}; GET /api/v1/media lists what "
                       f"it holds, PUT /api/v1/media/{sha256} uploads it")
+
+
+def missing_media(held: Callable[[str], bool], spec: Mapping[str, Any],
+                  where: str = "") -> str | None:
+    """Why ``spec`` (JSON) cannot be used yet, if one of its file sources names media that
+    ``held`` says the hub does not hold: located (``where`` + ``tracks.N.source.sha256``)
+    and saying how to add it. A task's reservation and a render job's submission answer
+    it as their 422."""
+    for index, sha256 in _named_media(spec):
+        if not held(sha256):
+            return (f"{where}tracks.{index}.source.sha256: the hub holds no media {sha256}; "
+                    f"upload the file first with PUT /api/v1/media/{sha256} (or let "
+                    "`controlroom task reserve` upload the spec's files)")
+    return None
 
 
 class MediaStore:
@@ -255,14 +269,17 @@ class MediaStore:
         return digest.hexdigest(), size
 
 
-def spec_media(spec: dict[str, Any]) -> list[str]:
+def spec_media(spec: Mapping[str, Any]) -> list[str]:
     """The media hashes a stored spec (JSON) names, in track order, each once: the
     :func:`~backend.audio.spec.media_hashes` of a spec already validated, without
     validating it again for every listing."""
-    found: dict[str, None] = {}
-    for track in spec.get("tracks", ()):
+    return list(dict.fromkeys(sha256 for _, sha256 in _named_media(spec)))
+
+
+def _named_media(spec: Mapping[str, Any]) -> Iterator[tuple[int, str]]:
+    """(track index, hash) of each file source of a spec (JSON) that names media."""
+    for index, track in enumerate(spec.get("tracks") or ()):
         source = track.get("source") if isinstance(track, dict) else None
         sha256 = source.get("sha256") if isinstance(source, dict) else None
         if isinstance(sha256, str):
-            found[sha256] = None
-    return list(found)
+            yield index, sha256

@@ -31,7 +31,7 @@ from backend.hub.events import EventLog
 from backend.hub.health import Health
 from backend.hub.jobs.runners import RunnerBook, RunnerInfo
 from backend.hub.jobs.state import FINAL, Conflict, Job, JobState, apply, require
-from backend.hub.media import MediaStore, spec_media
+from backend.hub.media import MediaStore, missing_media, spec_media
 from backend.hub.registry import Registry
 from backend.protocol import Message, closecodes
 from backend.protocol.jobs import (
@@ -138,15 +138,9 @@ class JobService:
 
     async def submit(self, kind: str, needs: dict[str, Any], payload: Any,
                      timeout_s: float | None) -> Job:
-        if kind == "render" and self.media is not None:
-            for index, track in enumerate(payload["spec"].get("tracks", ())):
-                sha256 = (track.get("source") or {}).get("sha256")
-                if isinstance(sha256, str) and not self.media.has(sha256):
-                    raise JobError(
-                        422, f"payload.spec.tracks.{index}.source.sha256: the hub holds no "
-                        f"media {sha256}; upload the file first with PUT /api/v1/media/"
-                        f"{sha256} (or `controlroom task reserve`, which uploads a spec's "
-                        "files)")
+        if kind == "render" and self.media is not None and (why := missing_media(
+                self.media.has, payload["spec"], "payload.spec.")) is not None:
+            raise JobError(422, why)
         job_id = "j_" + secrets.token_hex(6)
         await self._record(job_id, "submitted", kind=kind, needs=needs, payload=payload,
                            timeout_s=timeout_s)

@@ -39,7 +39,7 @@ from backend.errors import RequestRefused
 from backend.hub.component import Component
 from backend.hub.events import EventLog
 from backend.hub.health import Health
-from backend.hub.media import MediaStore, spec_media
+from backend.hub.media import MediaStore, missing_media, spec_media
 from backend.hub.registry import Registry
 from backend.hub.tasks.state import Conflict, Render, RenderState, Task, TaskState, apply, require
 from backend.protocol import Message, frames
@@ -187,7 +187,9 @@ class TaskService:
 
     async def reserve(self, spec: TaskSpec, engine: str | None) -> Task:
         hashes = media_hashes(spec)
-        self._check_media(spec, hashes)
+        if hashes and self.media is not None and (why := missing_media(
+                self.media.has, spec.model_dump(mode="json"))) is not None:
+            raise TaskError(422, why)
         engine_name = self._pick_engine(engine)
         drivers: dict[str, list[str]] = {}
         for iid, instance in spec.instances.items():
@@ -220,18 +222,6 @@ class TaskService:
         task = self.tasks[task_id]
         self._spawn(self._push(task, task.components))
         return task
-
-    def _check_media(self, spec: TaskSpec, hashes: list[str]) -> None:
-        """422 for a file source naming media the hub does not hold, saying how to add it."""
-        if not hashes or self.media is None:
-            return
-        for index, track in enumerate(spec.tracks):
-            sha256 = getattr(track.source, "sha256", None)
-            if sha256 is not None and not self.media.has(sha256):
-                raise TaskError(
-                    422, f"tracks.{index}.source.sha256: the hub holds no media {sha256}; "
-                    f"upload the file first with PUT /api/v1/media/{sha256} (or let "
-                    "`controlroom task reserve` upload the spec's files)")
 
     def media_users(self) -> dict[str, list[str]]:
         """Media hash -> the ids of the tasks not released whose spec names it, oldest
