@@ -62,16 +62,26 @@ class TaskCalls:
 
         return wait_until(reached, timeout, f"task {task_id} to be {state}")  # type: ignore
 
-    def render(self, task_id: str, fmt: str = "wav24", timeout: float = 30) -> bytes:
-        r = self.call("POST", f"/tasks/{task_id}/render", json={"format": fmt})
+    def start_render(self, task_id: str, fmt: str = "wav24",
+                     farm: dict[str, Any] | None = None) -> str:
+        """POST the render; its id."""
+        body: dict[str, Any] = {"format": fmt, **({"farm": farm} if farm else {})}
+        r = self.call("POST", f"/tasks/{task_id}/render", json=body)
         assert r.status_code == 202, r.text
-        rid = r.json()["render_id"]
+        return str(r.json()["render_id"])
 
-        def finished() -> dict[str, Any] | None:
+    def finished(self, task_id: str, rid: str, timeout: float = 30) -> dict[str, Any]:
+        """The render's view once it is no longer running."""
+        def ended() -> dict[str, Any] | None:
             render = self.call("GET", f"/tasks/{task_id}/renders/{rid}").json()
             return render if render["state"] != "running" else None
 
-        render = wait_until(finished, timeout, "the render to finish", step=0.05)
+        return wait_until(ended, timeout, "the render to finish", step=0.05)  # type: ignore
+
+    def render(self, task_id: str, fmt: str = "wav24", timeout: float = 30,
+               farm: dict[str, Any] | None = None) -> bytes:
+        rid = self.start_render(task_id, fmt, farm)
+        render = self.finished(task_id, rid, timeout)
         assert render["state"] == "done", render
         file = self.call("GET", f"/tasks/{task_id}/renders/{rid}/file")
         assert file.status_code == 200 and file.headers["content-type"] == "audio/wav"

@@ -34,6 +34,10 @@ from backend.audio.wavfile import RenderFormat
 FRAME_BYTES = 16
 
 
+#: A chunk's stream inside a larger file: its path, byte offset and byte length.
+Slice = tuple[Path, int, int]
+
+
 def chunk_file(directory: Path, chunk: int) -> Path:
     return directory / f"chunk-{chunk}.f64"
 
@@ -106,18 +110,21 @@ class ChunkStreams:
     its WAV (partial file, cancel, progress, peaks) with the very code a one-process render
     uses; the bus is :meth:`Graph.sum_chunks` of the blocks read, in chunk order."""
 
-    def __init__(self, files: Sequence[Path], sample_rate: int, block_frames: int) -> None:
+    def __init__(self, files: Sequence[Path | Slice], sample_rate: int,
+                 block_frames: int) -> None:
         if not files:
             raise ValueError("an assembly needs at least one chunk file")
-        sizes = {path.stat().st_size for path in files}
+        slices = [(f, 0, f.stat().st_size) if isinstance(f, Path) else f for f in files]
+        sizes = {length for _, _, length in slices}
         if len(sizes) != 1 or next(iter(sizes)) % FRAME_BYTES:
-            raise ValueError("the chunk files differ in length or are cut mid-frame: "
-                             + ", ".join(f"{p.name} {p.stat().st_size} B" for p in files))
+            raise ValueError("the chunk streams differ in length or are cut mid-frame: "
+                             + ", ".join(f"{p.name}@{o} {n} B" for p, o, n in slices))
         self.sample_rate = sample_rate
         self.block_size = block_frames
         self.total_frames = next(iter(sizes)) // FRAME_BYTES
         self.position_frames = 0
-        self._handles = [open(path, "rb") for path in files]  # closed by close()
+        self._starts = [offset for _, offset, _ in slices]
+        self._handles = [open(path, "rb") for path, _, _ in slices]  # closed by close()
         self._meter = Meter(sample_rate)
         self._block = np.empty((len(files), 2 * block_frames))
 
@@ -126,8 +133,8 @@ class ChunkStreams:
         return self.total_frames / self.sample_rate
 
     def seek(self, frame: int) -> None:
-        for handle in self._handles:
-            handle.seek(frame * FRAME_BYTES)
+        for handle, start in zip(self._handles, self._starts, strict=True):
+            handle.seek(start + frame * FRAME_BYTES)
         self.position_frames = frame
         self._meter.reset()
 
@@ -157,11 +164,23 @@ class ChunkStreams:
             handle.close()
 
 
-def assemble(files: Sequence[Path], target: Path, sample_rate: int, block_frames: int,
-             fmt: RenderFormat = "wav24", progress: Callable[[float], None] | None = None,
+def concatenated(path: Path, count: int) -> list[Slice]:
+    """The ``count`` chunk streams of a file that holds them back to back, in chunk order
+    (what the engine sends for its part: one upload, checked as one)."""
+    size = path.stat().st_size
+    if count < 1 or size % (count * FRAME_BYTES):
+        raise ValueError(f"{path.name} ({size} B) does not hold {count} whole chunk streams")
+    length = size // count
+    return [(path, i * length, length) for i in range(count)]
+
+
+def assemble(files: Sequence[Path | Slice], target: Path, sample_rate: int,
+             block_frames: int, fmt: RenderFormat = "wav24",
+             progress: Callable[[float], None] | None = None,
              cancel: threading.Event | None = None) -> RenderResult:
-    """Sum the chunk files (``files`` in chunk order, every chunk of the task) into a WAV
-    at ``target``: bit-identical to the one-process render of the same frames."""
+    """Sum the chunk streams (``files`` in chunk order, every chunk of the task; a whole
+    file each, or a :data:`Slice` of one) into a WAV at ``target``: bit-identical to the
+    one-process render of the same frames."""
     streams = ChunkStreams(files, sample_rate, block_frames)
     try:
         return render(streams, target, fmt, progress, cancel)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -241,11 +241,17 @@ class HubClient:
 
     @route("POST", "/api/v1/tasks/{task_id}/render")
     async def render(self, task_id: str, format: str = "wav24",
-                     segment: dict[str, float] | None = None) -> str:
-        """Start an offline render; the new render's id."""
+                     segment: Sequence[float] | None = None,
+                     farm: dict[str, Any] | None = None) -> str:
+        """Start an offline render; the new render's id.
+
+        ``farm`` splits it over runners and the engine: ``{"runners": 2}`` (the first two
+        that can take it) or ``{"runners": ["r1", "r2"]}`` (those)."""
         request: dict[str, Any] = {"format": format}
         if segment is not None:
-            request["segment"] = segment
+            request["segment"] = list(segment)
+        if farm is not None:
+            request["farm"] = farm
         answer = await self._post(f"/api/v1/tasks/{task_id}/render", "render", json=request)
         return str(answer.get("render_id") or answer.get("id"))
 

@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from backend.agents.hub_http import agent_hub_client
 from backend.agents.media_cache import MediaCache, MediaError, limit_bytes
 from backend.agents.session import AgentSession
 from backend.audio.errors import AudioError
+from backend.audio.farm import render_part
 from backend.audio.graph import Graph, offline_block
 from backend.audio.instance import Instance
 from backend.audio.meters import MeterReading
@@ -120,9 +122,11 @@ class Engine:
         if not self.renders_dir.is_dir():
             return
         for leftover in self.renders_dir.iterdir():
-            if leftover.is_file():
-                log.info("removing %s, left by a render this engine did not finish",
-                         leftover.name)
+            log.info("removing %s, left by a render this engine did not finish",
+                     leftover.name)
+            if leftover.is_dir():  # a farm part's chunk files
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
                 leftover.unlink(missing_ok=True)
 
     @property
@@ -300,7 +304,8 @@ class Engine:
         spec = self.specs.get(task_id)
         if spec is None:
             await self.session.send(RenderEnded(task_id=task_id, render_id=render_id,
-                                                state="failed", reason="no spec for this task"))
+                                                state="failed", reason="no spec for this task",
+                                                part=message.part))
             return
         await self._end_run(task_id, "superseded by a new render")
         self._router().use_links(message.inserts)
@@ -310,7 +315,11 @@ class Engine:
     async def _render(self, task_id: str, render_id: str, request: RenderStart, run: _Run,
                       spec: TaskSpec) -> None:
         loop = asyncio.get_running_loop()
+        part = request.part
+        chunks = request.chunks
         path = self.renders_dir / f"{task_id}-{render_id}.wav"
+        # A farm part writes one file per chunk it owns (``backend/audio/farm.py``).
+        part_dir = self.renders_dir / f"{task_id}-{render_id}-part{part}"
         last = {"progress": 0.0, "meters": 0.0}
 
         def progress(fraction: float) -> None:  # on the render thread
@@ -318,8 +327,11 @@ class Engine:
             if now - last["progress"] >= PROGRESS_INTERVAL_S or fraction >= 1.0:
                 last["progress"] = now
                 loop.call_soon_threadsafe(self._spawn_send, RenderProgress(
-                    task_id=task_id, render_id=render_id, progress=min(1.0, fraction)))
-            if run.graph is not None and now - last["meters"] >= METER_INTERVAL_S:
+                    task_id=task_id, render_id=render_id, progress=min(1.0, fraction),
+                    part=part))
+            # A part's graph is not the mix: its meters would show a fraction of it.
+            if chunks is None and run.graph is not None and \
+                    now - last["meters"] >= METER_INTERVAL_S:
                 last["meters"] = now
                 graph = run.graph
                 loop.call_soon_threadsafe(self._spawn_send, Meters(
@@ -327,54 +339,67 @@ class Engine:
                     channels=_channels(graph.meters()), reports=graph.reports(),
                     t=time.time()))
 
-        def work() -> str:
+        def work() -> list[Path] | None:
+            """The files to send, in order; None when cancelled."""
             # Renders go to the data dir first: refuse at once when it is full, and name
             # it when it fills midway (the partial file is deleted below either way).
             diskspace.check(ROOM, self.renders_dir)
             with diskspace.guard(ROOM, self.renders_dir):
                 path.parent.mkdir(parents=True, exist_ok=True)
-            processes = render_processes(self.config)
+            # A part renders in this process: its chunks are a share of the mix already.
+            processes = 1 if chunks is not None else render_processes(self.config)
             graph = run.graph = self._graph(task_id, spec, run.run_id, processes)
             try:
                 segment = tuple(request.segment) if request.segment else None
                 with diskspace.guard(ROOM, self.renders_dir):
+                    if chunks is not None:
+                        done = render_part(graph, chunks, part_dir, progress, run.cancel,
+                                           segment)  # type: ignore[arg-type]
+                        return None if done.files is None else \
+                            [done.files[c] for c in sorted(done.files)]
                     result = render(graph, path, request.format, progress, run.cancel,
                                     segment)  # type: ignore[arg-type]
-                return result.status
+                return None if result.status == "cancelled" else [path]
             finally:
                 graph.close()
 
         ended: RenderEnded
         try:
-            status = await asyncio.to_thread(work)
-            if status == "cancelled":
+            files = await asyncio.to_thread(work)
+            if files is None:
                 ended = RenderEnded(task_id=task_id, render_id=render_id, state="cancelled",
-                                    reason=run.reason or "cancelled")
+                                    reason=run.reason or "cancelled", part=part)
             else:
-                size, digest = await self._upload(task_id, render_id, path)
+                size, digest = await self._upload(task_id, render_id, files)
                 ended = RenderEnded(task_id=task_id, render_id=render_id, state="done",
-                                    bytes=size, sha256=digest)
+                                    bytes=size, sha256=digest, part=part)
         except (AudioError, StorageFull, OSError, ValueError) as exc:
             log.warning("render %s of %s failed: %s", render_id, task_id, exc)
             state = "cancelled" if run.cancel.is_set() else "failed"
             ended = RenderEnded(task_id=task_id, render_id=render_id,
                                 state=state,  # type: ignore[arg-type]
-                                reason=run.reason if run.cancel.is_set() else str(exc))
+                                reason=run.reason if run.cancel.is_set() else str(exc),
+                                part=part)
         finally:
             path.unlink(missing_ok=True)
+            shutil.rmtree(part_dir, ignore_errors=True)
             self.runs.pop(task_id, None)
         await self.session.send(ended)
 
-    async def _upload(self, task_id: str, render_id: str, path: Path) -> tuple[int, str]:
+    async def _upload(self, task_id: str, render_id: str,
+                      paths: list[Path]) -> tuple[int, str]:
+        """Send ``paths`` to the hub as one file (a farm part's chunks back to back)."""
         digest = hashlib.sha256()
         offset = 0
-        with path.open("rb") as handle:
-            while chunk := await asyncio.to_thread(handle.read, FILE_CHUNK):
-                header = {"k": "file", "task": task_id, "render": render_id, "offset": offset}
-                if not await self.session.send_bytes(frames.pack(header, chunk)):
-                    raise OSError("the hub connection dropped while sending the file")
-                digest.update(chunk)
-                offset += len(chunk)
+        for path in paths:
+            with path.open("rb") as handle:
+                while chunk := await asyncio.to_thread(handle.read, FILE_CHUNK):
+                    header = {"k": "file", "task": task_id, "render": render_id,
+                              "offset": offset}
+                    if not await self.session.send_bytes(frames.pack(header, chunk)):
+                        raise OSError("the hub connection dropped while sending the file")
+                    digest.update(chunk)
+                    offset += len(chunk)
         return offset, digest.hexdigest()
 
     async def _on_render_cancel(self, message: Message) -> None:

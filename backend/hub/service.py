@@ -21,6 +21,7 @@ from backend.hub.media import DEFAULT_LIMIT_BYTES, MediaStore
 from backend.hub.named_tokens import NamedTokens
 from backend.hub.registry import Registry
 from backend.hub.schema import MIGRATIONS
+from backend.hub.tasks.farm import FarmRenders
 from backend.hub.tasks.service import TaskService
 from backend.hub.throttle import FailureThrottle
 from backend.store import Store
@@ -62,6 +63,7 @@ class Hub:
                                  settings.push_timeout_s, media=self.media)
         self.jobs = JobService(self.registry, self.store, self.events, settings.data_dir,
                                settings.runner_lease_s, media=self.media)
+        self.farm = self.tasks.farm = FarmRenders(self.tasks, self.jobs)
         self.operator_token = ""
         self.started_at = 0.0
         self.throttle = FailureThrottle(settings.auth_failures, settings.auth_window_s)
@@ -79,6 +81,7 @@ class Hub:
         await self.media.load()
         await self.tasks.load()
         await self.jobs.load()
+        await self.farm.recover()
         self.started_at = time.time()
         await self.events.append("hub.started", "hub", {"role": self.settings.role})
 

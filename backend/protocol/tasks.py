@@ -63,6 +63,11 @@ class RenderStart(Message):
     format: Literal["wav24", "float32"] = "wav24"
     segment: list[float] | None = None
     inserts: dict[str, InsertLink] = Field(default_factory=dict)
+    #: A part of a farm render: render only these chunks of the mix's summation tree and
+    #: send their float64 partials back, concatenated in chunk order (``docs/farm.md``).
+    chunks: list[int] | None = None
+    #: Which part of the farm render this is (echoed in its progress and end).
+    part: int | None = None
 
 
 class RenderCancel(Message):
@@ -128,6 +133,7 @@ class RenderProgress(Message):
     task_id: str
     render_id: str
     progress: float = Field(ge=0.0, le=1.0)
+    part: int | None = None
 
 
 class RenderEnded(Message):
@@ -140,6 +146,7 @@ class RenderEnded(Message):
     reason: str | None = None
     bytes: int | None = None
     sha256: str | None = None
+    part: int | None = None
 
 
 class InstancesReport(Message):

@@ -10,7 +10,9 @@ process) maps them.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from backend.runner.journal import MEDIA_FILE, read_json
@@ -46,16 +48,26 @@ def main(argv: list[str]) -> int:
             print(f"progress {fraction:.3f}", flush=True)
 
     segment = tuple(payload["segment"]) if payload.get("segment") else None
+    # The runner cancels a job with SIGTERM: stop at the next block, so the partial files
+    # are deleted and nothing half-written is left for the artifacts upload.
+    cancel = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: cancel.set())
     try:
         with Graph(spec, media_dir=media_dir, block_frames=offline_block(spec)) as graph:
             if payload.get("chunks") is not None:  # a part of a farm render
                 part = render_part(graph, payload["chunks"], target.parent, progress,
-                                   segment=segment)
+                                   cancel, segment=segment)
+                if part.status == "cancelled":
+                    print("render cancelled; its partial files are deleted", flush=True)
+                    return 143
                 print(f"rendered chunks {', '.join(map(str, sorted(payload['chunks'])))} "
                       f"({part.frames} frames)", flush=True)
                 return 0
             result = render(graph, target, payload.get("format", "wav24"), progress=progress,
-                            segment=segment)
+                            cancel=cancel, segment=segment)
+            if result.status == "cancelled":
+                print("render cancelled; its partial file is deleted", flush=True)
+                return 143
     except (AudioError, OSError, ValueError) as exc:
         print(f"render failed: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -408,6 +408,13 @@ class Runner:
             if timeout and started is not None and time.time() - started > float(timeout):
                 self._stop_job(job, "timeout", f"timed out after {float(timeout):g} s")
             return
+        # A job stopped before its program started gets its SIGTERM once it has, and
+        # the whole grace period from then: it may clean up (a render deletes its
+        # partial files) instead of being killed.
+        if not stopping.get("signalled") and self._signal_job(job, signal.SIGTERM):
+            write_atomic(d / "stopping.json", {**stopping, "signalled": True,
+                                               "at": time.time()})
+            return
         if time.time() - float(stopping["at"]) > self.config.grace_s:
             self._signal_job(job, signal.SIGKILL)
 
@@ -417,17 +424,21 @@ class Runner:
         if not path.exists():
             write_atomic(path, {"why": why, "reason": reason, "at": time.time()})
             log.info("stopping job %s: %s", job.id, reason)
-        self._signal_job(job, signal.SIGTERM)
+        stopping = read_json(path) or {}
+        if self._signal_job(job, signal.SIGTERM) and not stopping.get("signalled"):
+            write_atomic(path, {**stopping, "signalled": True, "at": time.time()})
         job.wake.set()
 
-    def _signal_job(self, job: ActiveJob, sig: signal.Signals) -> None:
+    def _signal_job(self, job: ActiveJob, sig: signal.Signals) -> bool:
+        """Signal the job's process group; whether there was one to signal."""
         child = read_json(job.journal.dir / "child.json")
         if child is None:
-            return  # not started yet: the next tick tries again
+            return False  # not started yet: the next tick tries again
         try:
             os.killpg(int(child["pid"]), sig)
         except (ProcessLookupError, PermissionError):
-            pass
+            return False
+        return True
 
     async def _finish(self, job: ActiveJob, outcome: dict[str, Any]) -> None:
         stopping = read_json(job.journal.dir / "stopping.json")
@@ -538,7 +549,14 @@ class Runner:
             size = 0
         if job.output_acked >= size:
             self.active.pop(job.id, None)
-            job.journal.archive(self.archive_root)
+            kept = job.journal.archive(self.archive_root)
+            payload = job.offer.get("payload")
+            if job.offer.get("kind") == "render" and isinstance(payload, dict) and \
+                    payload.get("chunks") is not None:
+                # A farm part's streams are the hub's now (it acknowledged the end after
+                # the upload); at 768 kB per second of audio each, they are not kept.
+                for stream in (kept / "artifacts").glob("*chunk-*.f64"):  # and markers
+                    stream.unlink(missing_ok=True)
 
     async def _retry_loop(self) -> None:
         while True:

@@ -20,7 +20,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,9 @@ class JobService:
         #: that connection, so the job list in a ``ready`` is never older than an offer.
         self._ready_on: dict[str, object] = {}
         self._scheduler: asyncio.Task[None] | None = None
+        #: Called with a job and its event's kind after each change (the farm renders
+        #: follow their parts).
+        self.watchers: list[Callable[[Job, str], Awaitable[None]]] = []
         d = registry.dispatch
         d.on("runner.state", self._on_state)
         d.on("runner.inventory", self._on_inventory)
@@ -191,6 +194,20 @@ class JobService:
             "connected": bool(component and component.link is not None),
             "revoked": info.revoked_at is not None,
         }
+
+    def candidates(self, needs: dict[str, Any]) -> list[tuple[str, bool, str | None]]:
+        """Every runner the hub knows: its name, whether it is ready for jobs, and why
+        a job with ``needs`` would not fit it now (None when it would): what a farm
+        render plans with."""
+        ready = {info.id for info in self._ready_runners()}
+        answer = []
+        for name, info in sorted(self.book.runners.items()):
+            labels = own_labels(name, info.labels)
+            why = None if name not in ready else (
+                shortfall(needs, _capacity(info), labels, "in all")
+                or shortfall(needs, self._free(info), labels))
+            answer.append((name, name in ready, why))
+        return answer
 
     def runner(self, name: str) -> RunnerInfo:
         info = self.book.runners.get(name)
@@ -494,6 +511,11 @@ class JobService:
                 along=[("INSERT INTO job_events (job_id, ts, type, data) VALUES (?, ?, ?, ?)",
                         (job_id, ts, kind, json.dumps(payload)))])
             self.jobs[job_id] = job
+        for watcher in self.watchers:
+            try:
+                await watcher(job, kind)
+            except Exception:  # one watcher's bug must not stop the job's bookkeeping
+                log.exception("a watcher of job %s failed", job_id)
         if kind != "report" or data.get("event") != "progress":
             log.info("job %s: %s %s", job_id, kind,
                      ", ".join(f"{k}={v}" for k, v in data.items() if k != "payload")[:200])

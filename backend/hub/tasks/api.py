@@ -26,11 +26,22 @@ RenderId = Annotated[str, Path(pattern=r"^r_[0-9a-f]{12}$", description="a rende
 InstanceId = Annotated[str, Path(pattern=NAME_PATTERN, description="an instance id")]
 
 
+class FarmRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    runners: Annotated[int, Field(ge=1, le=256, strict=True)] | Annotated[
+        list[Annotated[str, Field(pattern=NAME_PATTERN)]], Field(min_length=1, max_length=256)
+    ] = Field(description="how many runners take a part (the first that can, by name), or "
+              "which ones (runner ids); the engine always takes one too")
+
+
 class RenderRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format: Literal["wav24", "float32"] = "wav24"
     segment: tuple[StrictFloat, StrictFloat] | None = Field(
         default=None, description="[start_s, end_s] of the program to render; default all")
+    farm: FarmRequest | None = Field(
+        default=None, description="split the render over runners and the engine "
+        "(docs/farm.md); the file is bit-identical to the engine's own render")
 
     @model_validator(mode="after")
     def _ordered(self) -> RenderRequest:
@@ -94,11 +105,14 @@ def router(tasks: TaskService) -> APIRouter:
     @api.post("/{task_id}/render", status_code=202, dependencies=operator)
     async def render(task_id: TaskId,
                      request: Annotated[RenderRequest | None, Body()] = None) -> dict[str, Any]:
-        """Start an offline render; follow it at ``renders/{render_id}``."""
+        """Start an offline render; follow it at ``renders/{render_id}``. With ``farm``, the
+        render is split over runners' jobs and the engine, and its view's ``farm`` shows
+        each part."""
         request = request or RenderRequest()
         segment = list(request.segment) if request.segment else None
         try:
-            return (await tasks.render(task_id, request.format, segment)).view()
+            farm = request.farm.runners if request.farm is not None else None
+            return (await tasks.render(task_id, request.format, segment, farm)).view()
         except TaskError as exc:
             raise _http(exc) from None
 

@@ -18,11 +18,14 @@ The rules, each one what an operator would expect:
   to share leaves the extra ones out, with that reason.
 - Chunks are dealt in order, round-robin over the parts (engine last), so neighbouring
   chunks, which cost alike, land on different parts.
+- A runner lost mid-render (or that refuses its part) has its chunks rendered again by a
+  spare runner when the farm was asked for by count, else by the engine; the output does
+  not change, as a chunk's stream is the same wherever it is computed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 ENGINE = "engine"
@@ -114,20 +117,11 @@ def plan(chunks: int, engine_only: set[int], candidates: Sequence[Candidate],
     return Plan(parts, skipped)
 
 
-def reassign(current: Plan, lost: str, reason: str, spare: Sequence[str] = ()) -> Plan:
-    """``lost``'s chunks go to the first spare runner, else to the engine; the runner is
-    recorded as skipped with ``reason``."""
-    moved = next((p for p in current.parts if p.name == lost), None)
-    if moved is None or moved.is_engine:
-        raise PlanError(f"{lost} is not a runner part of this render")
-    taker = next((s for s in spare if s not in current.runners and s != lost), ENGINE)
-    parts: list[Part] = []
-    for part in current.parts:
-        if part.name == lost:
-            continue
-        if part.name == taker:
-            part = Part(part.name, tuple(sorted(part.chunks + moved.chunks)))
-        parts.append(part)
-    if taker not in {p.name for p in parts}:
-        parts.insert(0, Part(taker, moved.chunks))
-    return Plan(tuple(parts), {**current.skipped, lost: reason})
+def taker(lost: str, busy: Iterable[str], spare: Sequence[str] = ()) -> str:
+    """Who renders a lost part's chunks again: the first spare runner (ready, with room,
+    not already a part of this render and not lost from it), else the engine, which can
+    always take them back."""
+    if lost == ENGINE:
+        raise PlanError("the engine's part is not reassigned: the render fails with it")
+    taken = {*busy, lost}
+    return next((name for name in spare if name not in taken), ENGINE)

@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from backend import diskspace
 from backend.audio.models import check_params
@@ -63,6 +63,9 @@ from backend.protocol.tasks import (
     TaskSpecPush,
 )
 from backend.store import Store
+
+if TYPE_CHECKING:
+    from backend.hub.tasks.farm import FarmRenders
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +119,8 @@ class TaskService:
         #: Media named by reservations being recorded right now (not yet in ``tasks``):
         #: a deletion must wait for them as for a reserved task.
         self._claimed: Counter[str] = Counter()
+        #: Renders split over runners (``farm.py``), when the hub runs jobs too.
+        self.farm: FarmRenders | None = None
         d = registry.dispatch
         d.on("task.accepted", self._on_ack)
         d.on("task.refused", self._on_ack)
@@ -291,10 +296,17 @@ class TaskService:
         await self._send(task.engine, PlayStop(task_id=task_id))
         return task
 
-    async def render(self, task_id: str, fmt: str, segment: list[float] | None) -> Render:
+    async def render(self, task_id: str, fmt: str, segment: list[float] | None,
+                     farm: int | list[str] | None = None) -> Render:
+        """Render with the task's engine, or split over ``farm`` runners (a count or
+        names) and the engine."""
         task = self.get(task_id)
         self._require(task, "render")
         render_id = "r_" + secrets.token_hex(6)
+        if farm is not None:
+            if self.farm is None:
+                raise TaskError(409, "this hub runs no jobs, so it has no render farm")
+            return await self.farm.start(task, render_id, fmt, segment, farm)
         await self._record(task_id, "render", render_id=render_id, format=fmt, segment=segment)
         sent = await self._send(task.engine, RenderStart(
             task_id=task_id, render_id=render_id, format=fmt,  # type: ignore[arg-type]
@@ -313,6 +325,9 @@ class TaskService:
         if render.state is not RenderState.RUNNING:
             raise TaskError(409, f"render {render_id} is {render.state.value}, not running")
         self._require(task, "render_cancel")
+        if render.farm is not None and self.farm is not None:
+            await self.farm.cancel(task, render, reason)
+            return render
         await self._send(task.engine, RenderCancel(task_id=task_id, render_id=render_id,
                                                    reason=reason))
         self._discard_upload(task_id, render_id)
@@ -417,6 +432,9 @@ class TaskService:
         render = task.renders.get(message.render_id) if task else None
         if task is None or render is None or render.state is not RenderState.RUNNING:
             return
+        if render.farm is not None and self.farm is not None:
+            await self.farm.engine_progress(task, render, message.part, message.progress)
+            return
         await self._record(task.id, "render_progress", render_id=message.render_id,
                            progress=message.progress)
 
@@ -428,8 +446,13 @@ class TaskService:
             self._discard_upload(message.task_id, message.render_id)
             return
         key = (task.id, render.render_id)
+        farm = self.farm if render.farm is not None else None
         if message.state != "done":
             self._discard_upload(*key)
+            if farm is not None:
+                await farm.engine_ended(task, render, message.part, message.state,
+                                        message.reason, None)
+                return
             kind = "render_failed" if message.state == "failed" else "render_cancelled"
             await self._record(task.id, kind, render_id=render.render_id,
                                reason=message.reason or message.state, task_failed=False)
@@ -448,8 +471,14 @@ class TaskService:
         if problem is not None or upload is None:
             if upload is not None:
                 upload.path.unlink(missing_ok=True)
+            if farm is not None:
+                await farm.engine_ended(task, render, message.part, "failed", problem, None)
+                return
             await self._record(task.id, "render_failed", render_id=render.render_id,
                                reason=problem, task_failed=False)
+            return
+        if farm is not None:
+            await farm.engine_ended(task, render, message.part, "done", None, upload.path)
             return
         final = upload.path.with_suffix(".wav")
         upload.path.replace(final)
@@ -512,7 +541,10 @@ class TaskService:
                                           component.id)
                 render = task.active_render
                 if render is not None:
-                    if component.id != task.engine:
+                    if render.farm is not None and self.farm is not None:
+                        await self.farm.stop_parts(task, render,
+                                                   f"{component.id} went down")
+                    elif component.id != task.engine:
                         await self._send(task.engine, RenderCancel(
                             task_id=task.id, render_id=render.render_id,
                             reason=f"{component.id} went down"))
@@ -525,6 +557,23 @@ class TaskService:
             elif state is Health.HALF_OPEN and reason == "registered":
                 await self._record(task.id, "resync", component=component.id)
                 self._spawn(self._push(task, [component.id]))
+
+    # -- what the farm renders use ------------------------------------------------------
+
+    async def record(self, task_id: str, kind: str, **data: Any) -> None:
+        await self._record(task_id, kind, **data)
+
+    async def send(self, name: str, message: Message) -> bool:
+        return await self._send(name, message)
+
+    def inserts(self, task: Task) -> dict[str, InsertLink]:
+        return self._inserts(task)
+
+    def spawn(self, coro: Any) -> None:
+        self._spawn(coro)
+
+    def discard_upload(self, task_id: str, render_id: str) -> None:
+        self._discard_upload(task_id, render_id)
 
     # -- helpers ----------------------------------------------------------------------
 

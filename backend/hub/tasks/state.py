@@ -50,6 +50,10 @@ class Render:
     bytes: int | None = None
     started_at: float = 0.0
     finished_at: float | None = None
+    #: A render split over runners and the engine (``farm.py``): ``chunks`` (of the mix in
+    #: all), ``parts`` (each: ``part``, ``name``, ``chunks``, ``state``, ``progress``,
+    #: ``job``, ``reason``), ``skipped`` (runner -> why not) and ``assembly`` (0..1).
+    farm: dict[str, Any] | None = None
 
     def view(self) -> dict[str, Any]:
         return {
@@ -57,7 +61,21 @@ class Render:
             "progress": round(self.progress, 4), "error": self.error, "file": self.file,
             "bytes": self.bytes, "format": self.format, "segment": self.segment,
             "started_at": self.started_at, "finished_at": self.finished_at,
+            "farm": _farm_view(self.farm),
         }
+
+
+#: A farm part's states: ``waiting`` (not started, or its job not yet placed),
+#: ``running``, ``done``, ``failed``, ``lost`` (its runner was lost or could not take it;
+#: a later part renders its chunks), ``cancelled``.
+PART_STATES = ("waiting", "running", "done", "failed", "lost", "cancelled")
+
+
+def _farm_view(farm: dict[str, Any] | None) -> dict[str, Any] | None:
+    if farm is None:
+        return None
+    return {**farm, "parts": [{**p, "progress": round(p["progress"], 4)}
+                              for p in farm["parts"]], "skipped": dict(farm["skipped"])}
 
 
 @dataclass
@@ -138,6 +156,11 @@ def require(task: Task, command: str) -> None:
 # -- the fold -------------------------------------------------------------------------
 
 
+def _new_part(index: int, name: str, chunks: list[int]) -> dict[str, Any]:
+    return {"part": index, "name": name, "chunks": list(chunks), "state": "waiting",
+            "progress": 0.0, "job": None, "reason": None}
+
+
 def apply(task: Task | None, event: dict[str, Any]) -> Task:
     """Fold one event into the task (``None`` before ``reserved``); returns the task."""
     kind = event["type"]
@@ -179,11 +202,35 @@ def apply(task: Task | None, event: dict[str, Any]) -> Task:
         task.state, task.error = TaskState.FAILED, f"play failed: {event['reason']}"
     elif kind == "render":
         task.state = TaskState.RENDERING
+        farm = event.get("farm")
         task.renders[event["render_id"]] = Render(
-            event["render_id"], event["format"], event.get("segment"), started_at=ts
+            event["render_id"], event["format"], event.get("segment"), started_at=ts,
+            farm=None if farm is None else {
+                "chunks": farm["chunks"], "skipped": dict(farm.get("skipped") or {}),
+                "assembly": 0.0, "parts": [_new_part(i, p["name"], p["chunks"])
+                                           for i, p in enumerate(farm["parts"])]},
         )
     elif kind == "render_progress":
         task.renders[event["render_id"]].progress = float(event["progress"])
+    elif kind == "render_part":  # a farm part moved: its state, progress, job or reason
+        farm = task.renders[event["render_id"]].farm
+        assert farm is not None
+        part = farm["parts"][event["part"]]
+        if "part_state" in event:  # named so: an event's ``state`` is the task's
+            part["state"] = event["part_state"]
+        for key in ("progress", "job", "reason"):
+            if key in event:
+                part[key] = event[key]
+    elif kind == "render_reassigned":  # a part lost: its chunks go to a new part
+        farm = task.renders[event["render_id"]].farm
+        assert farm is not None
+        lost = farm["parts"][event["part"]]
+        lost.update(state="lost", reason=event["reason"])
+        farm["parts"].append(_new_part(len(farm["parts"]), event["to"], lost["chunks"]))
+    elif kind == "render_assembly":
+        farm = task.renders[event["render_id"]].farm
+        assert farm is not None
+        farm["assembly"] = float(event["progress"])
     elif kind in ("render_done", "render_failed", "render_cancelled"):
         render = task.renders[event["render_id"]]
         render.finished_at = ts

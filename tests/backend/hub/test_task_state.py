@@ -141,3 +141,26 @@ def test_events_before_reserved_are_refused() -> None:
         apply(None, {"type": "play"})
     with pytest.raises(ValueError):
         apply(fold(), {"type": "teleport"})
+
+
+def test_a_farm_render_folds_its_parts_their_moves_and_the_assembly() -> None:
+    farm = {"chunks": 3, "skipped": {"r9": "no runner by that name is registered"},
+            "parts": [{"name": "r1", "chunks": [0]}, {"name": "engine", "chunks": [1, 2]}]}
+    task = fold(*ready(), {"type": "render", "render_id": "r_1", "format": "wav24",
+                           "farm": farm},
+                {"type": "render_part", "render_id": "r_1", "part": 0, "job": "j_1",
+                 "part_state": "running", "progress": 0.25},
+                {"type": "render_reassigned", "render_id": "r_1", "part": 0,
+                 "reason": "r1 went down: no heartbeat", "to": "engine"},
+                {"type": "render_part", "render_id": "r_1", "part": 1, "part_state": "done",
+                 "progress": 1.0},
+                {"type": "render_assembly", "render_id": "r_1", "progress": 0.5})
+    view = task.renders["r_1"].view()["farm"]
+    assert task.state is TaskState.RENDERING and view["assembly"] == 0.5
+    assert view["skipped"] == farm["skipped"]
+    assert [(p["part"], p["name"], p["chunks"], p["state"], p["job"]) for p in view["parts"]] \
+        == [(0, "r1", [0], "lost", "j_1"), (1, "engine", [1, 2], "done", None),
+            (2, "engine", [0], "waiting", None)]
+    assert view["parts"][0]["reason"] == "r1 went down: no heartbeat"
+    plain = fold(*ready(), {"type": "render", "render_id": "r_2", "format": "wav24"})
+    assert plain.renders["r_2"].view()["farm"] is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.hub.tasks.farm_plan import ENGINE, Candidate, Part, PlanError, plan, reassign
+from backend.hub.tasks.farm_plan import ENGINE, Candidate, Part, PlanError, plan, taker
 
 RUNNERS = [Candidate("r1", True), Candidate("r2", True), Candidate("r3", True),
            Candidate("r4", True)]
@@ -54,13 +54,8 @@ def test_a_farm_nobody_can_join_is_refused_with_why(
 
 
 def test_a_lost_runner_s_chunks_go_to_a_spare_else_to_the_engine() -> None:
-    first = plan(4, set(), RUNNERS, 2)
-    spared = reassign(first, "r1", "r1 went down", spare=["r1", "r2", "r3"])
-    assert spared.parts == (Part("r3", (0, 3)), Part("r2", (1,)), Part(ENGINE, (2,)))
-    assert spared.skipped["r1"] == "r1 went down"
-    to_engine = reassign(first, "r2", "refused: disk full")
-    assert to_engine.parts == (Part("r1", (0, 3)), Part(ENGINE, (1, 2)))
-    every = sorted(c for p in to_engine.parts for c in p.chunks)
-    assert every == [0, 1, 2, 3]  # nothing lost, nothing twice
-    with pytest.raises(PlanError, match="not a runner part"):
-        reassign(first, ENGINE, "no")
+    assert taker("r1", busy=["r1", "r2"], spare=["r1", "r2", "r3"]) == "r3"
+    assert taker("r2", busy=["r1", "r2"], spare=["r1", "r2"]) == ENGINE
+    assert taker("r2", busy=["r1"]) == ENGINE
+    with pytest.raises(PlanError, match="not reassigned"):
+        taker(ENGINE, busy=[])

@@ -1,0 +1,129 @@
+"""A task rendered on the farm: a real hub, engine and runner processes.
+
+The file must be byte for byte the engine's own render, whoever renders which chunk: with
+every part on its planned runner, with a runner killed mid-render (its chunks rendered
+again elsewhere), and a cancel must stop every part and leave no stream or partial file.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from processes import AgentProcess, HubProcess, wait_until
+from runner_farm import Farm
+from task_calls import TaskCalls
+
+#: 96 tracks are three chunks of the summation tree (32 tracks each).
+TRACKS = 96
+
+
+def farm_spec(duration_s: float) -> dict[str, Any]:
+    tracks = [{"id": f"t{i}", "pan": -1 + i / 48, "gain_db": -18,
+               "source": {"type": "noise", "seed": i, "level_dbfs": -20,
+                          "duration_s": duration_s} if i % 2 else
+               {"type": "tone", "freq_hz": 60 + 7 * i, "level_dbfs": -14,
+                "duration_s": duration_s},
+               "chain": [f"eq{i}"]} for i in range(TRACKS)]
+    return {"sample_rate": 48000, "block_size": 1024, "tracks": tracks,
+            "instances": {f"eq{i}": {"model": "eq", "params": {"bands": [
+                {"type": "peaking", "freq_hz": 200 + 13 * i, "gain_db": 3}]}}
+                for i in range(TRACKS)},
+            "window": {"start": "2026-12-05T10:00:00Z", "end": "2026-12-05T12:00:00Z"}}
+
+
+def file_of(calls: TaskCalls, task_id: str, render: dict[str, Any]) -> bytes:
+    assert render["state"] == "done", render
+    r = calls.call("GET", f"/tasks/{task_id}/renders/{render['render_id']}/file")
+    assert r.status_code == 200
+    return r.content
+
+
+def leftovers(hub: HubProcess, task_id: str) -> list[str]:
+    """Files of the hub's render store and job artifacts other than finished WAVs."""
+    renders = sorted(p.name for p in (hub.data_dir / "renders" / task_id).glob("*")
+                     if p.suffix != ".wav")
+    chunks = sorted(p.name for p in (hub.data_dir / "jobs").glob("*/artifacts/*"))
+    return renders + chunks
+
+
+def test_a_farm_render_is_the_engine_render_even_when_a_runner_is_lost_or_it_is_cancelled(
+        hub: HubProcess, spawn_agent: Callable[..., AgentProcess], tmp_path: Path) -> None:
+    calls = TaskCalls(hub)
+    farm = Farm(hub, spawn_agent, tmp_path)
+    spawn_agent(hub, "engine-1", "engine")
+    runners = {name: farm.runner(name) for name in ("r1", "r2")}
+    for name in runners:
+        farm.ready(name)
+    hub.wait_state("engine-1", "up")
+    task = calls.reserve(farm_spec(30.0))
+    reference = calls.render(task["id"], "float32", timeout=60)
+
+    # Named runners: one unknown, skipped with the reason; each part on its runner.
+    rid = calls.start_render(task["id"], "float32",
+                             farm={"runners": ["r1", "r2", "r9"]})
+    done = calls.finished(task["id"], rid, 60)
+    assert file_of(calls, task["id"], done) == reference
+    view = done["farm"]
+    assert view["chunks"] == 3 and view["assembly"] == 1.0
+    assert view["skipped"] == {"r9": "no runner by that name is registered"}
+    assert [(p["name"], p["chunks"], p["state"]) for p in view["parts"]] == [
+        ("r1", [0], "done"), ("r2", [1], "done"), ("engine", [2], "done")]
+    jobs = [calls.call("GET", f"/jobs/{p['job']}").json() for p in view["parts"][:2]]
+    assert [(j["runner"], j["state"]) for j in jobs] == [("r1", "succeeded"),
+                                                          ("r2", "succeeded")]
+    assert leftovers(hub, task["id"]) == []  # the streams are gone once summed
+
+    # A runner killed mid-render: its chunk is rendered again (by the engine: r2 is busy).
+    rid = calls.start_render(task["id"], "float32", farm={"runners": 2})
+
+    def r1_running() -> bool:
+        render = calls.call("GET", f"/tasks/{task['id']}/renders/{rid}").json()
+        return bool(render["farm"]["parts"][0]["state"] == "running")
+
+    wait_until(r1_running, 20, "r1's part to run", step=0.02)
+    runners["r1"].send(signal.SIGKILL)
+    again = calls.finished(task["id"], rid, 90)
+    assert file_of(calls, task["id"], again) == reference
+    parts = again["farm"]["parts"]
+    assert parts[0]["name"] == "r1" and parts[0]["state"] == "lost"
+    assert "r1 went down" in parts[0]["reason"]
+    assert (parts[-1]["name"], parts[-1]["chunks"], parts[-1]["state"]) == \
+        ("engine", [0], "done")
+
+    # Cancel: every part stops, nothing is left of the render on the hub or the runner.
+    rid = calls.start_render(task["id"], "float32", farm={"runners": 1})
+    wait_until(lambda: calls.call("GET", f"/tasks/{task['id']}/renders/{rid}").json()
+               ["farm"]["parts"][0]["state"] == "running", 20, "r2's part to run")
+    r = calls.call("POST", f"/tasks/{task['id']}/renders/{rid}/cancel")
+    assert r.status_code == 200, r.text
+    cancelled = calls.finished(task["id"], rid)
+    assert cancelled["state"] == "cancelled"
+    assert {p["state"] for p in cancelled["farm"]["parts"]} == {"cancelled"}
+    job = farm.wait(cancelled["farm"]["parts"][0]["job"], "cancelled", timeout=20)
+    assert job["runner"] == "r2"
+    wait_until(lambda: leftovers(hub, task["id"]) == [], 10, "no stream left on the hub")
+    # Nor on the runner: the cancelled part's partial streams, and the streams of its
+    # earlier parts once the hub has them.
+    wait_until(lambda: not list(runners["r2"].data_dir.rglob("*.f64*")), 10,
+               "no stream left on r2")
+    assert calls.task(task["id"])["state"] == "ready"
+
+
+def test_a_farm_render_that_cannot_be_planned_says_why(
+        hub: HubProcess, spawn_agent: Callable[..., AgentProcess], tmp_path: Path) -> None:
+    calls = TaskCalls(hub)
+    spawn_agent(hub, "engine-1", "engine")
+    hub.wait_state("engine-1", "up")
+    task = calls.reserve(farm_spec(1.0))
+    for farm, status, words in (
+            ({"runners": 2}, 409, "no runner is registered"),
+            ({"runners": ["r1"]}, 409, "r1: no runner by that name is registered"),
+            ({"runners": 0}, 422, "greater than or equal to 1"),
+            ({"runners": []}, 422, "at least 1"),
+            ({"runners": 2, "spread": True}, 422, "spread")):
+        r = calls.call("POST", f"/tasks/{task['id']}/render", json={"farm": farm})
+        assert r.status_code == status and words in r.text, (farm, r.text)
+    assert calls.task(task["id"])["state"] == "ready"
