@@ -13,10 +13,16 @@ hub has them up it saves
   instances, its merged config and its stored overrides in the editor;
 - ``agents.png``: the Agents tab, with PIDs, health, what each hosts and the selected
   agent's output;
+- ``render-dialog.png``: the Render dialog of the demo task with the render farm chosen
+  (by name: the local studio's runner, its state and free CPUs); the demo then renders
+  on its engine;
 - ``tasks.png``: the demo spec reserved through the editor, rendered once, and playing,
   with the live instance controls, the meters and level history moving;
 - ``runners.png``: the local studio's runner, up with its hardware, and a job submitted
   to it, its progress and live output;
+- ``tasks-farm.png``: a 64-track spec (two chunks of the mix) rendered on the farm, the
+  runner and the engine each rendering a part, one row per part under the render bar
+  (left out, with a note, when the hub does not split the render);
 - ``flows.png``: the ``approve-render`` flow launched from its generated inputs form,
   locked on its approval, after a candidate the flow denied (the reason shown inline);
 - ``read-only-console.png``: a second console attached to the same hub with a viewer
@@ -42,21 +48,25 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QPoint, QSettings
-from PySide6.QtWidgets import QApplication, QToolTip
+from PySide6.QtWidgets import QApplication, QToolTip, QWidget
 
 from app.console import open_console, open_remote_console, wait_for
 from app.desktop import QtEventLoop
+from backend.client import ClientError
 from ui.core.bridge import HubBridge
 from ui.shell.main_window import MainWindow
+from ui.tasks.panel import TaskPanel
 from ui.tasks.spec_editor import DEMO_SPEC
+from ui.tasks.view import TasksView
 
 SIZE = (1280, 820)
 NAMES = ("engine-1", "driver-1", "driver-2", "runner-1")
 
 
-def save(window: MainWindow, path: Path) -> Path:
+def save(window: QWidget, path: Path) -> Path:
     if not window.grab().save(str(path)):
         raise OSError(f"could not write {path}")
     print(path)
@@ -100,7 +110,7 @@ async def capture(out_dir: Path, settle_s: float) -> list[Path]:
             await wait_for(lambda: (tasks.selected_task() or {}).get("state") == "ready",
                            "the demo task ready")
             panel = tasks.panel
-            panel.render_button.click()
+            await render_dialog_shot(panel, out_dir, shots)  # and render on the engine
             await wait_for(lambda: (tasks.selected_task() or {}).get("state") == "rendering",
                            "rendering")
             await wait_for(lambda: (tasks.selected_task() or {}).get("state") == "ready",
@@ -117,6 +127,7 @@ async def capture(out_dir: Path, settle_s: float) -> list[Path]:
             if task.get("state") == "playing":
                 await bridge.stop_task(str(task["id"]))
             await bridge.release_task(str(task["id"]))
+            await farm_shot(window, out_dir, shots)
 
             flows = window.flows_view
             window.show_tab(flows)
@@ -136,6 +147,102 @@ async def capture(out_dir: Path, settle_s: float) -> list[Path]:
             await asyncio.sleep(0.5)
             shots.append(save(window, out_dir / "flows.png"))
             return shots
+
+
+async def render_dialog_shot(panel: TaskPanel, out_dir: Path, shots: list[Path]) -> None:
+    """The Render dialog with the farm chosen by name; then the demo renders on its engine
+    (its three tracks are one chunk of the mix: a farm would have nothing to share)."""
+    panel.render_button.click()
+    await wait_for(lambda: panel.render_dialog is not None
+                   and panel.render_dialog.isVisible(), "the render dialog open")
+    dialog = panel.render_dialog
+    assert dialog is not None
+    dialog.farm_choice.click()
+    dialog.names_choice.click()
+    await asyncio.sleep(0.3)
+    shots.append(save(dialog, out_dir / "render-dialog.png"))
+    dialog.engine_choice.click()
+    dialog.render_button.click()
+
+
+def farm_spec(tracks: int = 64, duration_s: float = 240) -> dict[str, Any]:
+    """Tones on dynamic instances only (a runner has no drivers): 64 tracks are two chunks
+    of the mix (``backend/audio/graph.py`` ``mix_layout``), so a runner takes one."""
+    demo = json.loads(DEMO_SPEC.read_text())
+    return {
+        "sample_rate": demo["sample_rate"], "block_size": demo["block_size"],
+        "duration_s": duration_s,
+        "tracks": [{"id": f"tone-{i + 1}",
+                    "source": {"type": "tone", "freq_hz": 55 * (1 + i % 24),
+                               "level_dbfs": -40, "duration_s": duration_s},
+                    "gain_db": 0, "pan": round((i % 9 - 4) / 4, 2), "chain": []}
+                   for i in range(tracks)],
+        "instances": {}, "mix": {"master_gain_db": -1}, "window": demo["window"],
+    }
+
+
+async def farm_shot(window: MainWindow, out_dir: Path, shots: list[Path]) -> None:
+    """A task rendered on the farm: runner-1 and the engine each render a part."""
+    tasks = window.tasks_view
+    window.show_tab(tasks)
+    tasks.editor.set_text(json.dumps(farm_spec(), indent=1))
+    before = {str(t["id"]) for t in tasks.model.tasks()}
+    tasks.reserve_button.click()
+    await wait_for(lambda: str((tasks.selected_task() or {}).get("id")) not in before
+                   and (tasks.selected_task() or {}).get("state") == "ready",
+                   "the farm task ready", within=60)
+    panel = tasks.panel
+    panel.render_button.click()
+    await wait_for(lambda: panel.render_dialog is not None
+                   and panel.render_dialog.isVisible(), "the render dialog open")
+    dialog = panel.render_dialog
+    assert dialog is not None
+    dialog.farm_choice.click()
+    dialog.count_choice.click()
+    dialog.count.setValue(1)
+    dialog.render_button.click()
+    dialog.farm_choice.setChecked(False)  # the next Render starts on the engine again
+    dialog.engine_choice.setChecked(True)
+    task_id = str((tasks.selected_task() or {})["id"])
+    try:
+        await wait_for(lambda: _farm_worth_showing(tasks), "a farm render's parts moving",
+                       within=120)
+        if tasks.panel.farm.isVisible():
+            await asyncio.sleep(0.3)
+            shots.append(save(window, out_dir / "tasks-farm.png"))
+        else:  # the hub rendered it on the engine alone
+            render = ((tasks.selected_task() or {}).get("renders") or [{}])[-1]
+            print(f"tasks-farm.png left out: the render shows no parts ({render.get('state')}"
+                  f", {render.get('error')})", file=sys.stderr)
+    finally:
+        await _render_ended(tasks, task_id)
+        try:
+            await tasks.panel.bridge.release_task(task_id)
+        except ClientError as exc:
+            print(f"could not release {task_id}: {exc.message}", file=sys.stderr)
+
+
+def _farm_worth_showing(tasks: TasksView) -> bool:
+    """Every part started and one well under way, or the render over."""
+    renders = (tasks.selected_task() or {}).get("renders") or []
+    if not renders:
+        return False
+    if renders[-1].get("state") != "running":
+        return True
+    parts = (renders[-1].get("farm") or {}).get("parts") or []
+    return (tasks.panel.farm.isVisible() and bool(parts)
+            and all(p.get("state") != "waiting" for p in parts)
+            and any(float(p.get("progress") or 0) >= 0.3 for p in parts))
+
+
+async def _render_ended(tasks: TasksView, task_id: str) -> None:
+    task = next((t for t in tasks.model.tasks() if t["id"] == task_id), {})
+    running = [r for r in task.get("renders") or [] if r.get("state") == "running"]
+    for render in running:
+        await tasks.panel.bridge.cancel_render(task_id, str(render["render_id"]))
+    await wait_for(lambda: next((t for t in tasks.model.tasks() if t["id"] == task_id),
+                                {}).get("state") != "rendering", "the render ended",
+                   within=30)
 
 
 async def read_only_shot(window: MainWindow, bridge: HubBridge, tmp: Path, out_dir: Path,

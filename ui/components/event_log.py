@@ -140,15 +140,19 @@ def describe(event: Mapping[str, Any]) -> str:
 
 
 #: Events too frequent for a log a person reads.
-QUIET = frozenset({"task.render_progress", "task.play_position"})
+QUIET = frozenset({"task.render_progress", "task.play_position", "task.render_assembly"})
 
 
 def is_quiet(event: Mapping[str, Any]) -> bool:
-    """Progress ticks: a progress bar shows them; here they would drown the rest."""
+    """Progress ticks: a progress bar shows them; here they would drown the rest. A farm
+    part's move is kept when it changes the part's state (started, done, lost, ...)."""
     kind = event.get("type")
+    data = event.get("data") or {}
     if kind in QUIET:
         return True
-    return kind == "job.report" and (event.get("data") or {}).get("event") == "progress"
+    if kind == "task.render_part":
+        return "part_state" not in data and "job" not in data
+    return kind == "job.report" and data.get("event") == "progress"
 
 
 def _clock(epoch: float) -> str:

@@ -239,8 +239,11 @@ class HubBridge(QObject):
     async def stop_task(self, task_id: str) -> None:
         await self.client.stop(task_id)
 
-    async def render_task(self, task_id: str, fmt: str = "wav24") -> str:
-        return await self.client.render(task_id, fmt)
+    async def render_task(self, task_id: str, fmt: str = "wav24",
+                          farm: dict[str, Any] | None = None) -> str:
+        """Start a render; ``farm`` splits it over runners and the engine
+        (``{"runners": 2}`` or ``{"runners": ["r1", "r2"]}``), None renders on the engine."""
+        return await self.client.render(task_id, fmt, farm=farm)
 
     async def cancel_render(self, task_id: str, render_id: str) -> None:
         await self.client.cancel_render(task_id, render_id)

@@ -1,8 +1,10 @@
 """The selected task's panel: Play/Stop, Render, Cancel render and Release (each enabled only
-where the task's hub accepts it now), the render's progress and time left, the finished
-renders with Open folder and Save as, the meters of its stream and the live instance
-controls. On a read-only console the transport is greyed out with the reason (and Space
-does nothing); the files, the meters and the audio are reads, and stay.
+where the task's hub accepts it now), the render's progress and time left (and, for a
+farm render, each part's), the finished renders with Open folder and Save as, the meters
+of its stream and the live instance controls. Render asks where first: this task's
+engine or the render farm (``render_dialog.py``). On a read-only console the transport is
+greyed out with the reason (and Space does nothing); the files, the meters and the audio
+are reads, and stay.
 """
 
 from __future__ import annotations
@@ -32,14 +34,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from backend.client import ClientError
 from backend.diskspace import copy_whole
 from ui.core.accepts import accepts
 from ui.core.bridge import HubBridge
 from ui.core.coroutines import CoroutineRunner
 from ui.core.typography import escape
+from ui.tasks.farm_parts import farm_of
+from ui.tasks.farm_progress import FarmProgress
 from ui.tasks.instance_controls import InstanceControls
 from ui.tasks.meters import MetersPanel
 from ui.tasks.model import STATE_COLOURS, active_render, detail_text, time_left
+from ui.tasks.render_dialog import RenderDialog
 
 
 class TaskPanel(QWidget):
@@ -52,6 +58,7 @@ class TaskPanel(QWidget):
         self.commands = actions
         self.access = bridge.access
         self.task: dict[str, Any] | None = None
+        self.render_dialog: RenderDialog | None = None  # made on the first Render
 
         self.title = QLabel("No task selected")
         font = self.title.font()
@@ -68,8 +75,10 @@ class TaskPanel(QWidget):
         self.stop_button = QPushButton("■ Stop")
         self.stop_button.setToolTip("Stop playing (Space)")
         self.stop_button.clicked.connect(self.stop)
-        self.render_button = QPushButton("Render")
-        self.render_button.setToolTip("Render the whole task offline to a 24-bit WAV file")
+        self.render_button = QPushButton("Render…")
+        self.render_button.setToolTip(
+            "Render the whole task offline to a WAV file, on this task's engine or split "
+            "over the render farm")
         self.render_button.clicked.connect(self.start_render)
         self.cancel_button = QPushButton("Cancel render")
         self.cancel_button.setToolTip("Stop the running render and delete its partial file")
@@ -95,6 +104,11 @@ class TaskPanel(QWidget):
         progress_row = QHBoxLayout()
         progress_row.addWidget(self.progress, 1)
         progress_row.addWidget(self.progress_label)
+        self.farm = FarmProgress()  # a farm render's parts, under its overall bar
+        render_box = QVBoxLayout()
+        render_box.setSpacing(2)
+        render_box.addLayout(progress_row)
+        render_box.addWidget(self.farm)
 
         self.renders = QListWidget()
         self.renders.setObjectName("rendersList")
@@ -128,7 +142,7 @@ class TaskPanel(QWidget):
         self.live_splitter.setSizes([180, 320])
 
         form = QFormLayout()
-        form.addRow("Render:", progress_row)
+        form.addRow("Render:", render_box)
         form.addRow("Files:", files_row)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 0, 0, 0)
@@ -185,6 +199,8 @@ class TaskPanel(QWidget):
                 text += f" · {render.get('file')} ({size:.1f} MB)"
             elif state == "failed":
                 text += f" · {render.get('error')}"
+            if farm_of(render) is not None:
+                text += " · farm"
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, render["render_id"])
             self.renders.addItem(item)
@@ -194,6 +210,8 @@ class TaskPanel(QWidget):
     def _show_progress(self) -> None:
         render = active_render(self.task) if self.task else None
         last = self.task["renders"][-1] if self.task and self.task.get("renders") else None
+        self.farm.show_farm(farm_of(render or last),
+                            str(self.task.get("engine") or "") if self.task else None)
         if render is not None:
             progress = float(render.get("progress") or 0.0)
             self.progress.setValue(round(progress * 1000))
@@ -271,9 +289,43 @@ class TaskPanel(QWidget):
         else:
             self.play()
 
-    def start_render(self) -> None:
-        if self.task and self._may("render"):
-            self._command(f"Render {self.task['id']}", self.bridge.render_task(self.task["id"]))
+    def start_render(self) -> asyncio.Task[Any] | None:
+        """Ask where to render: list the runners, then open the render dialog on them."""
+        if not (self.task and self._may("render")):
+            return None
+        task = dict(self.task)
+        if self.render_dialog is not None and self.render_dialog.isVisible():
+            self.render_dialog.raise_()
+            return None
+
+        async def runners() -> tuple[list[dict[str, Any]], str | None]:
+            try:
+                return await self.bridge.runners(), None
+            except ClientError as exc:  # the engine can still render
+                return [], f"the runners could not be listed ({exc.message})"
+
+        def ask(found: tuple[list[dict[str, Any]], str | None]) -> None:
+            self.open_render_dialog(task, *found)
+
+        return self.commands.run(f"List the runners for {task['id']}", runners(),
+                                 on_done=ask)
+
+    def open_render_dialog(self, task: dict[str, Any], runners: list[dict[str, Any]],
+                           unlisted: str | None = None) -> RenderDialog:
+        """The render dialog for ``task``, open; accepting it starts the render."""
+        if self.render_dialog is None:
+            self.render_dialog = RenderDialog(self)
+            self.render_dialog.requested.connect(self.render_with)
+        self.render_dialog.prepare(task, runners, unlisted)
+        self.render_dialog.open()  # not exec(): no nested event loop
+        return self.render_dialog
+
+    def render_with(self, task_id: str, request: dict[str, Any]) -> asyncio.Task[Any]:
+        """Start the render ``request`` (:func:`~ui.tasks.render_dialog.render_request`)."""
+        where = "on the farm" if request.get("farm") else ""
+        return self.commands.run(
+            f"Render {task_id} {where}".rstrip(),
+            self.bridge.render_task(task_id, str(request["format"]), request.get("farm")))
 
     def cancel_render(self) -> None:
         render = active_render(self.task) if self.task else None

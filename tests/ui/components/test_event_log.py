@@ -181,3 +181,17 @@ def test_500_events_a_second_stay_cheap(log: EventLogView, qtbot: QtBot) -> None
     assert per_second < 0.25, f"500 events took {per_second:.2f} s of GUI time"
     assert rerender < 1.5, f"re-rendering the ring took {rerender:.2f} s"
     assert len(log.lines()) == RING_SIZE
+
+
+def test_progress_ticks_stay_out_of_the_log_but_a_farm_part_s_moves_stay_in() -> None:
+    from ui.components.event_log import is_quiet
+
+    def event(kind: str, **data: object) -> dict[str, object]:
+        return {"type": kind, "data": data}
+
+    assert is_quiet(event("task.render_progress", progress=0.5))
+    assert is_quiet(event("task.render_assembly", progress=0.5))
+    assert is_quiet(event("task.render_part", part=0, progress=0.4))
+    assert not is_quiet(event("task.render_part", part=0, part_state="lost", reason="down"))
+    assert not is_quiet(event("task.render_part", part=1, job="j_1"))
+    assert not is_quiet(event("task.render_reassigned", part=0, to="engine"))

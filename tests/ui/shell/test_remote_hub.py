@@ -104,6 +104,9 @@ def test_the_console_works_a_remote_hub_and_survives_it_hanging_dying_and_return
             task_id = str((view.selected_task() or {})["id"])
             panel = view.panel
             panel.render_button.click()
+            await wait_until(lambda: panel.render_dialog is not None
+                             and panel.render_dialog.isVisible(), "the render dialog open")
+            panel.render_dialog.render_button.click()  # type: ignore[union-attr]
             await wait_until(lambda: (view.selected_task() or {}).get("state") == "ready"
                              and bool((view.selected_task() or {}).get("renders")),
                              "the render done", within=40)

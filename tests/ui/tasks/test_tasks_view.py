@@ -106,10 +106,20 @@ def test_reserve_render_save_play_with_meters_and_a_killed_driver_fails_the_play
             assert not panel.stop_button.isEnabled() and not panel.cancel_button.isEnabled()
             assert panel.release_button.isEnabled()
 
-            # Render: the bar climbs to 100 % and the file appears.
+            # Render: the dialog asks where (no runner registered: the engine only), the
+            # bar climbs to 100 % and the file appears.
             seen: list[int] = []
             panel.progress.valueChanged.connect(seen.append)
             panel.render_button.click()
+            await wait_until(lambda: panel.render_dialog is not None
+                             and panel.render_dialog.isVisible(), "the render dialog open")
+            dialog = panel.render_dialog
+            assert dialog is not None and dialog.windowTitle() == f"Render task {task_id}"
+            assert dialog.engine_choice.isChecked() and not dialog.farm_choice.isEnabled()
+            assert "no runner is registered" in dialog.farm_note.text()
+            dialog.render_button.click()
+            assert not dialog.isVisible()
+            console.window.activateWindow()  # as a window manager does when a dialog closes
             await wait_until(lambda: view.selected_task()["state"] == "rendering",  # type: ignore[index]
                              "rendering")
             assert panel.cancel_button.isEnabled() and not panel.play_button.isEnabled()
@@ -126,6 +136,29 @@ def test_reserve_render_save_play_with_meters_and_a_killed_driver_fails_the_play
             assert saving is not None
             await wait_until(saving.done, "saved")
             assert (tmp_path / "copy.wav").read_bytes() == rendered.read_bytes()
+            assert panel.farm.isHidden()  # an engine render has no parts
+
+            # A farm render's view: one row per part under the bar, and who was skipped.
+            task = view.selected_task() or {}
+            farm = {"chunks": 2, "skipped": {"r2": "it is down"}, "assembly": 0.0,
+                    "parts": [{"part": 0, "name": "r1", "chunks": [0], "state": "running",
+                               "progress": 0.4, "job": "j_0123456789ab", "reason": None},
+                              {"part": 1, "name": "engine", "chunks": [1],
+                               "state": "done", "progress": 1.0, "job": None,
+                               "reason": None}]}
+            running = {**task["renders"][-1], "render_id": "r_000000000002",
+                       "state": "running", "progress": 0.7, "farm": farm}
+            panel.show_task({**task, "state": "rendering",
+                             "renders": [*task["renders"], running]})
+            assert not panel.farm.isHidden() and panel.progress.value() == 700
+            assert [(r.who.text(), r.chunks.text(), r.status.text())
+                    for r in panel.farm.rows] == [
+                ("Part 1: r1", "chunk 1 of 2", "rendering 40 %"),
+                ("Part 2: engine-1 (engine)", "chunk 2 of 2", "done")]
+            assert panel.farm.skipped.text() == "Skipped: r2 (it is down)"
+            assert panel.renders.item(1).text().endswith("· farm")
+            panel.show_task(task)
+            assert panel.farm.isHidden()
 
             # Play with Space: the meters move, the stream goes to the null sink.
             view.table.setFocus()
