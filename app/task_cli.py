@@ -60,6 +60,10 @@ def add_parser(sub: Any) -> None:
     render.add_argument("id")
     render.add_argument("-o", "--output", type=Path, required=True, help="the WAV file to write")
     render.add_argument("--format", choices=("wav24", "float32"), default="wav24")
+    render.add_argument("--farm", type=farm_runners, metavar="N|NAME,...",
+                        help="split the render over runners and the engine: how many "
+                        "runners (the first that can take a part), or which ones, by name; "
+                        "the file is bit-identical to the engine's own render")
     verbs.add_parser("schema", help="print the task spec's JSON Schema")
     media = verbs.add_parser("media", help="write the example specs' test audio into DIR "
                              "(point the engine's media_dir at it)")
@@ -144,7 +148,7 @@ async def _run(args: argparse.Namespace, hub: HubClient) -> int:
             print(f"released {args.id}")
             return 0
         if verb == "render":
-            return await _render(hub, args.id, args.output, args.format)
+            return await _render(hub, args.id, args.output, args.format, args.farm)
         if verb == "play":
             device = int(args.device) if args.device and args.device.isdigit() else args.device
             return await _play(hub, args.id, device, args.seconds)
@@ -184,8 +188,35 @@ async def _reserve(hub: HubClient, path: Path, engine: str | None,
     return 0
 
 
-async def _render(hub: HubClient, task_id: str, output: Path, fmt: str) -> int:
-    render_id = await hub.render(task_id, fmt)
+def farm_runners(text: str) -> int | list[str]:
+    """``--farm``: a runner count, or runner names separated by commas."""
+    if text.strip().isdigit():
+        count = int(text)
+        if count < 1:
+            raise argparse.ArgumentTypeError("a farm needs at least 1 runner")
+        return count
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give a runner count or runner names, e.g. r1,r2")
+    return names
+
+
+def farm_summary(render: dict[str, Any]) -> list[str]:
+    """What each part of a farm render did, and which runners were skipped and why."""
+    farm = render.get("farm")
+    if not farm:
+        return []
+    lines = [f"part {p['part'] + 1}: {p['name']}, chunk(s) "
+             f"{', '.join(str(c + 1) for c in p['chunks'])} of {farm['chunks']}: {p['state']}"
+             + (f" ({p['reason']})" if p.get("reason") else "") for p in farm["parts"]]
+    lines += [f"skipped {name}: {why}" for name, why in farm["skipped"].items()]
+    return lines
+
+
+async def _render(hub: HubClient, task_id: str, output: Path, fmt: str,
+                  farm: int | list[str] | None = None) -> int:
+    render_id = await hub.render(task_id, fmt,
+                                 farm=None if farm is None else {"runners": farm})
     bar = ProgressBar(f"rendering {task_id}")
     loop = asyncio.get_running_loop()
     cancelled = asyncio.Event()
@@ -208,6 +239,8 @@ async def _render(hub: HubClient, task_id: str, output: Path, fmt: str) -> int:
         loop.remove_signal_handler(signal.SIGINT)
     await hub.download(task_id, render_id, output)
     bar.done(f"done: {output} ({render['bytes'] / 1e6:.1f} MB)")
+    for line in farm_summary(render):
+        print(f"  {line}", file=sys.stderr)
     return 0
 
 

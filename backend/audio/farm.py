@@ -64,6 +64,7 @@ def render_part(graph: Graph, chunks: Sequence[int], directory: Path,
     graph.take_chunks(owned)
     start, end = segment_frames(graph, segment)
     graph.seek(start)
+    graph.read_ahead(end)  # chains through a driver start their round trips early
     total = end - start
     directory.mkdir(parents=True, exist_ok=True)
     # Hidden until whole, as a render's WAV is: a runner uploads only visible files.

@@ -279,6 +279,16 @@ class Graph:
             n = min(n, max_frames)
         if n <= 0:
             return None
+        self._mix(n)
+        mixed = self.sum_chunks(self.chunk_sums(range(len(self.chunks)), n))
+        bus: FloatBlock = mixed.reshape(n, 2)
+        self._meter.update(bus)
+        self.position_frames += n
+        return bus
+
+    def _mix(self, n: int) -> None:
+        """Every group's partial bus of the next ``n`` frames (of the groups this process
+        takes part in: all, some with workers, or a farm part's)."""
         if self._pending:
             self._apply_pending()
         stack = self._stack[:, :2 * n]
@@ -294,11 +304,6 @@ class Graph:
         self.mix_groups(n)
         if self._workers is not None:
             self._workers.finish()
-        mixed = self.sum_chunks(self.chunk_sums(range(len(self.chunks)), n))
-        bus: FloatBlock = mixed.reshape(n, 2)
-        self._meter.update(bus)
-        self.position_frames += n
-        return bus
 
     def chunk_sums(self, chunks: range | list[int], n: int) -> np.ndarray:
         """The partial bus of each of ``chunks`` (interleaved, ``2 * n`` values each): the
@@ -320,14 +325,13 @@ class Graph:
     def next_chunks(self, chunks: list[int], max_frames: int | None = None) -> np.ndarray | None:
         """The next block of ``chunks``' partial buses alone (a farm part's output, shape
         ``(len(chunks), 2 * n)``), None at the end. The graph computes only those chunks'
-        tracks (:meth:`take_chunks`); none of them may wait on a driver."""
+        tracks (:meth:`take_chunks`)."""
         n = min(self.block_size, self.total_frames - self.position_frames)
         if max_frames is not None:
             n = min(n, max_frames)
         if n <= 0:
             return None
-        self.fill_rows(n)
-        self.mix_groups(n)
+        self._mix(n)
         sums = self.chunk_sums(chunks, n)
         self.position_frames += n
         return sums
@@ -337,12 +341,15 @@ class Graph:
         unknown = [c for c in chunks if not 0 <= c < len(self.chunks)]
         if unknown:
             raise ValueError(f"no chunk {unknown[0]} in this task (it has {len(self.chunks)})")
-        remote = [self._tracks[row].id for c in chunks for g in self.chunks[c]
-                  for row in self._groups[g] if self._tracks[row].remote]
-        if remote:
-            raise ValueError(f"track {remote[0]} goes through a driver; its chunk stays "
-                             "with the engine")
+        if self._workers is not None:
+            raise ValueError("a farm part renders in one process (processes=1)")
         self.take_groups([g for c in chunks for g in self.chunks[c]])
+        # Only its own chains through a driver run (the engine's part: the hub keeps every
+        # such chunk with the engine, where the driver's link is).
+        assert self._lanes is not None
+        mine = set(self._rows)
+        self._lanes.rows = [row for row, track in enumerate(self._tracks)
+                            if track.remote and row in mine]
 
     def _ask_workers(self, n: int) -> None:
         """Make sure the workers are mixing this block, and during a render the next one

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from processes import AgentProcess, HubProcess, wait_until
-from runner_farm import Farm
+from runner_farm import Farm, controlroom
 from task_calls import TaskCalls
 
 #: 96 tracks are three chunks of the summation tree (32 tracks each).
@@ -61,11 +61,15 @@ def test_a_farm_render_is_the_engine_render_even_when_a_runner_is_lost_or_it_is_
     task = calls.reserve(farm_spec(30.0))
     reference = calls.render(task["id"], "float32", timeout=60)
 
-    # Named runners: one unknown, skipped with the reason; each part on its runner.
-    rid = calls.start_render(task["id"], "float32",
-                             farm={"runners": ["r1", "r2", "r9"]})
-    done = calls.finished(task["id"], rid, 60)
-    assert file_of(calls, task["id"], done) == reference
+    # Named runners, from the command line: one unknown, skipped with the reason; each
+    # part on its runner.
+    out = tmp_path / "farm.wav"
+    cli = controlroom("--data-dir", str(hub.data_dir), "task", "render", task["id"],
+                      "-o", str(out), "--format", "float32", "--farm", "r1,r2,r9")
+    assert cli.returncode == 0, cli.stderr
+    assert "skipped r9: no runner by that name is registered" in cli.stderr
+    assert out.read_bytes() == reference
+    done = calls.task(task["id"])["renders"][-1]
     view = done["farm"]
     assert view["chunks"] == 3 and view["assembly"] == 1.0
     assert view["skipped"] == {"r9": "no runner by that name is registered"}
@@ -127,3 +131,29 @@ def test_a_farm_render_that_cannot_be_planned_says_why(
         r = calls.call("POST", f"/tasks/{task['id']}/render", json={"farm": farm})
         assert r.status_code == status and words in r.text, (farm, r.text)
     assert calls.task(task["id"])["state"] == "ready"
+
+
+def test_a_chunk_through_a_driver_stays_with_the_engine_and_the_file_is_the_same(
+        hub: HubProcess, spawn_agent: Callable[..., AgentProcess], tmp_path: Path) -> None:
+    calls = TaskCalls(hub)
+    farm = Farm(hub, spawn_agent, tmp_path)
+    for name, kind in (("engine-1", "engine"), ("driver-1", "driver")):
+        spawn_agent(hub, name, kind)
+    farm.runner("r1")
+    farm.ready("r1")
+    for name in ("engine-1", "driver-1"):
+        hub.wait_state(name, "up")
+    spec = farm_spec(2.0)
+    spec["tracks"] = spec["tracks"][:40]  # two chunks: tracks 0-31 and 32-39
+    spec["instances"] = {f"eq{i}": spec["instances"][f"eq{i}"] for i in range(1, 40)}
+    spec["instances"]["driver-1.comp"] = {
+        "model": "compressor", "params": {"threshold_db": -30, "ratio": 4},
+        "location": {"driver": "driver-1"}}
+    spec["tracks"][0]["chain"] = ["driver-1.comp"]
+    task = calls.reserve(spec)
+    reference = calls.render(task["id"], "float32")
+    rid = calls.start_render(task["id"], "float32", farm={"runners": 1})
+    done = calls.finished(task["id"], rid)
+    assert file_of(calls, task["id"], done) == reference
+    assert [(p["name"], p["chunks"]) for p in done["farm"]["parts"]] == [
+        ("r1", [1]), ("engine", [0])]

@@ -10,7 +10,8 @@ The rules, each one what an operator would expect:
 
 - A chunk with a track whose chain goes through an instance driver stays with the
   engine: the engine is where the driver's insert link is.
-- The engine always takes part: it holds the task, and it is the part that can take any
+- The engine takes a part whenever there is a chunk left for it (dealt last, so a task of
+  one chunk on one runner is the runner's alone); it is also the part that can take any
   chunk back when a runner is lost.
 - Runners are asked for by count (the first N that can take the job, by name) or by name;
   a runner that is unknown, down, or short of what the job needs is skipped, and the
@@ -112,8 +113,7 @@ def plan(chunks: int, engine_only: set[int], candidates: Sequence[Candidate],
     for index, chunk in enumerate(free):
         dealt[names[index % len(names)]].append(chunk)
     dealt[ENGINE].extend(sorted(engine_only))
-    parts = tuple(Part(name, tuple(sorted(dealt[name]))) for name in names
-                  if dealt[name] or name == ENGINE)
+    parts = tuple(Part(name, tuple(sorted(dealt[name]))) for name in names if dealt[name])
     return Plan(parts, skipped)
 
 

@@ -59,3 +59,9 @@ def test_a_lost_runner_s_chunks_go_to_a_spare_else_to_the_engine() -> None:
     assert taker("r2", busy=["r1"]) == ENGINE
     with pytest.raises(PlanError, match="not reassigned"):
         taker(ENGINE, busy=[])
+
+
+def test_a_task_of_one_chunk_on_one_runner_leaves_the_engine_out() -> None:
+    assert plan(1, set(), RUNNERS, 1).parts == (Part("r1", (0,)),)
+    with pytest.raises(PlanError, match="1 of them through a driver"):
+        plan(1, {0}, RUNNERS, 1)
