@@ -1,4 +1,4 @@
-"""A task rendered on the farm: a real hub, engine and runner processes.
+"""A task rendered on the farm: a real hub, engine, driver and runner processes.
 
 The file must be byte for byte the engine's own render, whoever renders which chunk: with
 every part on its planned runner, with a runner killed mid-render (its chunks rendered
@@ -49,7 +49,7 @@ def leftovers(hub: HubProcess, task_id: str) -> list[str]:
     return renders + chunks
 
 
-def test_a_farm_render_is_the_engine_render_even_when_a_runner_is_lost_or_it_is_cancelled(
+def test_a_farm_render_is_the_engine_render_and_survives_a_lost_runner_cancel_and_restart(
         hub: HubProcess, spawn_agent: Callable[..., AgentProcess], tmp_path: Path) -> None:
     calls = TaskCalls(hub)
     farm = Farm(hub, spawn_agent, tmp_path)
@@ -114,6 +114,22 @@ def test_a_farm_render_is_the_engine_render_even_when_a_runner_is_lost_or_it_is_
     wait_until(lambda: not list(runners["r2"].data_dir.rglob("*.f64*")), 10,
                "no stream left on r2")
     assert calls.task(task["id"])["state"] == "ready"
+
+    # The hub killed mid-render: the render fails when it is back, and the part's job
+    # (which its runner kept running) is cancelled, its streams deleted.
+    rid = calls.start_render(task["id"], "float32", farm={"runners": 1})
+    wait_until(lambda: calls.call("GET", f"/tasks/{task['id']}/renders/{rid}").json()
+               ["farm"]["parts"][0]["state"] == "running", 20, "r2's part to run")
+    job_id = calls.call("GET", f"/tasks/{task['id']}/renders/{rid}").json()["farm"][
+        "parts"][0]["job"]
+    hub.stop(signal.SIGKILL)
+    hub.start()
+    failed = calls.finished(task["id"], rid)
+    assert failed["state"] == "failed" and failed["error"] == "the hub restarted"
+    farm.wait(job_id, "cancelled", timeout=30)
+    wait_until(lambda: leftovers(hub, task["id"]) == [], 10, "no stream left on the hub")
+    wait_until(lambda: not list(runners["r2"].data_dir.rglob("*.f64*")), 10,
+               "no stream left on r2")
 
 
 def test_a_farm_render_that_cannot_be_planned_says_why(
