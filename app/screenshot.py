@@ -59,6 +59,7 @@ from backend.client import ClientError
 from ui.core.bridge import HubBridge
 from ui.shell.main_window import MainWindow
 from ui.tasks.panel import TaskPanel
+from ui.tasks.render_dialog import RenderDialog
 from ui.tasks.spec_editor import DEMO_SPEC
 from ui.tasks.view import TasksView
 
@@ -149,14 +150,19 @@ async def capture(out_dir: Path, settle_s: float) -> list[Path]:
             return shots
 
 
-async def render_dialog_shot(panel: TaskPanel, out_dir: Path, shots: list[Path]) -> None:
-    """The Render dialog with the farm chosen by name; then the demo renders on its engine
-    (its three tracks are one chunk of the mix: a farm would have nothing to share)."""
+async def open_render_dialog(panel: TaskPanel) -> RenderDialog:
+    """Click Render… and wait for its dialog (it opens once the runners are listed)."""
     panel.render_button.click()
     await wait_for(lambda: panel.render_dialog is not None
                    and panel.render_dialog.isVisible(), "the render dialog open")
-    dialog = panel.render_dialog
-    assert dialog is not None
+    assert panel.render_dialog is not None
+    return panel.render_dialog
+
+
+async def render_dialog_shot(panel: TaskPanel, out_dir: Path, shots: list[Path]) -> None:
+    """The Render dialog with the farm chosen by name; then the demo renders on its engine
+    (its three tracks are one chunk of the mix: a farm would have nothing to share)."""
+    dialog = await open_render_dialog(panel)
     dialog.farm_choice.click()
     dialog.names_choice.click()
     await asyncio.sleep(0.3)
@@ -192,11 +198,7 @@ async def farm_shot(window: MainWindow, out_dir: Path, shots: list[Path]) -> Non
                    and (tasks.selected_task() or {}).get("state") == "ready",
                    "the farm task ready", within=60)
     panel = tasks.panel
-    panel.render_button.click()
-    await wait_for(lambda: panel.render_dialog is not None
-                   and panel.render_dialog.isVisible(), "the render dialog open")
-    dialog = panel.render_dialog
-    assert dialog is not None
+    dialog = await open_render_dialog(panel)
     dialog.farm_choice.click()
     dialog.count_choice.click()
     dialog.count.setValue(1)
