@@ -369,10 +369,13 @@ class HubClient:
                                 f"artifact {name}")
 
     @route("PUT", "/api/v1/jobs/{job_id}/artifacts/{name}")
-    async def upload_artifact(self, job_id: str, name: str, content: bytes) -> None:
-        """A runner hands the hub a file its job produced (agent credentials)."""
+    async def upload_artifact(self, job_id: str, name: str, content: bytes | Path) -> None:
+        """A runner hands the hub a file its job produced (agent credentials); a path is
+        streamed from disk, never read whole (a farm part's streams are 46 MB per minute
+        of audio each)."""
+        body = file_chunks(content) if isinstance(content, Path) else content
         await self._send(self._http.put(f"/api/v1/jobs/{job_id}/artifacts/{name}",
-                                        content=content), f"artifact {name}")
+                                        content=body), f"artifact {name}")
 
     # -- media -----------------------------------------------------------------------
 

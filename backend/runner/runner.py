@@ -478,8 +478,7 @@ class Runner:
                 marker = folder / f".uploaded-{name}"
                 while not marker.exists():
                     try:
-                        content = await asyncio.to_thread((folder / name).read_bytes)
-                        await client.upload_artifact(job.id, name, content)
+                        await client.upload_artifact(job.id, name, folder / name)
                         marker.touch()
                     except ClientError as exc:
                         log.warning("upload of %s for %s failed (%s); retrying", name,

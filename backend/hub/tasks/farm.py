@@ -294,7 +294,14 @@ class FarmRenders:
             else:
                 sources.append(self.jobs.artifact_path(part["job"],
                                                        chunk_file(Path(), chunk).name))
+        # In the background: this runs inside the handler of the message that completed
+        # the last part, and that agent's channel (its health checks among them) waits
+        # for its handler; a long render's sum takes seconds.
         stop = self._assembling[render.render_id] = threading.Event()
+        self.tasks.spawn(self._assemble(task, render, sources, stop))
+
+    async def _assemble(self, task: Task, render: Render, sources: list[Path | Slice],
+                        stop: threading.Event) -> None:
         loop = asyncio.get_running_loop()
         reported = [0.0]
 
@@ -344,17 +351,17 @@ class FarmRenders:
         """Record a part's change when it is worth a row: a new state, job or reason, or
         progress moved by :data:`STEP`."""
         part = _farm(render)["parts"][index]
-        moved = "progress" in change and (change["progress"] - part["progress"] >= STEP
-                                          or change["progress"] >= 1.0)
+        step = change.get("progress", part["progress"]) - part["progress"]
+        moved = step >= STEP or (step > 0 and change["progress"] >= 1.0)
         changed = {k: v for k, v in change.items() if k != "progress" and part.get(k) != v}
-        if not changed and not moved:
+        if moved:
+            changed["progress"] = change["progress"]
+        if not changed:
             return
-        if not moved:
-            change.pop("progress", None)
-        if "state" in change:
-            change["part_state"] = change.pop("state")
+        if "state" in changed:
+            changed["part_state"] = changed.pop("state")
         await self.tasks.record(task.id, "render_part", render_id=render.render_id,
-                                part=index, **change)
+                                part=index, **changed)
         await self._progress(task, render)
 
     async def _progress(self, task: Task, render: Render) -> None:
@@ -363,10 +370,12 @@ class FarmRenders:
         live = [p for p in farm["parts"] if p["state"] in ("waiting", "running", "done")]
         rendered = sum(len(p["chunks"]) * p["progress"] for p in live) / farm["chunks"]
         overall = (1 - ASSEMBLY_SHARE) * rendered + ASSEMBLY_SHARE * farm["assembly"]
+        overall = min(overall, 1.0)
         if render.state is RenderState.RUNNING and (
-                abs(overall - render.progress) >= STEP / 2 or overall >= 1.0):
+                abs(overall - render.progress) >= STEP / 2
+                or (overall == 1.0 and render.progress < 1.0)):
             await self.tasks.record(task.id, "render_progress", render_id=render.render_id,
-                                    progress=round(min(overall, 1.0), 4))
+                                    progress=round(overall, 4))
 
     def _engine_part(self, render: Render, index: int | None) -> dict[str, Any] | None:
         if render.farm is None or index is None or not 0 <= index < len(render.farm["parts"]):
