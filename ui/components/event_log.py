@@ -107,6 +107,16 @@ def describe(event: Mapping[str, Any]) -> str:
         return f"hub started (role {html.escape(str(data.get('role', '?')))})"
     if kind == "hub.stopped":
         return "hub stopped"
+    if kind == "task.render_part":  # a farm part's move: which part, and to what
+        moved = data.get("part_state") or (f"given job {data['job']}" if data.get("job")
+                                           else "moved")
+        why = f": {html.escape(str(data['reason']))}" if data.get("reason") else ""
+        return (f"task {who} render part {int(data.get('part', 0)) + 1} "
+                f"{html.escape(str(moved))}{why}")
+    if kind == "task.render_reassigned":
+        return (f"task {who} render part {int(data.get('part', 0)) + 1} lost, its chunks go "
+                f"to {html.escape(str(data.get('to')))}: "
+                f"{html.escape(str(data.get('reason', '')))}")
     if kind.startswith("task."):
         what = html.escape(kind.removeprefix("task.").replace("_", " "))
         why = data.get("reason") or data.get("component") or ""

@@ -44,10 +44,11 @@ FORMATS: tuple[tuple[str, str], ...] = (("24-bit WAV", "wav24"),
 NO_RUNNER = "no runner is registered: add one on the Runners tab"
 
 FARM_EXPLAINED = (
-    "The mix is cut into chunks of tracks. Each runner renders some chunks and this "
-    "task's engine always renders a part too; the hub sums the parts into one file, "
-    "bit-identical to the engine's own render. A runner that cannot take a part (down, "
-    "busy, or no chunk left for it) is skipped, and the render says why.")
+    "The mix is cut into chunks of 32 tracks. Each runner renders some chunks, and this "
+    "task's engine the ones left; the hub sums the parts into one file, bit-identical "
+    "to the engine's own render. A runner that cannot take a part (down, busy, or no "
+    "chunk left for it) is skipped, and the render says why; one lost midway has its "
+    "chunks rendered again elsewhere.")
 
 NOTE_COLOUR = "#9a6700"  # amber dark enough to read as text
 

@@ -195,3 +195,13 @@ def test_progress_ticks_stay_out_of_the_log_but_a_farm_part_s_moves_stay_in() ->
     assert not is_quiet(event("task.render_part", part=0, part_state="lost", reason="down"))
     assert not is_quiet(event("task.render_part", part=1, job="j_1"))
     assert not is_quiet(event("task.render_reassigned", part=0, to="engine"))
+
+
+def test_a_farm_part_s_moves_say_which_part_and_where_its_chunks_went() -> None:
+    part = {"type": "task.render_part", "subject": "t_1",
+            "data": {"part": 0, "part_state": "running", "state": "rendering"}}
+    assert describe(part) == "task <b>t_1</b> render part 1 running"
+    lost = {"type": "task.render_reassigned", "subject": "t_1",
+            "data": {"part": 1, "to": "engine", "reason": "r2 went down: <gone>"}}
+    assert describe(lost) == ("task <b>t_1</b> render part 2 lost, its chunks go to engine: "
+                              "r2 went down: &lt;gone&gt;")
