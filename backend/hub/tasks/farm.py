@@ -29,8 +29,9 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from backend import diskspace
 from backend.audio.farm import Slice, assemble, chunk_file, concatenated
@@ -39,12 +40,11 @@ from backend.hub.component import Component
 from backend.hub.health import Health
 from backend.hub.jobs.service import JobError, JobService
 from backend.hub.jobs.state import FINAL, Job, JobState
+from backend.hub.registry import Registry
 from backend.hub.tasks import farm_plan
 from backend.hub.tasks.state import Render, RenderState, Task
-from backend.protocol.tasks import RenderCancel, RenderStart
-
-if TYPE_CHECKING:
-    from backend.hub.tasks.service import TaskService
+from backend.protocol import Message
+from backend.protocol.tasks import InsertLink, RenderCancel, RenderStart
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,28 @@ ASSEMBLY_FRAMES = 8192
 ENGINE = farm_plan.ENGINE
 
 
+class TaskHost(Protocol):
+    """What the farm needs of the task service (``service.py``), which owns the tasks,
+    their event history and the engine's channel; named here so the farm does not import
+    the service that calls it."""
+
+    registry: Registry
+    renders_dir: Path
+    tasks: dict[str, Task]
+
+    async def record(self, task_id: str, kind: str, **data: Any) -> None: ...
+
+    async def send(self, name: str, message: Message) -> bool: ...
+
+    def inserts(self, task: Task) -> dict[str, InsertLink]: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
+
+    def discard_upload(self, task_id: str, render_id: str) -> None: ...
+
+
 class FarmRenders:
-    def __init__(self, tasks: TaskService, jobs: JobService) -> None:
+    def __init__(self, tasks: TaskHost, jobs: JobService) -> None:
         self.tasks = tasks
         self.jobs = jobs
         #: job id -> (task id, render id, part index): which part each job renders.
@@ -75,15 +95,12 @@ class FarmRenders:
 
     async def start(self, task: Task, render_id: str, fmt: str, segment: list[float] | None,
                     runners: int | list[str]) -> Render:
-        from backend.hub.tasks.service import TaskError
-
+        """Plan the render and start its parts; :class:`farm_plan.PlanError` when no runner
+        can take a part (the caller's 409)."""
         count = len(mix_layout(len(task.spec["tracks"]))[1])
         candidates = [farm_plan.Candidate(name, up, why)
                       for name, up, why in self.jobs.candidates(PART_NEEDS)]
-        try:
-            plan = farm_plan.plan(count, engine_chunks(task.spec), candidates, runners)
-        except farm_plan.PlanError as exc:
-            raise TaskError(409, f"cannot render task {task.id} on the farm: {exc}") from None
+        plan = farm_plan.plan(count, engine_chunks(task.spec), candidates, runners)
         if isinstance(runners, int):
             self._by_count.add(render_id)
         await self.tasks.record(task.id, "render", render_id=render_id, format=fmt,
@@ -125,6 +142,11 @@ class FarmRenders:
             return
         self._parts[job.id] = (task.id, render.render_id, index)
         await self._part(task, render, index, job=job.id)
+        # Placement runs on its own loop and may have moved the job while it was being
+        # recorded, before it was known here: catch up on where it is now.
+        latest = self.jobs.jobs.get(job.id, job)
+        unplaced = latest.state is JobState.QUEUED and latest.offered_to is None
+        await self._on_job(latest, "waiting" if unplaced and latest.reason else "caught up")
 
     # -- what the parts report ----------------------------------------------------------
 

@@ -41,6 +41,7 @@ from backend.hub.events import EventLog
 from backend.hub.health import Health
 from backend.hub.media import MediaStore, missing_media, spec_media
 from backend.hub.registry import Registry
+from backend.hub.tasks.farm_plan import PlanError
 from backend.hub.tasks.state import Conflict, Render, RenderState, Task, TaskState, apply, require
 from backend.protocol import Message, frames
 from backend.protocol.tasks import (
@@ -306,7 +307,11 @@ class TaskService:
         if farm is not None:
             if self.farm is None:
                 raise TaskError(409, "this hub runs no jobs, so it has no render farm")
-            return await self.farm.start(task, render_id, fmt, segment, farm)
+            try:
+                return await self.farm.start(task, render_id, fmt, segment, farm)
+            except PlanError as exc:
+                raise TaskError(409, f"cannot render task {task_id} on the farm: {exc}") \
+                    from None
         await self._record(task_id, "render", render_id=render_id, format=fmt, segment=segment)
         sent = await self._send(task.engine, RenderStart(
             task_id=task_id, render_id=render_id, format=fmt,  # type: ignore[arg-type]
