@@ -66,8 +66,9 @@ from harness import (
 )
 from render_speed import generate_inputs, task
 from runner_common import start_runner, wait_ready
+from task_e2e import wait_up
 
-from backend.client import HubClient, HubError
+from backend.client import HubClient
 
 RATE = 48000
 ENGINE = "bench-engine"
@@ -85,22 +86,6 @@ FINAL = ("task.render_done", "task.render_failed", "task.render_cancelled")
 
 
 # --- the system under test ----------------------------------------------------------------
-
-async def wait_up(client: HubClient, name: str, within: float) -> None:
-    deadline = time.monotonic() + within
-    state = "unknown"
-    while True:
-        try:
-            state = (await client.component(name))["state"]
-        except HubError as exc:
-            if exc.status != 404:
-                raise
-        if state == "up":
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{name} still {state} after {within} s")
-        await asyncio.sleep(0.05)
-
 
 async def set_render_processes(client: HubClient, processes: int) -> None:
     await client.put_config(ENGINE, {"render_processes": processes})
