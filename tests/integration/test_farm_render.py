@@ -138,14 +138,25 @@ def test_a_farm_render_that_cannot_be_planned_says_why(
     spawn_agent(hub, "engine-1", "engine")
     hub.wait_state("engine-1", "up")
     task = calls.reserve(farm_spec(1.0))
-    for farm, status, words in (
-            ({"runners": 2}, 409, "no runner is registered"),
-            ({"runners": ["r1"]}, 409, "r1: no runner by that name is registered"),
-            ({"runners": 0}, 422, "greater than or equal to 1"),
-            ({"runners": []}, 422, "at least 1"),
-            ({"runners": 2, "spread": True}, 422, "spread")):
+
+    def refused(farm: dict[str, Any], status: int, words: str) -> None:
         r = calls.call("POST", f"/tasks/{task['id']}/render", json={"farm": farm})
         assert r.status_code == status and words in r.text, (farm, r.text)
+
+    refused({"runners": 2}, 409, "no runner is registered")
+    refused({"runners": ["r1"]}, 409, "r1: no runner by that name is registered")
+    refused({"runners": 0}, 422, "greater than or equal to 1")
+    refused({"runners": []}, 422, "at least 1")
+    refused({"runners": 2, "spread": True}, 422, "spread")
+    # A runner whose CPUs a job holds cannot take a part: skipped, with its free resources.
+    farm = Farm(hub, spawn_agent, tmp_path)
+    farm.runner("r1")
+    threads = farm.ready("r1")["hardware"]["cpu"]["threads"]
+    busy = farm.submit(["sleep", "60"], needs={"cpus": threads})
+    farm.wait(busy, "running")
+    refused({"runners": ["r1"]}, 409, "r1: needs 1 CPUs, 0 free")
+    refused({"runners": 1}, 409, "r1: needs 1 CPUs, 0 free")
+    farm.call("POST", f"/jobs/{busy}/cancel").raise_for_status()
     assert calls.task(task["id"])["state"] == "ready"
 
 
