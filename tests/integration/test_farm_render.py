@@ -1,8 +1,9 @@
 """A task rendered on the farm: a real hub, engine, driver and runner processes.
 
 The file must be byte for byte the engine's own render, whoever renders which chunk: with
-every part on its planned runner, with a runner killed mid-render (its chunks rendered
-again elsewhere), and a cancel must stop every part and leave no stream or partial file.
+every part on its planned runner, with a runner killed or stopped mid-render (its chunks
+rendered again elsewhere), and a cancel or a hub restart must stop every part and leave no
+stream or partial file.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def leftovers(hub: HubProcess, task_id: str) -> list[str]:
     return renders + chunks
 
 
-def test_a_farm_render_is_the_engine_render_and_survives_a_lost_runner_cancel_and_restart(
+def test_a_farm_render_is_the_engine_render_through_lost_runners_cancel_and_restart(
         hub: HubProcess, spawn_agent: Callable[..., AgentProcess], tmp_path: Path) -> None:
     calls = TaskCalls(hub)
     farm = Farm(hub, spawn_agent, tmp_path)
@@ -79,6 +80,11 @@ def test_a_farm_render_is_the_engine_render_and_survives_a_lost_runner_cancel_an
     assert [(j["runner"], j["state"]) for j in jobs] == [("r1", "succeeded"),
                                                           ("r2", "succeeded")]
     assert leftovers(hub, task["id"]) == []  # the streams are gone once summed
+    # Its history: the parts' moves, the sum, then done, and nothing after it.
+    history = [e["event"] for e in hub.events(idle=0.3)
+               if e["data"]["data"].get("render_id") == done["render_id"]]
+    assert history[0] == "task.render" and history[-1] == "task.render_done", history
+    assert {"task.render_part", "task.render_assembly"} <= set(history)
 
     # A runner killed mid-render: its chunk is rendered again (by the engine: r2 is busy).
     rid = calls.start_render(task["id"], "float32", farm={"runners": 2})
@@ -96,6 +102,24 @@ def test_a_farm_render_is_the_engine_render_and_survives_a_lost_runner_cancel_an
     assert "r1 went down" in parts[0]["reason"]
     assert (parts[-1]["name"], parts[-1]["chunks"], parts[-1]["state"]) == \
         ("engine", [0], "done")
+
+    # A runner SIGSTOPped mid-render: seen down by its missed health checks, its chunks go
+    # to the engine; when it is resumed, what its part sent late is dropped.
+    rid = calls.start_render(task["id"], "float32", farm={"runners": 1})
+    wait_until(lambda: calls.call("GET", f"/tasks/{task['id']}/renders/{rid}").json()
+               ["farm"]["parts"][0]["state"] == "running", 20, "r2's part to run")
+    runners["r2"].send(signal.SIGSTOP)
+    try:
+        stopped = calls.finished(task["id"], rid, 60)
+    finally:
+        runners["r2"].send(signal.SIGCONT)
+    assert file_of(calls, task["id"], stopped) == reference
+    parts = stopped["farm"]["parts"]
+    assert (parts[0]["name"], parts[0]["state"]) == ("r2", "lost")
+    assert "r2 went down" in parts[0]["reason"]
+    farm.ready("r2")  # ready again on the connection it kept: it takes parts again
+    farm.wait(parts[0]["job"], ("succeeded", "cancelled"), timeout=30)
+    wait_until(lambda: leftovers(hub, task["id"]) == [], 10, "the late streams dropped")
 
     # Cancel: every part stops, nothing is left of the render on the hub or the runner.
     rid = calls.start_render(task["id"], "float32", farm={"runners": 1})

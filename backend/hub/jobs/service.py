@@ -95,6 +95,8 @@ class JobService:
         #: The connection on which each runner last said ``ready``. Offers go only over
         #: that connection, so the job list in a ``ready`` is never older than an offer.
         self._ready_on: dict[str, object] = {}
+        #: Ready runners seen down while their connection stayed open.
+        self._stalled: set[str] = set()
         self._scheduler: asyncio.Task[None] | None = None
         #: Called with a job and its event's kind after each change (the farm renders
         #: follow their parts).
@@ -362,11 +364,24 @@ class JobService:
             return
         info = self.book.get(component.id)
         if state is Health.DOWN:
+            if info.phase == "ready" and component.link is not None and \
+                    self._ready_on.get(component.id) is component.link:
+                # Missed health checks on a connection still open (SIGSTOP, a stall): if
+                # it answers again, it is ready on that connection as it was.
+                self._stalled.add(component.id)
             if info.phase not in ("shutdown", "revoked"):
                 info.phase = "away"
             self._start_lease(component.id)
         elif state is Health.HALF_OPEN and reason == "registered":
+            self._stalled.discard(component.id)
             self._end_lease(component.id)
+        elif state is Health.UP and component.id in self._stalled:
+            self._stalled.discard(component.id)
+            if info.phase == "away" and component.link is not None and \
+                    self._ready_on.get(component.id) is component.link:
+                info.phase = "ready"
+                self._end_lease(component.id)
+                self.kick()
 
     async def _on_state(self, component: Component, message: Message) -> None:
         assert isinstance(message, RunnerState)

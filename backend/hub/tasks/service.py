@@ -693,6 +693,9 @@ class TaskService:
     async def _record(self, task_id: str, kind: str, **data: Any) -> None:
         """Persist an event, fold it, announce it; in one order for everyone."""
         async with self._lock:
+            if kind in _RENDER_TICKS and not _running(self.tasks.get(task_id),
+                                                      data["render_id"]):
+                return  # a late tick of a render that has ended: its history is closed
             ts = self._clock()
             payload = {"task_id": task_id, **data} if kind == "reserved" else data
             task = apply(self.tasks.get(task_id), {"type": kind, "ts": ts, **payload})
@@ -710,6 +713,16 @@ class TaskService:
         job: asyncio.Task[None] = asyncio.create_task(coro)
         self._background.add(job)
         job.add_done_callback(self._background.discard)
+
+
+#: Events about a running render: recorded only while it runs.
+_RENDER_TICKS = frozenset({"render_progress", "render_part", "render_assembly",
+                           "render_reassigned"})
+
+
+def _running(task: Task | None, render_id: str) -> bool:
+    render = task.renders.get(render_id) if task is not None else None
+    return render is not None and render.state is RenderState.RUNNING
 
 
 def _peer_host(component: Component | None) -> str | None:
