@@ -27,6 +27,7 @@ from backend.audio import NullSink, open_sink, parse_task_spec, task_spec_schema
 from backend.client import ClientError, HubClient, trust_for
 from backend.protocol import frames
 from backend.tls import Trust, made_by_hub
+from ui.tasks.farm_parts import farm_of, part_lines, skipped_line
 
 
 def add_parser(sub: Any) -> None:
@@ -202,15 +203,14 @@ def farm_runners(text: str) -> int | list[str]:
 
 
 def farm_summary(render: dict[str, Any]) -> list[str]:
-    """What each part of a farm render did, and which runners were skipped and why."""
-    farm = render.get("farm")
-    if not farm:
+    """What each part of a farm render did, and which runners were skipped and why (the
+    console's words for them, ``ui/tasks/farm_parts.py``)."""
+    farm = farm_of(render)
+    if farm is None:
         return []
-    lines = [f"part {p['part'] + 1}: {p['name']}, chunk(s) "
-             f"{', '.join(str(c + 1) for c in p['chunks'])} of {farm['chunks']}: {p['state']}"
-             + (f" ({p['reason']})" if p.get("reason") else "") for p in farm["parts"]]
-    lines += [f"skipped {name}: {why}" for name, why in farm["skipped"].items()]
-    return lines
+    skipped = skipped_line(farm)
+    return [f"part {line.part}: {line.who}, {line.chunks}: {line.status}"
+            for line in part_lines(farm)] + ([skipped] if skipped else [])
 
 
 async def _render(hub: HubClient, task_id: str, output: Path, fmt: str,

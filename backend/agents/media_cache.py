@@ -335,7 +335,8 @@ class MediaCache:
                 log.info("removing %s from the media cache: left by a fetch that did not "
                          "finish", entry.name)
                 entry.unlink(missing_ok=True)
-        self._delete(self.policy.trim(), "over the limit at start")
+        # No trim here: the limit is still the default and the running jobs' pins are not
+        # back yet (the runner restores them at start); the first set_limit() trims.
 
     def _remove_parts(self, sha: str) -> None:
         """Whatever a failed fetch of ``sha`` left besides the complete file."""

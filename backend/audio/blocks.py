@@ -36,6 +36,13 @@ def as_block(block: npt.NDArray[Any]) -> FloatBlock:
     return np.ascontiguousarray(block, dtype=np.float64)
 
 
+def next_frames(block_size: int, position: int, total: int, most: int | None) -> int:
+    """How many frames the next block of a stream holds: a block, fewer at the end or
+    when the caller asks for at most ``most``; 0 once the stream is done."""
+    n = min(block_size, total - position)
+    return n if most is None else min(n, most)
+
+
 def tiled(left: float, right: float, frames: int) -> FloatBlock:
     """A ``(frames, 2)`` block whose columns are the constants ``left`` and ``right``."""
     out = np.empty((frames, 2))

@@ -25,6 +25,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from backend.audio.blocks import next_frames
 from backend.audio.graph import Graph
 from backend.audio.meters import Meter, MeterReading
 from backend.audio.render import RenderResult, render, segment_frames
@@ -58,8 +59,9 @@ def render_part(graph: Graph, chunks: Sequence[int], directory: Path,
                 segment: tuple[float, float] | None = None) -> PartResult:
     """Render ``chunks`` of ``graph``'s task into ``directory`` (one file per chunk).
 
-    Files are written as ``.part`` and renamed when complete; a cancel or an error removes
-    them, as :func:`~backend.audio.render.render` does for a WAV."""
+    Files are written hidden (``.chunk-<i>.f64.partial``) and renamed when complete; a
+    cancel or an error removes them, as :func:`~backend.audio.render.render` does for a
+    WAV."""
     owned = sorted(set(chunks))
     graph.take_chunks(owned)
     start, end = segment_frames(graph, segment)
@@ -82,7 +84,7 @@ def render_part(graph: Graph, chunks: Sequence[int], directory: Path,
             if sums is None:
                 break
             for row, handle in enumerate(handles):
-                handle.write(sums[row].astype("<f8", copy=False).tobytes())
+                handle.write(sums[row].astype("<f8", copy=False).data)  # no copy on LE
             done += sums.shape[1] // 2
             if progress is not None and done / total - reported >= 0.005:
                 reported = done / total
@@ -143,9 +145,7 @@ class ChunkStreams:
         """Nothing to start early: the files are read in order."""
 
     def next_block(self, max_frames: int | None = None) -> np.ndarray | None:
-        n = min(self.block_size, self.total_frames - self.position_frames)
-        if max_frames is not None:
-            n = min(n, max_frames)
+        n = next_frames(self.block_size, self.position_frames, self.total_frames, max_frames)
         if n <= 0:
             return None
         block = self._block[:, :2 * n]

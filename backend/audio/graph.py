@@ -55,7 +55,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from backend.audio.blocks import FloatBlock, as_block, tiled, to_stereo
+from backend.audio.blocks import FloatBlock, as_block, next_frames, tiled, to_stereo
 from backend.audio.errors import BlockError, InstanceError, ParamError
 from backend.audio.instance import Instance
 from backend.audio.lanes import Pending, RemoteLanes, sent
@@ -274,9 +274,7 @@ class Graph:
 
     def next_block(self, max_frames: int | None = None) -> FloatBlock | None:
         """The next bus block (new array, at most ``block_size`` frames), None at the end."""
-        n = min(self.block_size, self.total_frames - self.position_frames)
-        if max_frames is not None:
-            n = min(n, max_frames)
+        n = next_frames(self.block_size, self.position_frames, self.total_frames, max_frames)
         if n <= 0:
             return None
         self._mix(n)
@@ -326,9 +324,7 @@ class Graph:
         """The next block of ``chunks``' partial buses alone (a farm part's output, shape
         ``(len(chunks), 2 * n)``), None at the end. The graph computes only those chunks'
         tracks (:meth:`take_chunks`)."""
-        n = min(self.block_size, self.total_frames - self.position_frames)
-        if max_frames is not None:
-            n = min(n, max_frames)
+        n = next_frames(self.block_size, self.position_frames, self.total_frames, max_frames)
         if n <= 0:
             return None
         self._mix(n)

@@ -22,6 +22,6 @@ def test_a_farm_render_says_what_each_part_did_and_who_was_skipped() -> None:
         {"part": 0, "name": "r1", "chunks": [0], "state": "lost", "reason": "r1 went down"},
         {"part": 1, "name": "engine", "chunks": [1, 0], "state": "done", "reason": None}]}}
     assert farm_summary(render) == [
-        "part 1: r1, chunk(s) 1 of 2: lost (r1 went down)",
-        "part 2: engine, chunk(s) 2, 1 of 2: done", "skipped r9: it is down"]
+        "part 1: r1, chunk 1 of 2: lost: r1 went down",
+        "part 2: engine, chunks 1, 2 of 2: done", "Skipped: r9 (it is down)"]
     assert farm_summary({"farm": None}) == []

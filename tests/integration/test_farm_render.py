@@ -68,7 +68,7 @@ def test_a_farm_render_is_the_engine_render_through_lost_runners_cancel_and_rest
     cli = controlroom("--data-dir", str(hub.data_dir), "task", "render", task["id"],
                       "-o", str(out), "--format", "float32", "--farm", "r1,r2,r9")
     assert cli.returncode == 0, cli.stderr
-    assert "skipped r9: no runner by that name is registered" in cli.stderr
+    assert "Skipped: r9 (no runner by that name is registered)" in cli.stderr
     assert out.read_bytes() == reference
     done = calls.task(task["id"])["renders"][-1]
     view = done["farm"]

@@ -1,8 +1,9 @@
 """What a farm render's parts say, in words: one line per part, the skipped runners, the
 assembly.
 
-A farm render (issue 15) splits a task's mix into chunks of its summation tree and deals
-them to parts: runners, and always the task's engine. Its render view carries ``farm``
+A farm render (``docs/farm.md``) splits a task's mix into chunks of its summation tree and
+deals them to parts: runners, and the task's engine when a chunk is left for it. The
+command line's ``task render --farm`` prints the same lines. Its render view carries ``farm``
 (null for an engine render)::
 
     {"chunks": 4,

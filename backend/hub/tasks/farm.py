@@ -83,10 +83,6 @@ class FarmRenders:
     def __init__(self, tasks: TaskHost, jobs: JobService) -> None:
         self.tasks = tasks
         self.jobs = jobs
-        #: job id -> (task id, render id, part index): which part each job renders.
-        self._parts: dict[str, tuple[str, str, int]] = {}
-        #: Renders asked for by runner count: a lost part may go to a spare runner.
-        self._by_count: set[str] = set()
         self._assembling: dict[str, threading.Event] = {}
         jobs.watchers.append(self._on_job)
         tasks.registry.dispatch.on_state(self._on_component_state)
@@ -101,11 +97,10 @@ class FarmRenders:
         candidates = [farm_plan.Candidate(name, up, why)
                       for name, up, why in self.jobs.candidates(PART_NEEDS)]
         plan = farm_plan.plan(count, engine_chunks(task.spec), candidates, runners)
-        if isinstance(runners, int):
-            self._by_count.add(render_id)
         await self.tasks.record(task.id, "render", render_id=render_id, format=fmt,
                                 segment=segment, farm={
-                                    "chunks": count, "skipped": dict(plan.skipped),
+                                    "asked": runners, "chunks": count,
+                                    "skipped": dict(plan.skipped),
                                     "parts": [{"name": p.name, "chunks": list(p.chunks)}
                                               for p in plan.parts]})
         render = task.renders[render_id]
@@ -140,29 +135,23 @@ class FarmRenders:
             await self._reassign(task, render, index, f"{name} could not be given it: "
                                  f"{exc.message}")
             return
-        self._parts[job.id] = (task.id, render.render_id, index)
         await self._part(task, render, index, job=job.id)
-        # Placement runs on its own loop and may have moved the job while it was being
-        # recorded, before it was known here: catch up on where it is now.
-        latest = self.jobs.jobs.get(job.id, job)
-        unplaced = latest.state is JobState.QUEUED and latest.offered_to is None
-        await self._on_job(latest, "waiting" if unplaced and latest.reason else "caught up")
 
     # -- what the parts report ----------------------------------------------------------
 
     async def _on_job(self, job: Job, kind: str) -> None:
-        key = self._parts.get(job.id)
-        if key is None:
+        owner = _part_of(job)
+        if owner is None:
             return
-        task = self.tasks.tasks.get(key[0])
-        render = task.renders.get(key[1]) if task is not None else None
-        if task is None or render is None or render.state is not RenderState.RUNNING:
+        task = self.tasks.tasks.get(owner[0])
+        render = task.renders.get(owner[1]) if task is not None else None
+        if task is None or render is None or render.state is not RenderState.RUNNING \
+                or render.farm is None or not 0 <= owner[2] < len(render.farm["parts"]):
             if job.state in FINAL:  # a part of a render that ended: its streams go
-                self._parts.pop(job.id, None)
                 self._remove_artifacts(job)
             return
-        index = key[2]
-        part = _farm(render)["parts"][index]
+        index = owner[2]
+        part = render.farm["parts"][index]
         if part["state"] not in ("waiting", "running"):
             return
         name = part["name"]
@@ -238,7 +227,7 @@ class FarmRenders:
         busy = {p["name"] for p in farm["parts"] if p["state"] in ("waiting", "running")}
         lost = {p["name"] for p in farm["parts"] if p["state"] == "lost"}
         spare = []
-        if render.render_id in self._by_count:
+        if isinstance(farm.get("asked"), int):  # by count: any runner will do
             spare = [name for name, up, why in self.jobs.candidates(PART_NEEDS)
                      if up and why is None and name not in lost]
         to = farm_plan.taker(farm["parts"][index]["name"], busy - {farm["parts"][index]["name"]},
@@ -278,20 +267,16 @@ class FarmRenders:
                 await self._cancel_job(part["job"], reason)
             await self._part(task, render, part["part"], state="cancelled")
         self._remove_streams(task, render)
-        self._by_count.discard(render.render_id)
 
     async def recover(self) -> None:
         """After a restart (every render that was running has failed): cancel the parts'
         jobs still live and delete the streams the ended ones left."""
         for job in list(self.jobs.jobs.values()):
-            owner = job.payload.get("farm") if isinstance(job.payload, dict) else None
-            if job.kind != "render" or not isinstance(owner, dict):
+            if _part_of(job) is None:
                 continue
             if job.state in FINAL:
                 self._remove_artifacts(job)
-            else:
-                self._parts[job.id] = (str(owner.get("task")), str(owner.get("render")),
-                                       int(owner.get("part") or 0))
+            else:  # its streams go when it ends (``_on_job``)
                 await self._cancel_job(job.id, "the hub restarted; the render failed")
 
     # -- the assembly ---------------------------------------------------------------------
@@ -354,7 +339,6 @@ class FarmRenders:
             target.unlink(missing_ok=True)  # cancelled meanwhile: the canceller recorded it
             return
         self._remove_streams(task, render)
-        self._by_count.discard(render.render_id)
         await self.tasks.record(task.id, "render_done", render_id=render.render_id,
                                 file=target.name, bytes=target.stat().st_size)
 
@@ -435,6 +419,15 @@ def engine_chunks(spec: dict[str, Any]) -> set[int]:
               if through & set(track.get("chain") or [])}
     return {index for index, chunk in enumerate(chunks)
             if any(row in driven for group in chunk for row in groups[group])}
+
+
+def _part_of(job: Job) -> tuple[str, str, int] | None:
+    """(task id, render id, part index) of a farm part's job, from its payload; None for
+    any other job."""
+    owner = job.payload.get("farm") if isinstance(job.payload, dict) else None
+    if job.kind != "render" or not isinstance(owner, dict):
+        return None
+    return str(owner.get("task")), str(owner.get("render")), int(owner.get("part") or 0)
 
 
 def _move(path: Path | None, to: Path | None) -> None:

@@ -147,14 +147,14 @@ class TaskService:
             self.tasks[row["task_id"]] = apply(self.tasks.get(row["task_id"]), event)
         for task in list(self.tasks.values()):
             if task.state is TaskState.PLAYING:
-                await self._record(task.id, "play_failed", reason="the hub restarted")
+                await self.record(task.id, "play_failed", reason="the hub restarted")
             render = task.active_render
             if render is not None:
-                await self._record(task.id, "render_failed", render_id=render.render_id,
+                await self.record(task.id, "render_failed", render_id=render.render_id,
                                    reason="the hub restarted", task_failed=False)
             if task.state is not TaskState.RELEASED:
                 for name in task.components:  # wait for each to register and accept again
-                    await self._record(task.id, "resync", component=name)
+                    await self.record(task.id, "resync", component=name)
         self._discard_leftovers()
 
     def _discard_leftovers(self) -> None:
@@ -221,12 +221,12 @@ class TaskService:
         claim = Counter(hashes)
         self._claimed += claim
         try:
-            await self._record(task_id, "reserved", spec=spec_json, engine=engine_name,
+            await self.record(task_id, "reserved", spec=spec_json, engine=engine_name,
                                drivers=drivers)
         finally:
             self._claimed -= claim
         task = self.tasks[task_id]
-        self._spawn(self._push(task, task.components))
+        self.spawn(self._push(task, task.components))
         return task
 
     def media_users(self) -> dict[str, list[str]]:
@@ -282,10 +282,10 @@ class TaskService:
     async def play(self, task_id: str) -> Task:
         task = self.get(task_id)
         self._require(task, "play")
-        await self._record(task_id, "play")
-        if not await self._send(task.engine, PlayStart(task_id=task_id,
-                                                       inserts=self._inserts(task))):
-            await self._record(task_id, "play_failed", reason=f"{task.engine} is not connected")
+        await self.record(task_id, "play")
+        if not await self.send(task.engine, PlayStart(task_id=task_id,
+                                                       inserts=self.inserts(task))):
+            await self.record(task_id, "play_failed", reason=f"{task.engine} is not connected")
         return task
 
     async def stop(self, task_id: str) -> Task:
@@ -293,8 +293,8 @@ class TaskService:
         self._require(task, "stop")
         # Stopped first: what the engine says about this play from now on (a chain through
         # a driver failing because the play was stopped, say) must not turn it into a failure.
-        await self._record(task_id, "stopped")
-        await self._send(task.engine, PlayStop(task_id=task_id))
+        await self.record(task_id, "stopped")
+        await self.send(task.engine, PlayStop(task_id=task_id))
         return task
 
     async def render(self, task_id: str, fmt: str, segment: list[float] | None,
@@ -312,12 +312,12 @@ class TaskService:
             except PlanError as exc:
                 raise TaskError(409, f"cannot render task {task_id} on the farm: {exc}") \
                     from None
-        await self._record(task_id, "render", render_id=render_id, format=fmt, segment=segment)
-        sent = await self._send(task.engine, RenderStart(
+        await self.record(task_id, "render", render_id=render_id, format=fmt, segment=segment)
+        sent = await self.send(task.engine, RenderStart(
             task_id=task_id, render_id=render_id, format=fmt,  # type: ignore[arg-type]
-            segment=segment, inserts=self._inserts(task)))
+            segment=segment, inserts=self.inserts(task)))
         if not sent:
-            await self._record(task_id, "render_failed", render_id=render_id,
+            await self.record(task_id, "render_failed", render_id=render_id,
                                reason=f"{task.engine} is not connected", task_failed=False)
         return task.renders[render_id]
 
@@ -333,24 +333,24 @@ class TaskService:
         if render.farm is not None and self.farm is not None:
             await self.farm.cancel(task, render, reason)
             return render
-        await self._send(task.engine, RenderCancel(task_id=task_id, render_id=render_id,
+        await self.send(task.engine, RenderCancel(task_id=task_id, render_id=render_id,
                                                    reason=reason))
-        self._discard_upload(task_id, render_id)
-        await self._record(task_id, "render_cancelled", render_id=render_id, reason=reason)
+        self.discard_upload(task_id, render_id)
+        await self.record(task_id, "render_cancelled", render_id=render_id, reason=reason)
         return render
 
     async def release(self, task_id: str) -> Task:
         task = self.get(task_id)
         self._require(task, "release")
         if task.state is TaskState.PLAYING:
-            await self._send(task.engine, PlayStop(task_id=task_id, reason="released"))
-            await self._record(task_id, "stopped")
+            await self.send(task.engine, PlayStop(task_id=task_id, reason="released"))
+            await self.record(task_id, "stopped")
         render = task.active_render
         if render is not None:
             await self.cancel_render(task_id, render.render_id, "the task was released")
-        await self._record(task_id, "released")
+        await self.record(task_id, "released")
         for name in task.components:
-            await self._send(name, TaskDrop(task_id=task_id))
+            await self.send(name, TaskDrop(task_id=task_id))
         return task
 
     async def set_params(self, task_id: str, iid: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -366,8 +366,8 @@ class TaskService:
             raise TaskError(422, f"instances.{iid}.params: {exc}") from None
         location = instance.get("location")
         target = location["driver"] if isinstance(location, dict) else task.engine
-        await self._record(task_id, "params", instance_id=iid, params=checked)
-        await self._send(target, InstanceParams(task_id=task_id, instance_id=iid, params=checked))
+        await self.record(task_id, "params", instance_id=iid, params=checked)
+        await self.send(target, InstanceParams(task_id=task_id, instance_id=iid, params=checked))
         return checked
 
     def _require(self, task: Task, command: str) -> None:
@@ -421,7 +421,7 @@ class TaskService:
         if message.state == "failed":
             await self._fail_play(task, message.reason or "the engine stopped", component.id)
         elif message.state == "stopped":
-            await self._record(task.id, "stopped", reason=message.reason)
+            await self.record(task.id, "stopped", reason=message.reason)
 
     async def _on_meters(self, component: Component, message: Message) -> None:
         assert isinstance(message, Meters)
@@ -440,7 +440,7 @@ class TaskService:
         if render.farm is not None and self.farm is not None:
             await self.farm.engine_progress(task, render, message.part, message.progress)
             return
-        await self._record(task.id, "render_progress", render_id=message.render_id,
+        await self.record(task.id, "render_progress", render_id=message.render_id,
                            progress=message.progress)
 
     async def _on_render_ended(self, component: Component, message: Message) -> None:
@@ -448,47 +448,45 @@ class TaskService:
         task = self._task_of(component, message.task_id)
         render = task.renders.get(message.render_id) if task else None
         if task is None or render is None or render.state is not RenderState.RUNNING:
-            self._discard_upload(message.task_id, message.render_id)
+            self.discard_upload(message.task_id, message.render_id)
             return
-        key = (task.id, render.render_id)
-        farm = self.farm if render.farm is not None else None
-        if message.state != "done":
-            self._discard_upload(*key)
-            if farm is not None:
-                await farm.engine_ended(task, render, message.part, message.state,
-                                        message.reason, None)
-                return
-            kind = "render_failed" if message.state == "failed" else "render_cancelled"
-            await self._record(task.id, kind, render_id=render.render_id,
-                               reason=message.reason or message.state, task_failed=False)
-            return
-        upload = self._uploads.pop(key, None)
-        problem = None
-        if upload is None:
-            problem = "the engine sent no file"
+        state, reason = message.state, message.reason or message.state
+        received = None
+        if state == "done":
+            received, problem = self._received(task.id, render.render_id, message)
+            if problem is not None:
+                state, reason = "failed", problem
         else:
-            upload.handle.close()
-            if upload.full is not None:
-                problem = upload.full
-            elif upload.written != message.bytes or upload.digest.hexdigest() != message.sha256:
-                problem = (f"file arrived damaged ({upload.written} of {message.bytes} bytes, "
-                           "checksum mismatch)")
-        if problem is not None or upload is None:
-            if upload is not None:
-                upload.path.unlink(missing_ok=True)
-            if farm is not None:
-                await farm.engine_ended(task, render, message.part, "failed", problem, None)
-                return
-            await self._record(task.id, "render_failed", render_id=render.render_id,
-                               reason=problem, task_failed=False)
-            return
-        if farm is not None:
-            await farm.engine_ended(task, render, message.part, "done", None, upload.path)
-            return
-        final = upload.path.with_suffix(".wav")
-        upload.path.replace(final)
-        await self._record(task.id, "render_done", render_id=render.render_id, file=final.name,
-                           bytes=upload.written)
+            self.discard_upload(task.id, render.render_id)
+        if render.farm is not None and self.farm is not None:  # a farm part's streams
+            await self.farm.engine_ended(task, render, message.part, state, reason, received)
+        elif received is not None:
+            final = received.with_suffix(".wav")
+            received.replace(final)
+            await self.record(task.id, "render_done", render_id=render.render_id,
+                              file=final.name, bytes=final.stat().st_size)
+        else:
+            kind = "render_cancelled" if state == "cancelled" else "render_failed"
+            await self.record(task.id, kind, render_id=render.render_id, reason=reason,
+                              task_failed=False)
+
+    def _received(self, task_id: str, render_id: str,
+                  ended: RenderEnded) -> tuple[Path | None, str | None]:
+        """The file the engine sent for a render it says is done, closed and checked
+        against its length and SHA-256; or why there is none (a damaged one is deleted)."""
+        upload = self._uploads.pop((task_id, render_id), None)
+        if upload is None:
+            return None, "the engine sent no file"
+        upload.handle.close()
+        problem = upload.full
+        if problem is None and (upload.written != ended.bytes
+                                or upload.digest.hexdigest() != ended.sha256):
+            problem = (f"file arrived damaged ({upload.written} of {ended.bytes} bytes, "
+                       "checksum mismatch)")
+        if problem is not None:
+            upload.path.unlink(missing_ok=True)
+            return None, problem
+        return upload.path, None
 
     async def _on_instances(self, component: Component, message: Message) -> None:
         assert isinstance(message, InstancesReport)
@@ -499,7 +497,7 @@ class TaskService:
         if component.kind == "driver":
             self._links[component.id] = message.link
 
-    def _inserts(self, task: Task) -> dict[str, InsertLink]:
+    def inserts(self, task: Task) -> dict[str, InsertLink]:
         """The direct links of the task's drivers that have one and that the engine can
         reach (the rest: relayed). A link on loopback is only offered to an engine on the
         driver's machine: elsewhere the address means another machine's loopback, where
@@ -550,42 +548,25 @@ class TaskService:
                         await self.farm.stop_parts(task, render,
                                                    f"{component.id} went down")
                     elif component.id != task.engine:
-                        await self._send(task.engine, RenderCancel(
+                        await self.send(task.engine, RenderCancel(
                             task_id=task.id, render_id=render.render_id,
                             reason=f"{component.id} went down"))
-                    self._discard_upload(task.id, render.render_id)
-                    await self._record(task.id, "render_failed", render_id=render.render_id,
+                    self.discard_upload(task.id, render.render_id)
+                    await self.record(task.id, "render_failed", render_id=render.render_id,
                                        reason=f"{component.id} went down: {reason}",
                                        task_failed=True)
-                await self._record(task.id, "component_down", component=component.id,
+                await self.record(task.id, "component_down", component=component.id,
                                    reason=reason)
             elif state is Health.HALF_OPEN and reason == "registered":
-                await self._record(task.id, "resync", component=component.id)
-                self._spawn(self._push(task, [component.id]))
-
-    # -- what the farm renders use ------------------------------------------------------
-
-    async def record(self, task_id: str, kind: str, **data: Any) -> None:
-        await self._record(task_id, kind, **data)
-
-    async def send(self, name: str, message: Message) -> bool:
-        return await self._send(name, message)
-
-    def inserts(self, task: Task) -> dict[str, InsertLink]:
-        return self._inserts(task)
-
-    def spawn(self, coro: Any) -> None:
-        self._spawn(coro)
-
-    def discard_upload(self, task_id: str, render_id: str) -> None:
-        self._discard_upload(task_id, render_id)
+                await self.record(task.id, "resync", component=component.id)
+                self.spawn(self._push(task, [component.id]))
 
     # -- helpers ----------------------------------------------------------------------
 
     async def _fail_play(self, task: Task, reason: str, culprit: str) -> None:
         if culprit != task.engine:  # stop the rest of the chain
-            await self._send(task.engine, PlayStop(task_id=task.id, reason=reason))
-        await self._record(task.id, "play_failed", reason=reason)
+            await self.send(task.engine, PlayStop(task_id=task.id, reason=reason))
+        await self.record(task.id, "play_failed", reason=reason)
         self._fan_out(task.id, json.dumps({"type": "play_failed", "reason": reason}))
 
     async def _push(self, task: Task, names: list[str]) -> None:
@@ -596,7 +577,7 @@ class TaskService:
             self._acks[(task.id, name)] = future
             try:
                 instances = task.drivers.get(name, [])
-                sent = await self._send(name, TaskSpecPush(task_id=task.id, spec=task.spec,
+                sent = await self.send(name, TaskSpecPush(task_id=task.id, spec=task.spec,
                                                            instances=instances))
                 if not sent:
                     reason: str | None = "is not connected"
@@ -611,9 +592,9 @@ class TaskService:
             if task.state is TaskState.RELEASED:
                 return
             if reason is None:
-                await self._record(task.id, "accepted", component=name)
+                await self.record(task.id, "accepted", component=name)
             else:
-                await self._record(task.id, "refused", component=name, reason=reason)
+                await self.record(task.id, "refused", component=name, reason=reason)
 
         await asyncio.gather(*(one(name) for name in names))
 
@@ -631,7 +612,7 @@ class TaskService:
             f" ({self.push_timeout_s:g} s, plus {extra:.3g} s to fetch {total} bytes of media "
             f"at {MEDIA_FETCH_BYTES_PER_S // 1_000_000} MB/s)")
 
-    async def _send(self, name: str, message: Message) -> bool:
+    async def send(self, name: str, message: Message) -> bool:
         component = self.registry.components.get(name)
         if component is None or component.link is None:
             return False
@@ -684,13 +665,13 @@ class TaskService:
         upload.digest.update(payload)
         upload.written += len(payload)
 
-    def _discard_upload(self, task_id: str, render_id: str) -> None:
+    def discard_upload(self, task_id: str, render_id: str) -> None:
         upload = self._uploads.pop((task_id, render_id), None)
         if upload is not None:
             upload.handle.close()
             upload.path.unlink(missing_ok=True)
 
-    async def _record(self, task_id: str, kind: str, **data: Any) -> None:
+    async def record(self, task_id: str, kind: str, **data: Any) -> None:
         """Persist an event, fold it, announce it; in one order for everyone."""
         async with self._lock:
             if kind in _RENDER_TICKS and not _running(self.tasks.get(task_id),
@@ -709,7 +690,7 @@ class TaskService:
         if kind != "render_progress" or data.get("progress", 0) in (0.0, 1.0):
             log.info("task %s: %s %s", task_id, kind, _brief(data))
 
-    def _spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Any) -> None:
         job: asyncio.Task[None] = asyncio.create_task(coro)
         self._background.add(job)
         job.add_done_callback(self._background.discard)

@@ -50,9 +50,10 @@ class Render:
     bytes: int | None = None
     started_at: float = 0.0
     finished_at: float | None = None
-    #: A render split over runners and the engine (``farm.py``): ``chunks`` (of the mix in
-    #: all), ``parts`` (each: ``part``, ``name``, ``chunks``, ``state``, ``progress``,
-    #: ``job``, ``reason``), ``skipped`` (runner -> why not) and ``assembly`` (0..1).
+    #: A render split over runners and the engine (``farm.py``): ``asked`` (the runners
+    #: asked for: a count or names), ``chunks`` (of the mix in all), ``parts`` (each:
+    #: ``part``, ``name``, ``chunks``, ``state``, ``progress``, ``job``, ``reason``),
+    #: ``skipped`` (runner -> why not) and ``assembly`` (0..1).
     farm: dict[str, Any] | None = None
 
     def view(self) -> dict[str, Any]:
@@ -206,7 +207,8 @@ def apply(task: Task | None, event: dict[str, Any]) -> Task:
         task.renders[event["render_id"]] = Render(
             event["render_id"], event["format"], event.get("segment"), started_at=ts,
             farm=None if farm is None else {
-                "chunks": farm["chunks"], "skipped": dict(farm.get("skipped") or {}),
+                "asked": farm.get("asked"), "chunks": farm["chunks"],
+                "skipped": dict(farm.get("skipped") or {}),
                 "assembly": 0.0, "parts": [_new_part(i, p["name"], p["chunks"])
                                            for i, p in enumerate(farm["parts"])]},
         )

@@ -206,6 +206,21 @@ async def test_last_use_and_leftovers_survive_a_restart(tmp_path: Path) -> None:
     assert _names(tmp_path) == [recent]
 
 
+async def test_a_restart_over_the_default_limit_deletes_nothing_before_the_pins_are_back(
+        tmp_path: Path) -> None:
+    media = _media(b"x" * 400, b"y" * 400, b"z" * 400)
+    hub = FakeHub(media)
+    cache = MediaCache(tmp_path, limit=2000)
+    for sha in media:
+        await cache.ensure([sha], hub)
+    oldest = sorted(media, key=lambda sha: (tmp_path / sha).stat().st_mtime)[0]
+    restarted = MediaCache(tmp_path, limit=500)  # the default, before the config is read
+    assert _names(tmp_path) == sorted(media)  # a running job's files among them
+    restarted.pin("j_1", [oldest])
+    restarted.set_limit(500)
+    assert _names(tmp_path) == [oldest]
+
+
 async def test_a_file_bigger_than_the_cache_is_refused_before_fetching(tmp_path: Path) -> None:
     media = _media(b"z" * 3 * MB)
     hub = FakeHub(media)

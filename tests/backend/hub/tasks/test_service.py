@@ -180,7 +180,7 @@ async def test_a_restart_removes_the_files_of_renders_it_fails(
     render store for good, for a render failed with "the hub restarted"."""
     tid = await ready_task(hub)
     done = await hub.tasks.render(tid, "wav24", None)
-    await hub.tasks._record(tid, "render_done", render_id=done.render_id,
+    await hub.tasks.record(tid, "render_done", render_id=done.render_id,
                             file=f"{done.render_id}.wav", bytes=16)
     cut = await hub.tasks.render(tid, "wav24", None)
     store = tmp_path / "renders" / tid
