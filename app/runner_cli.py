@@ -35,6 +35,7 @@ from backend.agents import (
     credentials,
     static_config,
 )
+from backend.agents.urls import hub_http_base
 from backend.client import TOKEN_ENV, AttachError, ClientError, HubClient, trust_for
 from backend.errors import AgentFatal
 from backend.hub import deep_merge
@@ -208,7 +209,7 @@ def register(args: argparse.Namespace, data_dir: Path) -> int:
 
 async def _enroll(settings: SessionSettings) -> str | None:
     """Connect once with the token; ``None`` on success, else exactly why not."""
-    base = settings.hub_url.replace("ws://", "http://").replace("wss://", "https://")
+    base = hub_http_base(settings.hub_url)
     try:
         trust = await trust_for(base, settings.pin or "")
         async with HubClient(base, timeout=5, trust=trust) as client:

@@ -9,21 +9,12 @@ as the channel, so one function builds it for every agent kind.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 from backend.agents import credentials
 from backend.agents.session import AgentSession
+from backend.agents.urls import hub_http_base
 from backend.client import HubClient
 
-__all__ = ["agent_hub_client", "hub_http_base"]
-
-
-def hub_http_base(url: str) -> str:
-    """``ws://h:p/api/v1/agents`` or ``http://h:p`` -> ``http://h:p``."""
-    parts = urlsplit(url.strip())
-    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme.lower(), parts.scheme.lower())
-    path = parts.path.rstrip("/").removesuffix("/api/v1/agents")
-    return urlunsplit((scheme, parts.netloc, path, "", "")).rstrip("/")
+__all__ = ["agent_hub_client"]
 
 
 def agent_hub_client(session: AgentSession, timeout: float = 60.0) -> HubClient:

@@ -309,11 +309,12 @@ class MediaCache:
                 raise MediaError(f"media {short(sha)} could not be saved in {self.dir}: "
                                  f"{exc}") from exc
             raise
-        if not path.is_file():
+        try:
+            got = path.stat().st_size  # what is on disk is what the limit counts
+        except FileNotFoundError:
             self.policy.abandon(sha)
             raise MediaError(f"media {short(sha)}: the fetch reported success but left no "
-                             f"file at {path}")
-        got = path.stat().st_size  # what is on disk is what the limit counts
+                             f"file at {path}") from None
         log.info("fetched media %s (%s) into the cache", short(sha), _mb(got))
         self._delete(self.policy.settle(sha, got, self._clock(), keep), "room for a new file")
         if self.policy.total > self.policy.limit:

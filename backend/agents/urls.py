@@ -1,4 +1,5 @@
-"""Turning the ``--hub`` base URL an operator types into the agent channel's address."""
+"""Turning the ``--hub`` base URL an operator types into the agent channel's address, and
+back into the hub's HTTP base."""
 
 from __future__ import annotations
 
@@ -20,3 +21,12 @@ def agent_channel_url(base: str) -> str:
     if not path.endswith(AGENT_PATH):
         path += AGENT_PATH
     return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
+
+
+def hub_http_base(url: str) -> str:
+    """``ws://h:p/api/v1/agents`` or ``http://h:p`` -> ``http://h:p``: the inverse of
+    :func:`agent_channel_url`, for what an agent asks its hub over plain HTTP."""
+    parts = urlsplit(url.strip())
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme.lower(), parts.scheme.lower())
+    path = parts.path.rstrip("/").removesuffix(AGENT_PATH)
+    return urlunsplit((scheme, parts.netloc, path, "", "")).rstrip("/")

@@ -22,13 +22,15 @@ file a task still needs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -101,6 +103,23 @@ class MediaStore:
         self.limit_bytes = limit_bytes
         self._clock = clock
         self.entries: dict[str, MediaEntry] = {}
+        #: Media named by a reservation or a job submission being recorded right now (not
+        #: yet among the tasks or jobs): a deletion must wait for them as for those.
+        self._claims: Counter[str] = Counter()
+        self._committing = asyncio.Lock()
+
+    @contextlib.contextmanager
+    def claim(self, hashes: Iterable[str]) -> Iterator[None]:
+        """Hold ``hashes`` against deletion while the task or job naming them is stored."""
+        held = Counter(hashes)
+        self._claims += held
+        try:
+            yield
+        finally:
+            self._claims -= held
+
+    def claimed(self, sha256: str) -> bool:
+        return self._claims[sha256] > 0
 
     # -- start-up ---------------------------------------------------------------------
 
@@ -193,21 +212,26 @@ class MediaStore:
                 raise MediaError(422, f"the body's SHA-256 is {digest}, not {sha256} as the "
                                  f"path says ({size} bytes received): upload the file under "
                                  f"its own hash, PUT /api/v1/media/{digest}")
-            found = self.entries.get(sha256)
-            if found is not None:  # the same content arrived twice at once: keep one
-                return found, False
-            entry = MediaEntry(sha256, size, self._clock())
-            with diskspace.guard(WHAT, self.dir):
-                await asyncio.to_thread(os.replace, part, self.path(sha256))
-                try:
-                    await self._events.append(
-                        "media.stored", sha256, {"bytes": size},
-                        along=[("INSERT OR REPLACE INTO media (sha256, bytes, created_at) "
-                                "VALUES (?, ?, ?)", (sha256, size, entry.created_at))])
-                except BaseException:
-                    self.path(sha256).unlink(missing_ok=True)  # not recorded: not stored
-                    raise
-            self.entries[sha256] = entry
+            # One upload at a time from here: two of the same content that arrived together
+            # must not both rename and record (a failed second record would delete the
+            # file the first one recorded).
+            async with self._committing:
+                found = self.entries.get(sha256)
+                if found is not None:  # the same content arrived twice at once: keep one
+                    return found, False
+                entry = MediaEntry(sha256, size, self._clock())
+                with diskspace.guard(WHAT, self.dir):
+                    await asyncio.to_thread(os.replace, part, self.path(sha256))
+                    try:
+                        await self._events.append(
+                            "media.stored", sha256, {"bytes": size},
+                            along=[("INSERT OR REPLACE INTO media (sha256, bytes, "
+                                    "created_at) VALUES (?, ?, ?)",
+                                    (sha256, size, entry.created_at))])
+                    except BaseException:
+                        self.path(sha256).unlink(missing_ok=True)  # not recorded: not stored
+                        raise
+                self.entries[sha256] = entry
             log.info("media %s stored (%d bytes)", sha256, size)
             return entry, True
         finally:

@@ -160,10 +160,11 @@ def router(media: MediaStore, tasks: TaskService, registry: Registry,
                             "ended: wait, or POST /api/v1/jobs/{job_id}/cancel)")
             raise HTTPException(409, f"media {sha256} is used by {' and '.join(what)}; "
                                 "delete it once nothing uses it")
-        if tasks.media_claimed(sha256):
-            raise HTTPException(409, f"media {sha256} is named by a task being reserved at "
-                                "this moment: see GET /api/v1/media/{sha256}/info, release "
-                                "the task, then delete it")
+        if media.claimed(sha256):
+            raise HTTPException(409, f"media {sha256} is named by a task being reserved or a "
+                                "render job being submitted at this moment: see GET "
+                                "/api/v1/media/{sha256}/info, then delete it once nothing "
+                                "uses it")
         try:
             await media.delete(sha256)
         except RequestRefused as exc:

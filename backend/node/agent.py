@@ -24,8 +24,8 @@ from fastapi import FastAPI
 
 from backend import __version__, openapi_links, problems
 from backend.agents import credentials
-from backend.agents.hub_http import hub_http_base
 from backend.agents.session import AgentSession, SessionSettings
+from backend.agents.urls import hub_http_base
 from backend.client import ClientError, HubClient, HubError
 from backend.hub.throttle import FailureThrottle
 from backend.node.api import router

@@ -408,26 +408,31 @@ class Runner:
             if timeout and started is not None and time.time() - started > float(timeout):
                 self._stop_job(job, "timeout", f"timed out after {float(timeout):g} s")
             return
-        # A job stopped before its program started gets its SIGTERM once it has, and
-        # the whole grace period from then: it may clean up (a render deletes its
-        # partial files) instead of being killed.
-        if not stopping.get("signalled") and self._signal_job(job, signal.SIGTERM):
-            write_atomic(d / "stopping.json", {**stopping, "signalled": True,
-                                               "at": time.time()})
-            return
-        if time.time() - float(stopping["at"]) > self.config.grace_s:
+        if not self._terminate(job, stopping) and \
+                time.time() - float(stopping["at"]) > self.config.grace_s:
             self._signal_job(job, signal.SIGKILL)
 
     def _stop_job(self, job: ActiveJob, why: str, reason: str) -> None:
         """SIGTERM now, SIGKILL after the grace period; the reason is journaled first."""
         path = job.journal.dir / "stopping.json"
-        if not path.exists():
-            write_atomic(path, {"why": why, "reason": reason, "at": time.time()})
+        stopping = read_json(path)
+        if stopping is None:
+            stopping = {"why": why, "reason": reason, "at": time.time()}
+            write_atomic(path, stopping)
             log.info("stopping job %s: %s", job.id, reason)
-        stopping = read_json(path) or {}
-        if self._signal_job(job, signal.SIGTERM) and not stopping.get("signalled"):
-            write_atomic(path, {**stopping, "signalled": True, "at": time.time()})
+        self._terminate(job, stopping)
         job.wake.set()
+
+    def _terminate(self, job: ActiveJob, stopping: dict[str, Any]) -> bool:
+        """SIGTERM the job once its program runs, and start the grace period then: a job
+        stopped before its program started gets it as soon as it has, so it may clean up
+        (a render deletes its partial files) instead of being killed. Whether it was sent
+        now."""
+        if stopping.get("signalled") or not self._signal_job(job, signal.SIGTERM):
+            return False
+        write_atomic(job.journal.dir / "stopping.json",
+                     {**stopping, "signalled": True, "at": time.time()})
+        return True
 
     def _signal_job(self, job: ActiveJob, sig: signal.Signals) -> bool:
         """Signal the job's process group; whether there was one to signal."""

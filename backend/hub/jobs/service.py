@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import secrets
@@ -25,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from backend.errors import RequestRefused
-from backend.hub import tokens
 from backend.hub.component import Component
 from backend.hub.events import EventLog
 from backend.hub.health import Health
@@ -54,6 +54,7 @@ from backend.store import Store
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_S = 300.0
+RUNNERS = frozenset({"runner"})
 LOGS_TIMEOUT_S = 5.0
 
 
@@ -147,8 +148,10 @@ class JobService:
                 self.media.has, payload["spec"], "payload.spec.")) is not None:
             raise JobError(422, why)
         job_id = "j_" + secrets.token_hex(6)
-        await self._record(job_id, "submitted", kind=kind, needs=needs, payload=payload,
-                           timeout_s=timeout_s)
+        named = spec_media(payload["spec"]) if kind == "render" else []
+        with self.media.claim(named) if self.media is not None else contextlib.nullcontext():
+            await self._record(job_id, "submitted", kind=kind, needs=needs, payload=payload,
+                               timeout_s=timeout_s)
         self._wake.set()
         return self.jobs[job_id]
 
@@ -252,14 +255,12 @@ class JobService:
 
     async def check_runner_secret(self, job: Job, agent_id: str, secret: str) -> None:
         """The job's runner proves who it is with its channel credentials (for uploads)."""
-        row = await self._store.query_one("SELECT * FROM agents WHERE agent_id = ?",
-                                          (agent_id,))
-        if row is None or not tokens.matches(secret, row["secret_digest"]):
-            raise JobError(401, "unknown agent id or wrong secret")
-        if row["revoked_at"] is not None:
-            raise JobError(403, "agent credentials revoked")
-        if row["kind"] != "runner" or row["name"] != job.runner:
-            raise JobError(403, f"job {job.id} does not run on {row['name']}")
+        try:
+            _, name = await self.registry.check_agent(agent_id, secret, RUNNERS)
+        except RequestRefused as exc:
+            raise JobError(exc.status, exc.message) from None
+        if name != job.runner:
+            raise JobError(403, f"job {job.id} does not run on {name}")
 
     # -- placement --------------------------------------------------------------------
 

@@ -26,7 +26,6 @@ import json
 import logging
 import secrets
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,9 +116,6 @@ class TaskService:
         self._uploads: dict[tuple[str, str], _Upload] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._links: dict[str, InsertLink] = {}  # driver -> its direct insert link
-        #: Media named by reservations being recorded right now (not yet in ``tasks``):
-        #: a deletion must wait for them as for a reserved task.
-        self._claimed: Counter[str] = Counter()
         #: Renders split over runners (``farm.py``), when the hub runs jobs too.
         self.farm: FarmRenders | None = None
         d = registry.dispatch
@@ -218,13 +214,9 @@ class TaskService:
                         f"by task {other.id} from {window['start']} to {window['end']}")
         task_id = "t_" + secrets.token_hex(6)
         spec_json = spec.model_dump(mode="json")
-        claim = Counter(hashes)
-        self._claimed += claim
-        try:
+        with self.media.claim(hashes) if self.media is not None else contextlib.nullcontext():
             await self.record(task_id, "reserved", spec=spec_json, engine=engine_name,
-                               drivers=drivers)
-        finally:
-            self._claimed -= claim
+                              drivers=drivers)
         task = self.tasks[task_id]
         self.spawn(self._push(task, task.components))
         return task
@@ -238,10 +230,6 @@ class TaskService:
                 for sha256 in spec_media(task.spec):
                     users.setdefault(sha256, []).append(task.id)
         return users
-
-    def media_claimed(self, sha256: str) -> bool:
-        """Whether a reservation naming ``sha256`` is being recorded at this moment."""
-        return self._claimed[sha256] > 0
 
     def _pick_engine(self, wanted: str | None) -> str:
         engines = [c for c in self.registry.components.values() if c.kind == "engine"]

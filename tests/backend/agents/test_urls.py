@@ -1,6 +1,6 @@
 import pytest
 
-from backend.agents.urls import agent_channel_url
+from backend.agents.urls import agent_channel_url, hub_http_base
 
 
 @pytest.mark.parametrize(
@@ -21,3 +21,9 @@ def test_base_urls_map_to_the_agent_channel(base: str, url: str) -> None:
 def test_bad_urls_say_what_is_expected(bad: str) -> None:
     with pytest.raises(ValueError, match="http"):
         agent_channel_url(bad)
+
+
+def test_the_http_base_is_the_channel_url_s_inverse() -> None:
+    for base in ("http://127.0.0.1:8750", "https://hub.studio:8750/"):
+        assert hub_http_base(agent_channel_url(base)) == base.rstrip("/")
+    assert hub_http_base("wss://hub:8750/api/v1/agents") == "https://hub:8750"

@@ -73,6 +73,25 @@ async def test_an_upload_is_stored_once_under_its_hash(store: Store, tmp_path: P
     assert events == ["media.stored"]
 
 
+async def test_the_same_content_uploaded_twice_at_once_is_stored_and_recorded_once(
+        store: Store, tmp_path: Path) -> None:
+    media = await media_of(store, tmp_path)
+    results = await asyncio.gather(*(media.put(SHA, chunks(DATA, 100)) for _ in range(3)))
+    assert sorted(stored for _, stored in results) == [False, False, True]
+    assert files(media) == [SHA] and await rows(store) == [(SHA, len(DATA))]
+    assert [e.type for e in await EventLog(store).since(0)] == ["media.stored"]
+
+
+async def test_a_claim_holds_media_while_what_names_it_is_stored(
+        store: Store, tmp_path: Path) -> None:
+    media = await media_of(store, tmp_path)
+    with media.claim([SHA, SHA]):
+        with media.claim([SHA]):
+            assert media.claimed(SHA)
+        assert media.claimed(SHA)
+    assert not media.claimed(SHA)
+
+
 async def test_a_body_with_another_hash_is_refused_with_its_real_hash(
         store: Store, tmp_path: Path) -> None:
     media = await media_of(store, tmp_path)

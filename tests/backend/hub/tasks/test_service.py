@@ -404,7 +404,7 @@ async def test_tasks_not_released_are_the_users_of_the_media_they_name(
     await hub.driver.connect()
     task = await hub.tasks.reserve(media_spec(sha256), None)
     assert hub.tasks.media_users() == {sha256: [task.id]}
-    assert not hub.tasks.media_claimed(sha256)
+    assert hub.tasks.media is not None and not hub.tasks.media.claimed(sha256)
     await until(lambda: task.state is TaskState.READY, "the task ready")
     await hub.tasks.release(task.id)
     assert hub.tasks.media_users() == {}
