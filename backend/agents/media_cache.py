@@ -235,6 +235,20 @@ class MediaCache:
     def unpin(self, holder: str) -> None:
         self._delete(self.policy.unpin(holder), "no longer pinned")
 
+    async def acquire(self, holder: str, hashes: Iterable[str], limit: int,
+                      fetcher: Fetcher) -> dict[str, Path]:
+        """What an engine's task or a runner's job does before it reads its media: pin them
+        for ``holder``, take the agent's current ``limit``, fetch what is missing. A fetch
+        that fails or is cancelled drops the pin; the holder unpins when it ends."""
+        hashes = list(hashes)
+        self.pin(holder, hashes)
+        self.set_limit(limit)
+        try:
+            return await self.ensure(hashes, fetcher)
+        except BaseException:
+            self.unpin(holder)
+            raise
+
     async def ensure(self, hashes: Iterable[str], fetcher: Fetcher) -> dict[str, Path]:
         """The local file of each hash, fetching the missing ones (each once, however many
         requests want it at the same time). The first failure is raised as a

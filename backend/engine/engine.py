@@ -171,10 +171,9 @@ class Engine:
         hashes = media_hashes(spec)
         try:
             if hashes:
-                self.media.pin(task_id, hashes)
-                self.media.set_limit(limit_bytes(self.config))
                 async with agent_hub_client(self.session) as client:
-                    paths = await self.media.ensure(hashes, client)
+                    paths = await self.media.acquire(task_id, hashes,
+                                                     limit_bytes(self.config), client)
                 spec = with_media_paths(spec, {sha: str(p) for sha, p in paths.items()})
             await asyncio.to_thread(self._dry_run, spec)
         except (MediaError, AudioError, OSError, ValueError) as exc:

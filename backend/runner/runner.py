@@ -100,6 +100,8 @@ class ActiveJob:
     reported_progress: float | None = None
     task: asyncio.Task[None] | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Its media being fetched before it starts (cancelled by a stop).
+    fetching: asyncio.Future[str | None] | None = None
 
     @property
     def id(self) -> str:
@@ -299,7 +301,7 @@ class Runner:
                 if unmet is not None:
                     await self._end(job, "failed", error=unmet)
                     return
-                failed = await self._fetch_media(job)
+                failed = await self._fetch_or_stop(job)
                 if failed is not None:
                     await self._end(job, "failed", error=failed)
                     return
@@ -380,23 +382,36 @@ class Runner:
         hashes = media_hashes(spec)
         if not hashes:
             return None
-        self.media.pin(job.id, hashes)
+        limit = limit_bytes(self.session.config or self.session.settings.static_config)
         try:
-            self.media.set_limit(limit_bytes(self.session.config
-                                             or self.session.settings.static_config))
             async with agent_hub_client(self.session) as client:
-                paths = await self.media.ensure(hashes, client)
+                paths = await self.media.acquire(job.id, hashes, limit, client)
+        except MediaError as exc:
+            return exc.message
+        try:
             with diskspace.guard(ROOM, self.data_dir):
                 await asyncio.to_thread(
                     write_atomic, job.journal.dir / MEDIA_FILE,
                     {"paths": {sha: str(path) for sha, path in paths.items()}})
-        except (MediaError, diskspace.StorageFull) as exc:
+        except diskspace.StorageFull as exc:
             self.media.unpin(job.id)
             return exc.message
         except OSError as exc:
             self.media.unpin(job.id)
             return f"could not record where the job's media are ({MEDIA_FILE}): {exc}"
         return None
+
+    async def _fetch_or_stop(self, job: ActiveJob) -> str | None:
+        """:meth:`_fetch_media`, cut short when the job is stopped meanwhile (a cancel
+        must not wait for a download of gigabytes); the caller then reads the stop."""
+        job.fetching = asyncio.ensure_future(self._fetch_media(job))
+        try:
+            await asyncio.wait({job.fetching})
+        except asyncio.CancelledError:
+            job.fetching.cancel()
+            raise
+        fetched, job.fetching = job.fetching, None
+        return None if fetched.cancelled() else fetched.result()
 
     def _check_stop(self, job: ActiveJob) -> None:
         d = job.journal.dir
@@ -421,6 +436,8 @@ class Runner:
             write_atomic(path, stopping)
             log.info("stopping job %s: %s", job.id, reason)
         self._terminate(job, stopping)
+        if job.fetching is not None:
+            job.fetching.cancel()  # its media: the stop is read once it returns
         job.wake.set()
 
     def _terminate(self, job: ActiveJob, stopping: dict[str, Any]) -> bool:

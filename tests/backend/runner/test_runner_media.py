@@ -83,3 +83,26 @@ async def test_media_the_hub_lacks_fail_the_job_with_the_reason(
         "media abababababab… could not be fetched from the hub: 404")
     assert not (job.journal.dir / "media.json").exists()
     assert runner.media.policy.pinned() == set()
+
+
+async def test_a_job_stopped_while_its_media_are_fetched_does_not_wait_for_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    started, never = asyncio.Event(), asyncio.Event()
+
+    class SlowClient(FakeClient):
+        async def fetch_media(self, sha256: str, dest: Path) -> int:
+            started.set()
+            await never.wait()  # gigabytes, on a slow link
+            return 0
+
+    runner = _runner(tmp_path, monkeypatch)
+    monkeypatch.setattr(runner_module, "agent_hub_client", lambda session: SlowClient())
+    job = _job(runner, "j_3", SHA)
+    fetching = asyncio.create_task(runner._fetch_or_stop(job))
+    await asyncio.wait_for(started.wait(), 5)
+    assert runner.media.policy.pinned() == {SHA}
+    runner._stop_job(job, "cancel", "cancelled by the operator")
+    assert await asyncio.wait_for(fetching, 5) is None  # at once: the stop is read next
+    assert json.loads((job.journal.dir / "stopping.json").read_text())["why"] == "cancel"
+    assert runner.media.policy.pinned() == set()
+    assert not (job.journal.dir / "media.json").exists()
