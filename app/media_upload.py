@@ -15,17 +15,16 @@ path as it is.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 from backend.audio import TaskSpec, file_paths, with_media_hashes
+from backend.client import file_sha256
 
 #: Files at least this big get a progress bar while they are hashed.
 BIG_BYTES = 64 * 1024 * 1024
-CHUNK = 1024 * 1024
 
 
 class Bar(Protocol):
@@ -39,9 +38,9 @@ class Bar(Protocol):
 class MediaUploader(Protocol):
     """The :class:`backend.client.HubClient` methods this module needs."""
 
-    async def media_info(self, sha256: str) -> dict[str, Any] | None: ...
-
-    async def upload_media(self, path: Path, sha256: str | None = None) -> dict[str, Any]: ...
+    async def upload_media(self, path: Path, sha256: str | None = None,
+                           sending: Callable[[int], object] | None = None,
+                           ) -> dict[str, Any]: ...
 
 
 def local_file(path: str, spec_dir: Path, cwd: Path) -> Path | None:
@@ -60,20 +59,6 @@ def local_files(spec: TaskSpec, spec_dir: Path, cwd: Path) -> dict[str, Path]:
         if local is not None:
             found[path] = local
     return found
-
-
-def sha256_of(path: Path, progress: Callable[[float], None] | None = None) -> str:
-    """The file's SHA-256, read in 1 MiB chunks (``progress`` gets the fraction done)."""
-    digest = hashlib.sha256()
-    size = path.stat().st_size or 1
-    done = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-            done += len(chunk)
-            if progress is not None:
-                progress(done / size)
-    return digest.hexdigest()
 
 
 def describe(name: str, size: int, sha: str, uploaded: bool) -> str:
@@ -108,12 +93,15 @@ async def _upload_one(hub: MediaUploader, local: Path,
     size = (await asyncio.to_thread(local.stat)).st_size
     big = size >= BIG_BYTES
     progress = bar(f"hashing {local.name}") if bar is not None and big else None
-    sha = await asyncio.to_thread(sha256_of, local, progress)
+    sha = await asyncio.to_thread(file_sha256, local, progress)
     if progress is not None:
         progress.done(f"{sha[:6]}…")
-    if big and await hub.media_info(sha) is None:  # the wait is worth a word
-        print(f"uploading {local.name} ({size / 1e6:.1f} MB)…", file=sys.stderr)
-    entry = await hub.upload_media(local, sha)
+
+    def sending(size: int) -> None:  # a big file's wait is worth a word
+        if size >= BIG_BYTES:
+            print(f"uploading {local.name} ({size / 1e6:.1f} MB)…", file=sys.stderr)
+
+    entry = await hub.upload_media(local, sha, sending)
     print(describe(local.name, int(entry.get("bytes", size)), sha,
                    bool(entry.get("uploaded"))), file=sys.stderr)
     return sha

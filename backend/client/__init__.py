@@ -38,6 +38,7 @@ from backend.client._errors import (
 from backend.client._follower import Follower, GiveUp, Rebase, Record, Reopen, SseParser
 from backend.client._hub import RENDER_FINAL, HubClient
 from backend.client._info import HealthInfo, HubInfo
+from backend.client._media import file_sha256
 from backend.client._node import NodeClient, Verdict
 from backend.client._routes import ROUTES
 from backend.client._stream import follow
@@ -68,6 +69,7 @@ __all__ = [
     "TaskStream",
     "Verdict",
     "attach",
+    "file_sha256",
     "follow",
     "hub_slug",
     "normalize_url",

@@ -380,18 +380,22 @@ class HubClient:
     # -- media -----------------------------------------------------------------------
 
     @route("PUT", "/api/v1/media/{sha256}")
-    async def upload_media(self, path: Path, sha256: str | None = None) -> dict[str, Any]:
+    async def upload_media(self, path: Path, sha256: str | None = None,
+                           sending: Callable[[int], object] | None = None) -> dict[str, Any]:
         """Upload the file at ``path`` as media (its SHA-256, computed in a thread unless
         given): the entry (``sha256``, ``bytes``, ``created_at``, ``used_by``) plus
         ``uploaded``, False when the hub already held it (asked first, so nothing is sent
-        twice). Streamed from disk, never read whole; HubError 413 over the hub's
-        ``--media-limit-mb``, 422 if the file changed while it was sent."""
+        twice; ``sending`` is told the size when the bytes do go). Streamed from disk,
+        never read whole; HubError 413 over the hub's ``--media-limit-mb``, 422 if the
+        file changed while it was sent."""
         if sha256 is None:
             sha256 = await asyncio.to_thread(file_sha256, path)
         found = await self.media_info(sha256)
         if found is not None:
             return {**found, "uploaded": False}
         size = await asyncio.to_thread(lambda: path.stat().st_size)
+        if sending is not None:
+            sending(size)
         response = await self._send(self._http.put(
             f"/api/v1/media/{sha256}", content=file_chunks(path),
             headers={"Content-Type": "application/octet-stream",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -25,11 +25,20 @@ from backend.client._files import stream_to
 CHUNK = 1 << 20
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: Path, progress: Callable[[float], object] | None = None) -> str:
     """The SHA-256 of the file's bytes, as the hub names media (blocking: run it in a
-    thread)."""
+    thread); ``progress`` gets the fraction read, for a bar on a big file."""
     with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+        if progress is None:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+        digest = hashlib.sha256()
+        size = os.fstat(handle.fileno()).st_size or 1
+        done = 0
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            done += len(chunk)
+            progress(done / size)
+        return digest.hexdigest()
 
 
 async def file_chunks(path: Path) -> AsyncIterator[bytes]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.media_upload import local_file, sha256_of, upload_local_files
+from app.media_upload import local_file, upload_local_files
 from backend.audio import TaskSpec, media_hashes
+from backend.client import file_sha256
 
 
 def _spec(*paths: str) -> TaskSpec:
@@ -25,11 +27,10 @@ class FakeHub:
         self.held = held or set()
         self.uploads: list[Path] = []
 
-    async def media_info(self, sha256: str) -> dict[str, Any] | None:
-        return {"sha256": sha256} if sha256 in self.held else None
-
-    async def upload_media(self, path: Path, sha256: str | None = None) -> dict[str, Any]:
-        assert sha256 == sha256_of(path)
+    async def upload_media(self, path: Path, sha256: str | None = None,
+                           sending: Callable[[int], object] | None = None,
+                           ) -> dict[str, Any]:
+        assert sha256 == file_sha256(path)
         self.uploads.append(path)
         new = sha256 not in self.held
         self.held.add(sha256)
@@ -58,7 +59,7 @@ async def test_local_files_are_uploaded_once_and_named_by_hash(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "drums.wav").write_bytes(b"d" * 1000)
     (tmp_path / "bass.wav").write_bytes(b"b" * 2_500_000)
-    bass_sha = sha256_of(tmp_path / "bass.wav")
+    bass_sha = file_sha256(tmp_path / "bass.wav")
     hub = FakeHub(held={bass_sha})
     spec = _spec("drums.wav", "bass.wav", "./drums.wav", "on-the-engine.wav")
     sent = await upload_local_files(hub, spec, tmp_path, cwd=tmp_path / "nowhere")
