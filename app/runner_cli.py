@@ -33,9 +33,9 @@ from backend.agents import (
     SessionSettings,
     agent_channel_url,
     credentials,
+    hub_http_base,
     static_config,
 )
-from backend.agents.urls import hub_http_base
 from backend.client import TOKEN_ENV, AttachError, ClientError, HubClient, trust_for
 from backend.errors import AgentFatal
 from backend.hub import deep_merge
